@@ -1,0 +1,56 @@
+// Package apperr is the project's error taxonomy. Domain packages wrap these
+// sentinels with %w; the HTTP layer maps them to status codes in one place.
+package apperr
+
+import "errors"
+
+var (
+	// ErrNotFound: the resource does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the resource exists but belongs to someone else.
+	ErrForbidden = errors.New("forbidden")
+	// ErrConflict: the request contradicts the resource's current state.
+	ErrConflict = errors.New("conflict")
+	// ErrUnauthenticated: missing or invalid credentials.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrAlreadyExists: a unique value is taken (400 in the original contract).
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalid: the input is well-formed but not acceptable.
+	ErrInvalid = errors.New("invalid input")
+)
+
+// FieldError names one invalid field of a request.
+type FieldError struct {
+	Field   string // e.g. "body.items[0].price" or "query.cursor"
+	Message string
+}
+
+// ValidationError lists the invalid fields of a request; it matches ErrInvalid.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Invalid returns a ValidationError for one field.
+func Invalid(field, message string) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: message}}}
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Fields) == 0 {
+		return ErrInvalid.Error()
+	}
+	return ErrInvalid.Error() + ": " + e.Fields[0].Field + ": " + e.Fields[0].Message
+}
+
+// Is makes errors.Is(err, ErrInvalid) true for a ValidationError.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// ConflictError says why a request contradicts the current state; it matches ErrConflict.
+type ConflictError struct {
+	Detail string
+}
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() + ": " + e.Detail }
+
+// Is makes errors.Is(err, ErrConflict) true for a ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

@@ -1,0 +1,115 @@
+// Package database opens the PostgreSQL pool and applies the embedded dbmate
+// migrations safely when several processes start at once.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/amacneil/dbmate/v2/pkg/dbmate"
+	_ "github.com/amacneil/dbmate/v2/pkg/driver/postgres" // registers the postgres driver with dbmate
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	dbfiles "github.com/ordersvc/orders/db"
+	"github.com/ordersvc/orders/gen/db"
+)
+
+// migrationLockKey identifies the advisory lock that serialises migrators.
+// Any constant works as long as every instance uses the same one.
+const migrationLockKey int64 = 0x6f72646572735f6d // "orders_m"
+
+// Open connects a pool and checks that the database answers.
+func Open(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	cfg.MaxConns = int32(maxConns) //nolint:gosec // validated positive and small by config
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every pending migration. It holds a PostgreSQL advisory lock
+// for the whole run because dbmate itself takes none: without it, two
+// instances starting together would both try to apply the same migration.
+func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	q := db.New(conn)
+	start := time.Now()
+	if err := q.AcquireAdvisoryLock(ctx, migrationLockKey); err != nil {
+		return fmt.Errorf("migrate: acquire lock: %w", err)
+	}
+	defer func() {
+		if err := q.ReleaseAdvisoryLock(context.WithoutCancel(ctx), migrationLockKey); err != nil {
+			logger.Warn("migrate: release lock", slog.Any("error", err))
+		}
+	}()
+	logger.Debug("migration lock acquired", slog.Duration("waited", time.Since(start)))
+
+	m, err := newMigrator(databaseURL, logger)
+	if err != nil {
+		return err
+	}
+	if err := m.Migrate(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Pending returns how many embedded migrations the database has not applied.
+func Pending(databaseURL string) (int, error) {
+	m, err := newMigrator(databaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, err
+	}
+	migrations, err := m.FindMigrations()
+	if err != nil {
+		return 0, fmt.Errorf("list migrations: %w", err)
+	}
+	pending := 0
+	for _, mig := range migrations {
+		if !mig.Applied {
+			pending++
+		}
+	}
+	return pending, nil
+}
+
+func newMigrator(databaseURL string, logger *slog.Logger) (*dbmate.DB, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return nil, errors.New("parse DATABASE_URL: not a URL")
+	}
+	m := dbmate.New(u)
+	m.FS = dbfiles.Migrations
+	m.MigrationsDir = []string{"migrations"}
+	m.AutoDumpSchema = false // the server has no business writing db/schema.sql
+	m.Log = logWriter{logger: logger}
+	return m, nil
+}
+
+// logWriter turns dbmate's progress lines into structured log records.
+type logWriter struct{ logger *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			w.logger.Info("migrate", slog.String("step", line))
+		}
+	}
+	return len(p), nil
+}

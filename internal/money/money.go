@@ -1,0 +1,149 @@
+// Package money holds exact monetary amounts. Amounts are integer cents
+// internally, so sums and products never go through floating point, and JSON
+// carries them as plain numbers ("5.8", never "5.800000000000001").
+package money
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Amount is a monetary amount in cents.
+type Amount struct {
+	cents int64
+}
+
+// ErrTooPrecise reports an amount with more than two decimals.
+var ErrTooPrecise = errors.New("amount has more than two decimals")
+
+// ErrOutOfRange reports an amount too large to represent.
+var ErrOutOfRange = errors.New("amount out of range")
+
+// FromCents returns the amount of the given number of cents.
+func FromCents(cents int64) Amount { return Amount{cents: cents} }
+
+// Cents returns the amount in cents.
+func (a Amount) Cents() int64 { return a.cents }
+
+// Parse reads a decimal literal such as "2.9", "10", "1e2" or "0.05" exactly.
+func Parse(s string) (Amount, error) {
+	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
+	if !ok || strings.ContainsAny(s, "/") {
+		return Amount{}, fmt.Errorf("%q is not a decimal number", s)
+	}
+	r.Mul(r, big.NewRat(100, 1))
+	if !r.IsInt() {
+		return Amount{}, ErrTooPrecise
+	}
+	if !r.Num().IsInt64() {
+		return Amount{}, ErrOutOfRange
+	}
+	return Amount{cents: r.Num().Int64()}, nil
+}
+
+// MustParse is Parse for constants in code and tests.
+func MustParse(s string) Amount {
+	a, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// Add returns a + b, failing on overflow.
+func (a Amount) Add(b Amount) (Amount, error) {
+	sum := a.cents + b.cents
+	if (b.cents > 0 && sum < a.cents) || (b.cents < 0 && sum > a.cents) {
+		return Amount{}, ErrOutOfRange
+	}
+	return Amount{cents: sum}, nil
+}
+
+// Mul returns a * n, failing on overflow.
+func (a Amount) Mul(n int64) (Amount, error) {
+	if n != 0 && (a.cents > math.MaxInt64/abs(n) || a.cents < -math.MaxInt64/abs(n)) {
+		return Amount{}, ErrOutOfRange
+	}
+	return Amount{cents: a.cents * n}, nil
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// IsPositive reports whether the amount is greater than zero.
+func (a Amount) IsPositive() bool { return a.cents > 0 }
+
+// String formats the amount as the shortest exact decimal: 5.8, 5, 0.05.
+func (a Amount) String() string {
+	c := a.cents
+	sign := ""
+	if c < 0 {
+		sign = "-"
+		c = -c // cannot overflow: Parse and arithmetic keep |cents| <= MaxInt64
+	}
+	whole, frac := c/100, c%100
+	switch {
+	case frac == 0:
+		return sign + strconv.FormatInt(whole, 10)
+	case frac%10 == 0:
+		return fmt.Sprintf("%s%d.%d", sign, whole, frac/10)
+	default:
+		return fmt.Sprintf("%s%d.%02d", sign, whole, frac)
+	}
+}
+
+// MarshalJSON writes the amount as a plain JSON number.
+func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalJSON reads a JSON number (or a string holding one) exactly.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return errors.New("amount must be a number, not null")
+	}
+	s = strings.Trim(s, `"`)
+	v, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// ScanNumeric lets pgx scan a NUMERIC column into an Amount.
+func (a *Amount) ScanNumeric(n pgtype.Numeric) error {
+	if !n.Valid || n.NaN || n.InfinityModifier != pgtype.Finite {
+		return errors.New("amount: NUMERIC is NULL, NaN or infinite")
+	}
+	r := new(big.Rat).SetInt(n.Int)
+	exp := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(int64(n.Exp)))), nil))
+	if n.Exp >= 0 {
+		r.Mul(r, exp)
+	} else {
+		r.Quo(r, exp)
+	}
+	r.Mul(r, big.NewRat(100, 1))
+	if !r.IsInt() {
+		return ErrTooPrecise
+	}
+	if !r.Num().IsInt64() {
+		return ErrOutOfRange
+	}
+	a.cents = r.Num().Int64()
+	return nil
+}
+
+// NumericValue lets pgx write an Amount to a NUMERIC column.
+func (a Amount) NumericValue() (pgtype.Numeric, error) {
+	return pgtype.Numeric{Int: big.NewInt(a.cents), Exp: -2, Valid: true}, nil
+}

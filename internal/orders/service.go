@@ -1,0 +1,208 @@
+package orders
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/apperr"
+)
+
+// Service creates, reads, updates and lists orders.
+type Service struct {
+	pool    *pgxpool.Pool
+	queries *db.Queries
+	now     func() time.Time
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool) *Service {
+	return &Service{pool: pool, queries: db.New(pool), now: time.Now}
+}
+
+// Create stores a new PENDING order owned by userID.
+func (s *Service) Create(ctx context.Context, userID int64, items []Item) (Order, error) {
+	total, err := Total(items)
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	itemsJSON, err := json.Marshal(items)
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: encode items: %w", err)
+	}
+	id, err := uuid.NewV7() // time-ordered: new rows land at the end of the primary key index
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: new id: %w", err)
+	}
+	var row db.Order
+	err = s.inTx(ctx, func(q *db.Queries) error {
+		row, err = q.CreateOrder(ctx, db.CreateOrderParams{
+			ID:         id,
+			UserID:     userID,
+			Items:      itemsJSON,
+			TotalPrice: total,
+			CreatedAt:  s.now().UTC().Truncate(time.Microsecond),
+		})
+		return err
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	return fromRow(row)
+}
+
+// Get returns the order if userID owns it.
+func (s *Service) Get(ctx context.Context, userID int64, id uuid.UUID) (Order, error) {
+	row, err := s.queries.GetOrder(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrNotFound)
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	if row.UserID != userID {
+		return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrForbidden)
+	}
+	return fromRow(row)
+}
+
+// UpdateStatus moves the order to status if the transition table allows it.
+// The check and the write are one UPDATE, so concurrent changes cannot both
+// apply. Asking for the current status changes nothing and succeeds.
+func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, status Status) (Order, error) {
+	if !status.Valid() {
+		return Order{}, apperr.Invalid("body.status", "unknown status "+strconv.Quote(string(status)))
+	}
+	var row db.Order
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		var err error
+		row, err = q.UpdateOrderStatus(ctx, db.UpdateOrderStatusParams{
+			NewStatus:    status,
+			ID:           id,
+			UserID:       userID,
+			FromStatuses: sourcesOf(status),
+		})
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Nothing changed: find out why, from the row as it is now.
+		row, err = q.GetOrder(ctx, id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return apperr.ErrNotFound
+		case err != nil:
+			return err
+		case row.UserID != userID:
+			return apperr.ErrForbidden
+		case row.Status == status:
+			return nil
+		default:
+			return &apperr.ConflictError{Detail: fmt.Sprintf("cannot change status from %s to %s", row.Status, status)}
+		}
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("update order %s: %w", id, err)
+	}
+	return fromRow(row)
+}
+
+// ListQuery selects a page of a user's orders.
+type ListQuery struct {
+	Limit  int
+	Cursor string  // opaque, from a previous Page.Next; empty for the first page
+	Status *Status // optional filter
+}
+
+// Page is one page of orders, newest first.
+type Page struct {
+	Orders []Order
+	Next   string // cursor of the next page; empty on the last page
+}
+
+// List returns the orders of ownerID, newest first. Only the owner may list them.
+func (s *Service) List(ctx context.Context, callerID, ownerID int64, lq ListQuery) (Page, error) {
+	if callerID != ownerID {
+		return Page{}, fmt.Errorf("list orders of user %d: %w", ownerID, apperr.ErrForbidden)
+	}
+	params := db.ListOrdersByUserParams{UserID: ownerID, RowLimit: int32(lq.Limit) + 1} //nolint:gosec // limit is 1..100
+	if lq.Status != nil {
+		params.Status = db.NullOrderStatus{OrderStatus: *lq.Status, Valid: true}
+	}
+	if lq.Cursor != "" {
+		at, id, err := decodeCursor(lq.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		params.AfterCreatedAt, params.AfterID = &at, &id
+	}
+	rows, err := s.queries.ListOrdersByUser(ctx, params)
+	if err != nil {
+		return Page{}, fmt.Errorf("list orders of user %d: %w", ownerID, err)
+	}
+	var page Page
+	if len(rows) > lq.Limit {
+		rows = rows[:lq.Limit]
+		last := rows[len(rows)-1]
+		page.Next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	page.Orders = make([]Order, 0, len(rows))
+	for _, r := range rows {
+		o, err := fromRow(r)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Orders = append(page.Orders, o)
+	}
+	return page, nil
+}
+
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "." + id.String()))
+}
+
+func decodeCursor(c string) (time.Time, uuid.UUID, error) {
+	invalid := apperr.Invalid("query.cursor", "not a cursor from a Link header")
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, invalid
+	}
+	micros, idText, ok := strings.Cut(string(raw), ".")
+	if !ok {
+		return time.Time{}, uuid.UUID{}, invalid
+	}
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, invalid
+	}
+	id, err := uuid.Parse(idText)
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, invalid
+	}
+	return time.UnixMicro(us).UTC(), id, nil
+}
+
+// inTx runs fn in one transaction: committed if fn succeeds, rolled back otherwise.
+func (s *Service) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(s.queries.WithTx(tx)); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/testdb"
+)
+
+const testJWTSecret = "test-secret-0123456789abcdef-0123456789"
+
+// testServer is the real API started through run() on its own database.
+type testServer struct {
+	URL    string
+	DBURL  string
+	Client *client.ClientWithResponses
+	logs   *logSink
+}
+
+// startServer runs the API on a fresh database and stops it when t ends.
+// env overrides the test defaults.
+func startServer(t *testing.T, env map[string]string) *testServer {
+	t.Helper()
+	dbURL := testdb.New(t)
+	vars := map[string]string{
+		"DATABASE_URL": dbURL,
+		"JWT_SECRET":   testJWTSecret,
+		"HTTP_ADDR":    "127.0.0.1:0",
+		"LOG_LEVEL":    "debug",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := newLogSink()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, sink) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "run returned an error on shutdown")
+		case <-time.After(20 * time.Second):
+			t.Error("server did not stop within 20s of cancellation")
+		}
+	})
+
+	var addr string
+	select {
+	case addr = <-sink.addr:
+	case err := <-done:
+		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, sink.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start within 30s\nlogs:\n%s", sink.String())
+	}
+	base := "http://" + addr
+	c, err := client.NewClientWithResponses(base)
+	require.NoError(t, err)
+	return &testServer{URL: base, DBURL: dbURL, Client: c, logs: sink}
+}
+
+// logSink collects the server's JSON log lines and reports its listen address.
+type logSink struct {
+	mu    sync.Mutex
+	buf   strings.Builder
+	addr  chan string
+	once  sync.Once
+}
+
+func newLogSink() *logSink { return &logSink{addr: make(chan string, 1)} }
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.buf.Write(p)
+	s.mu.Unlock()
+	sc := bufio.NewScanner(strings.NewReader(string(p)))
+	for sc.Scan() {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "http server listening" {
+			s.once.Do(func() { s.addr <- rec.Addr })
+		}
+	}
+	return len(p), nil
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// bearer returns a request editor that authenticates as token.
+func bearer(token string) client.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
+}

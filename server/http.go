@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/oasdiff/yaml"
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/ordersvc/orders/gen/api"
+)
+
+// maxBodyBytes bounds every request body; larger ones get 413.
+const maxBodyBytes = "1M"
+
+// nonAPIPaths are served outside the contract: no validation, no trailing slash.
+var nonAPIPaths = []string{"/health", "/ready", "/docs", "/openapi.json", "/openapi.yaml"}
+
+func isAPIPath(path string) bool {
+	for _, p := range nonAPIPaths {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return p == "/health" || p == "/ready"
+		}
+	}
+	return true
+}
+
+func isDocsPath(path string) bool {
+	return path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/openapi.json" || path == "/openapi.yaml"
+}
+
+// newHTTPHandler builds the Echo instance: contract routes from the
+// generated strict handler, spec validation and auth in front of them, and
+// the docs beside them.
+func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	specJSON, err := api.GetSpecJSON()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	specYAML, err := yaml.JSONToYAML(specJSON)
+	if err != nil {
+		return nil, fmt.Errorf("render spec as YAML: %w", err)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(logger)
+
+	// Canonical paths end in "/"; accept them without it too.
+	e.Pre(middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasSuffix(p, "/") || !isAPIPath(p) || p == "/health" || p == "/ready" || isDocsPath(p)
+		},
+	}))
+	// Order matters: the request id first so every later line can carry it;
+	// the access log outside Recover so a recovered panic is logged as its 500;
+	// the body limit before anything reads the body.
+	e.Use(middleware.RequestID())
+	e.Use(accessLog(logger))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0}))
+	e.Use(middleware.BodyLimit(maxBodyBytes))
+	e.Use(requestValidator(spec, srv.auth.Authenticate))
+	e.Use(bindUser)
+
+	api.RegisterHandlers(e, api.NewStrictHandler(srv, nil))
+
+	docs := v5emb.New("Orders API", "/openapi.json", "/docs/")
+	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
+	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) })
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", specYAML) })
+	return e, nil
+}
+
+// accessLog writes one JSON line per request: never headers or bodies, so
+// neither passwords nor tokens reach the log.
+func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // write the problem now so the status below is the real one
+			}
+			level := slog.LevelInfo
+			if c.Response().Status >= 500 {
+				level = slog.LevelError
+			}
+			logger.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", c.Request().Method),
+				slog.String("route", c.Path()),
+				slog.Int("status", c.Response().Status),
+				slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Int64("bytes", c.Response().Size),
+			)
+			return nil
+		}
+	}
+}

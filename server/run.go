@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/auth"
+	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/orders"
+)
+
+// run starts the API and serves until ctx is cancelled, then drains in-flight
+// requests. Tests call it directly with their own environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	switch {
+	case len(args) == 1 && args[0] == "migrate":
+		return database.Migrate(ctx, cfg.DatabaseURL, logger)
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q; usage: server [migrate]", args)
+	}
+	if err := cfg.CheckJWTSecret(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+
+	if cfg.MigrateOnStart {
+		if err := database.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
+			return err
+		}
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	hasher, err := auth.NewHasher(cfg.PasswordHashWorkers)
+	if err != nil {
+		return err
+	}
+	srv := &Server{
+		auth:   auth.NewService(db.New(pool), hasher, auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTTTL)),
+		orders: orders.NewService(pool),
+		ready:  newReadiness(pool, cfg.DatabaseURL),
+	}
+	handler, err := newHTTPHandler(srv, logger)
+	if err != nil {
+		return err
+	}
+
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	httpServer := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(listener) }()
+	logger.Info("http server listening", slog.String("addr", listener.Addr().String()))
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

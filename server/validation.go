@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	echomw "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/auth"
+)
+
+// contextUserKey is where the authentication callback leaves the user id for
+// bindUser to move into the request context once validation has finished.
+const contextUserKey = "orders.user_id"
+
+// requestValidator validates every request against openapi.yaml, including
+// its security requirements: authentication is declared in the spec and
+// checked here, once, for every operation that asks for it.
+func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, error)) echo.MiddlewareFunc {
+	openapi3.DefineStringFormatValidator("uuid", openapi3.NewCallbackValidator(validateUUID))
+	openapi3.DefineStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail))
+	spec.Servers = nil // match on path only, whatever Host the request names
+	return echomw.OapiRequestValidatorWithOptions(spec, &echomw.Options{
+		Options: openapi3filter.Options{
+			MultiError:         true,
+			AuthenticationFunc: bearerAuthentication(authenticate),
+		},
+		Skipper: func(c echo.Context) bool { return !isAPIPath(c.Request().URL.Path) },
+		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
+			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: "request does not match the contract", Internal: me}
+		},
+		ErrorHandler: func(_ echo.Context, err *echo.HTTPError) error {
+			var me openapi3.MultiError
+			if errors.As(err.Internal, &me) {
+				return classifyValidation(me)
+			}
+			return err // route not found (404) or method not allowed (405)
+		},
+	})
+}
+
+func bearerAuthentication(authenticate func(string) (int64, error)) openapi3filter.AuthenticationFunc {
+	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+		header := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
+		scheme, token, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return fmt.Errorf("%w: missing bearer token", apperr.ErrUnauthenticated)
+		}
+		userID, err := authenticate(strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		// The request itself must not be replaced here: the validator reads
+		// and restores its body after this callback returns.
+		if c := echomw.GetEchoContext(ctx); c != nil {
+			c.Set(contextUserKey, userID)
+		}
+		return nil
+	}
+}
+
+// bindUser puts the authenticated user into the request context, where the
+// strict handlers (which see only a context.Context) can find it.
+func bindUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if id, ok := c.Get(contextUserKey).(int64); ok {
+			c.SetRequest(c.Request().WithContext(auth.WithUser(c.Request().Context(), id)))
+		}
+		return next(c)
+	}
+}
+
+// requestInvalid is a contract violation found by the validator.
+type requestInvalid struct {
+	status int // 400 for unparsable JSON, 413 for an oversized body, else 422
+	fields []apperr.FieldError
+}
+
+func (e *requestInvalid) Error() string { return "request does not match the contract" }
+
+// classifyValidation turns the validator's findings into one error: a failed
+// security requirement wins (401), then an oversized or unparsable body, then
+// the list of invalid fields.
+func classifyValidation(me openapi3.MultiError) error {
+	out := &requestInvalid{status: http.StatusUnprocessableEntity}
+	for _, err := range me {
+		var secErr *openapi3filter.SecurityRequirementsError
+		if errors.As(err, &secErr) {
+			return fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, errors.Join(secErr.Errors...))
+		}
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		var reqErr *openapi3filter.RequestError
+		if !errors.As(err, &reqErr) {
+			out.fields = append(out.fields, apperr.FieldError{Field: "request", Message: err.Error()})
+			continue
+		}
+		if reqErr.Reason == "failed to decode request body" && isJSON(reqErr.Input.Request) {
+			out.status = http.StatusBadRequest
+		}
+		out.fields = append(out.fields, fieldErrors(reqErr)...)
+	}
+	return out
+}
+
+func fieldErrors(e *openapi3filter.RequestError) []apperr.FieldError {
+	prefix := "body"
+	if e.Parameter != nil {
+		prefix = e.Parameter.In + "." + e.Parameter.Name
+	}
+	var schemaErrs []*openapi3.SchemaError
+	var nested openapi3.MultiError
+	var single *openapi3.SchemaError
+	switch {
+	case errors.As(e.Err, &nested):
+		for _, n := range nested {
+			if se := (*openapi3.SchemaError)(nil); errors.As(n, &se) {
+				schemaErrs = append(schemaErrs, se)
+			}
+		}
+	case errors.As(e.Err, &single):
+		schemaErrs = append(schemaErrs, single)
+	}
+	if len(schemaErrs) == 0 {
+		msg := e.Reason
+		if e.Err != nil {
+			msg = strings.TrimSpace(strings.TrimPrefix(msg+": "+firstLine(e.Err.Error()), ": "))
+		}
+		return []apperr.FieldError{{Field: prefix, Message: msg}}
+	}
+	out := make([]apperr.FieldError, 0, len(schemaErrs))
+	for _, se := range schemaErrs {
+		out = append(out, apperr.FieldError{Field: prefix + pointerPath(se.JSONPointer()), Message: se.Reason})
+	}
+	return out
+}
+
+// pointerPath renders a JSON pointer as .items[0].price.
+func pointerPath(ptr []string) string {
+	var b strings.Builder
+	for _, p := range ptr {
+		if _, err := strconv.Atoi(p); err == nil {
+			b.WriteString("[" + p + "]")
+		} else {
+			b.WriteString("." + p)
+		}
+	}
+	return b.String()
+}
+
+func validateUUID(s string) error {
+	if _, err := uuid.Parse(s); err != nil || len(s) != 36 {
+		return errors.New("must be a UUID such as 0b6f6a3e-4d8b-4a8e-9d1c-6b2f4c1e9a11")
+	}
+	return nil
+}
+
+// validateEmail accepts a bare address (no display name) with a dot-free or
+// dotted domain, as net/mail parses it.
+func validateEmail(s string) error {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return errors.New("must be an email address such as alice@example.com")
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	return err == nil && (mt == echo.MIMEApplicationJSON || strings.HasSuffix(mt, "+json"))
+}
