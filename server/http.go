@@ -13,6 +13,7 @@ import (
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/ordersvc/orders/gen/api"
+	"github.com/ordersvc/orders/internal/requestid"
 )
 
 // maxBodyBytes bounds every request body; larger ones get 413.
@@ -65,7 +66,13 @@ func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
 	// Order matters: the request id first so every later line can carry it;
 	// the access log outside Recover so a recovered panic is logged as its 500;
 	// the body limit before anything reads the body.
-	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		// Carried into the request context so that events published while
+		// serving the request name it in their metadata.
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.SetRequest(c.Request().WithContext(requestid.With(c.Request().Context(), id)))
+		},
+	}))
 	e.Use(accessLog(logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0}))
 	e.Use(middleware.BodyLimit(maxBodyBytes))

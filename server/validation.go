@@ -28,13 +28,18 @@ const contextUserKey = "orders.user_id"
 // its security requirements: authentication is declared in the spec and
 // checked here, once, for every operation that asks for it.
 func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, error)) echo.MiddlewareFunc {
-	openapi3.DefineStringFormatValidator("uuid", openapi3.NewCallbackValidator(validateUUID))
-	openapi3.DefineStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail))
 	spec.Servers = nil // match on path only, whatever Host the request names
 	return echomw.OapiRequestValidatorWithOptions(spec, &echomw.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
 			AuthenticationFunc: bearerAuthentication(authenticate),
+			// Per-validation format checks, not openapi3.DefineStringFormatValidator:
+			// that writes kin-openapi's global map, a data race with any
+			// validation running while another handler is built.
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{
+				openapi3.WithStringFormatValidator("uuid", openapi3.NewCallbackValidator(validateUUID)),
+				openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail)),
+			},
 		},
 		Skipper: func(c echo.Context) bool { return !isAPIPath(c.Request().URL.Path) },
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {

@@ -10,13 +10,15 @@ WHERE id = @id;
 -- name: UpdateOrderStatus :one
 -- Applies the change only while the order is still in one of the statuses the
 -- new status may be reached from, so two concurrent changes cannot both apply:
--- the second re-checks the WHERE clause after the first commits.
-UPDATE orders
+-- the row lock taken by the sub-select makes the second re-read the status
+-- after the first commits. Returns the status the order had before.
+UPDATE orders AS o
 SET status = @new_status, updated_at = now()
-WHERE id = @id
-  AND user_id = @user_id
-  AND status::text = ANY (@from_statuses::text[])
-RETURNING *;
+FROM (SELECT id, status FROM orders WHERE orders.id = @id FOR UPDATE) AS prev
+WHERE o.id = prev.id
+  AND o.user_id = @user_id
+  AND prev.status::text = ANY (@from_statuses::text[])
+RETURNING sqlc.embed(o), prev.status AS previous_status;
 
 -- name: ListOrdersByUser :many
 -- Keyset pagination: rows strictly after the (created_at, id) cursor, newest first.
@@ -27,3 +29,10 @@ WHERE user_id = @user_id
        OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit;
+
+-- name: MarkOrderProcessed :one
+-- Sets processed_at once; a second call leaves the first timestamp.
+UPDATE orders
+SET processed_at = coalesce(processed_at, now())
+WHERE id = @id
+RETURNING processed_at;

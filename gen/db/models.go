@@ -89,6 +89,21 @@ type Order struct {
 	ProcessedAt *time.Time
 }
 
+type OutboxMessage struct {
+	Offset    int64
+	Uuid      string
+	Payload   []byte
+	Metadata  []byte
+	Acked     bool
+	CreatedAt time.Time
+}
+
+type ProcessedMessage struct {
+	Handler     string
+	MessageID   string
+	ProcessedAt time.Time
+}
+
 type User struct {
 	ID           int64
 	Email        string

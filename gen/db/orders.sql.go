@@ -125,42 +125,65 @@ func (q *Queries) ListOrdersByUser(ctx context.Context, arg ListOrdersByUserPara
 	return items, nil
 }
 
-const updateOrderStatus = `-- name: UpdateOrderStatus :one
+const markOrderProcessed = `-- name: MarkOrderProcessed :one
 UPDATE orders
+SET processed_at = coalesce(processed_at, now())
+WHERE id = $1
+RETURNING processed_at
+`
+
+// Sets processed_at once; a second call leaves the first timestamp.
+func (q *Queries) MarkOrderProcessed(ctx context.Context, id uuid.UUID) (*time.Time, error) {
+	row := q.db.QueryRow(ctx, markOrderProcessed, id)
+	var processed_at *time.Time
+	err := row.Scan(&processed_at)
+	return processed_at, err
+}
+
+const updateOrderStatus = `-- name: UpdateOrderStatus :one
+UPDATE orders AS o
 SET status = $1, updated_at = now()
-WHERE id = $2
-  AND user_id = $3
-  AND status::text = ANY ($4::text[])
-RETURNING id, user_id, items, total_price, status, created_at, updated_at, processed_at
+FROM (SELECT id, status FROM orders WHERE orders.id = $4 FOR UPDATE) AS prev
+WHERE o.id = prev.id
+  AND o.user_id = $2
+  AND prev.status::text = ANY ($3::text[])
+RETURNING o.id, o.user_id, o.items, o.total_price, o.status, o.created_at, o.updated_at, o.processed_at, prev.status AS previous_status
 `
 
 type UpdateOrderStatusParams struct {
 	NewStatus    OrderStatus
-	ID           uuid.UUID
 	UserID       int64
 	FromStatuses []string
+	ID           uuid.UUID
+}
+
+type UpdateOrderStatusRow struct {
+	Order          Order
+	PreviousStatus OrderStatus
 }
 
 // Applies the change only while the order is still in one of the statuses the
 // new status may be reached from, so two concurrent changes cannot both apply:
-// the second re-checks the WHERE clause after the first commits.
-func (q *Queries) UpdateOrderStatus(ctx context.Context, arg UpdateOrderStatusParams) (Order, error) {
+// the row lock taken by the sub-select makes the second re-read the status
+// after the first commits. Returns the status the order had before.
+func (q *Queries) UpdateOrderStatus(ctx context.Context, arg UpdateOrderStatusParams) (UpdateOrderStatusRow, error) {
 	row := q.db.QueryRow(ctx, updateOrderStatus,
 		arg.NewStatus,
-		arg.ID,
 		arg.UserID,
 		arg.FromStatuses,
+		arg.ID,
 	)
-	var i Order
+	var i UpdateOrderStatusRow
 	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.Items,
-		&i.TotalPrice,
-		&i.Status,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.ProcessedAt,
+		&i.Order.ID,
+		&i.Order.UserID,
+		&i.Order.Items,
+		&i.Order.TotalPrice,
+		&i.Order.Status,
+		&i.Order.CreatedAt,
+		&i.Order.UpdatedAt,
+		&i.Order.ProcessedAt,
+		&i.PreviousStatus,
 	)
 	return i, err
 }

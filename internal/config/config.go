@@ -33,6 +33,18 @@ type Config struct {
 	LogLevel             slog.Level
 	ShutdownTimeout      time.Duration
 	PasswordHashWorkers  int
+
+	// Workers process.
+	WorkersHTTPAddr     string
+	AMQPNamespace       string
+	OutboxForwarders    int
+	OutboxBatchSize     int
+	OutboxPollInterval  time.Duration
+	OutboxRetention     time.Duration
+	ProcessConcurrency  int
+	HandlerMaxRetries   int
+	HandlerRetryBackoff time.Duration
+	HandlerTimeout      time.Duration
 }
 
 // MinJWTSecretLen is the shortest accepted JWT_SECRET, in bytes (HS256 key size).
@@ -58,6 +70,24 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:             r.level("LOG_LEVEL", slog.LevelInfo),
 		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 2),
+
+		WorkersHTTPAddr:     r.str("WORKERS_HTTP_ADDR", ":8081"),
+		AMQPNamespace:       r.name("AMQP_NAMESPACE", "orders"),
+		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 4),
+		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 100),
+		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 10*time.Millisecond),
+		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
+		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 16),
+		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
+		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
+	}
+	// A handler must be allowed to finish the simulated work with room to spare.
+	c.HandlerTimeout = r.duration("HANDLER_TIMEOUT", c.ProcessOrderDuration+30*time.Second)
+	if c.HandlerTimeout <= c.ProcessOrderDuration {
+		r.fail("HANDLER_TIMEOUT", "must be longer than PROCESS_ORDER_DURATION (%s)", c.ProcessOrderDuration)
+	}
+	if c.OutboxPollInterval == 0 {
+		r.fail("OUTBOX_POLL_INTERVAL", "must be greater than zero")
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -138,6 +168,31 @@ func (r *reader) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (r *reader) nonNegativeInt(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		r.fail(name, "must be a non-negative integer, got %q", v)
+		return def
+	}
+	return n
+}
+
+// name reads an identifier used in RabbitMQ exchange and queue names.
+func (r *reader) name(key, def string) string {
+	v := r.str(key, def)
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			r.fail(key, "may hold only letters, digits, '-', '_' and '.', got %q", v)
+			return def
+		}
+	}
+	return v
 }
 
 func (r *reader) boolean(name string, def bool) bool {

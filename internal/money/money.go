@@ -33,8 +33,11 @@ func (a Amount) Cents() int64 { return a.cents }
 
 // Parse reads a decimal literal such as "2.9", "10", "1e2" or "0.05" exactly.
 func Parse(s string) (Amount, error) {
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
-	if !ok || strings.ContainsAny(s, "/") {
+	t := strings.TrimSpace(s)
+	r, ok := new(big.Rat).SetString(t)
+	// big.Rat also reads fractions ("1/2"), base prefixes ("0x10", "0b11")
+	// and digit separators ("1_000"): none of them is a decimal literal.
+	if !ok || strings.Trim(t, "0123456789.eE+-") != "" {
 		return Amount{}, fmt.Errorf("%q is not a decimal number", s)
 	}
 	r.Mul(r, big.NewRat(100, 1))
@@ -85,16 +88,16 @@ func (a Amount) IsPositive() bool { return a.cents > 0 }
 
 // String formats the amount as the shortest exact decimal: 5.8, 5, 0.05.
 func (a Amount) String() string {
-	c := a.cents
+	c := uint64(a.cents) //nolint:gosec // two's complement magnitude, see below
 	sign := ""
-	if c < 0 {
+	if a.cents < 0 {
 		sign = "-"
-		c = -c // cannot overflow: Parse and arithmetic keep |cents| <= MaxInt64
+		c = -c // in uint64, so that math.MinInt64 (reachable by Parse and Add) is right too
 	}
 	whole, frac := c/100, c%100
 	switch {
 	case frac == 0:
-		return sign + strconv.FormatInt(whole, 10)
+		return sign + strconv.FormatUint(whole, 10)
 	case frac%10 == 0:
 		return fmt.Sprintf("%s%d.%d", sign, whole, frac/10)
 	default:

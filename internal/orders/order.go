@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/money"
 )
 
@@ -90,4 +91,13 @@ func fromRow(row db.Order) (Order, error) {
 		UpdatedAt:   row.UpdatedAt,
 		ProcessedAt: row.ProcessedAt,
 	}, nil
+}
+
+// event returns the order as carried in events.
+func (o Order) event() events.Order {
+	items := make([]events.Item, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = events.Item{ProductID: it.ProductID, Quantity: it.Quantity, Price: it.Price}
+	}
+	return events.Order{ID: o.ID, UserID: o.UserID, Items: items, TotalPrice: o.TotalPrice, Status: string(o.Status)}
 }

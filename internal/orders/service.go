@@ -16,6 +16,8 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/outbox"
 )
 
 // Service creates, reads, updates and lists orders.
@@ -44,21 +46,31 @@ func (s *Service) Create(ctx context.Context, userID int64, items []Item) (Order
 	if err != nil {
 		return Order{}, fmt.Errorf("create order: new id: %w", err)
 	}
-	var row db.Order
-	err = s.inTx(ctx, func(q *db.Queries) error {
-		row, err = q.CreateOrder(ctx, db.CreateOrderParams{
+	var order Order
+	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.CreateOrder(ctx, db.CreateOrderParams{
 			ID:         id,
 			UserID:     userID,
 			Items:      itemsJSON,
 			TotalPrice: total,
 			CreatedAt:  s.now().UTC().Truncate(time.Microsecond),
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if order, err = fromRow(row); err != nil {
+			return err
+		}
+		msg, err := events.NewOrderEvent(ctx, order.event())
+		if err != nil {
+			return err
+		}
+		return outbox.Publish(tx, events.TopicNewOrder, msg)
 	})
 	if err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
-	return fromRow(row)
+	return order, nil
 }
 
 // Get returns the order if userID owns it.
@@ -84,14 +96,17 @@ func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, 
 		return Order{}, apperr.Invalid("body.status", "unknown status "+strconv.Quote(string(status)))
 	}
 	var row db.Order
-	err := s.inTx(ctx, func(q *db.Queries) error {
-		var err error
-		row, err = q.UpdateOrderStatus(ctx, db.UpdateOrderStatusParams{
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		updated, err := q.UpdateOrderStatus(ctx, db.UpdateOrderStatusParams{
 			NewStatus:    status,
 			ID:           id,
 			UserID:       userID,
 			FromStatuses: sourcesOf(status),
 		})
+		if err == nil {
+			row = updated.Order
+			return publishStatusChanged(ctx, tx, row, updated.PreviousStatus)
+		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -191,14 +206,28 @@ func decodeCursor(c string) (time.Time, uuid.UUID, error) {
 	return time.UnixMicro(us).UTC(), id, nil
 }
 
-// inTx runs fn in one transaction: committed if fn succeeds, rolled back otherwise.
-func (s *Service) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+// publishStatusChanged writes the order_status_changed event in tx.
+func publishStatusChanged(ctx context.Context, tx pgx.Tx, row db.Order, previous Status) error {
+	order, err := fromRow(row)
+	if err != nil {
+		return err
+	}
+	msg, err := events.StatusChangedEvent(ctx, order.event(), string(previous))
+	if err != nil {
+		return err
+	}
+	return outbox.Publish(tx, events.TopicOrderStatusChanged, msg)
+}
+
+// inTx runs fn in one transaction: committed if fn succeeds, rolled back
+// otherwise. Outbox messages published with tx commit or vanish with it.
+func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(s.queries.WithTx(tx)); err != nil {
+	if err := fn(tx, s.queries.WithTx(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

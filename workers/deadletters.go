@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersvc/orders/internal/events"
+)
+
+// runCommand runs an operator command instead of the workers.
+func runCommand(ctx context.Context, args []string, topo topology, stdout io.Writer) error {
+	switch {
+	case len(args) == 2 && args[0] == "dlq" && args[1] == "list":
+		return listDeadLetters(ctx, topo, stdout)
+	case len(args) == 2 && args[0] == "dlq" && args[1] == "replay":
+		return replayDeadLetters(ctx, topo, stdout)
+	default:
+		return fmt.Errorf("unknown arguments %q; usage: workers [dlq list | dlq replay]", args)
+	}
+}
+
+// DeadLetter is one line of `workers dlq list` (JSON lines on stdout).
+type DeadLetter struct {
+	MessageID string          `json:"message_id"`
+	Topic     string          `json:"topic"`
+	Handler   string          `json:"handler"`
+	Reason    string          `json:"reason"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	Raw       string          `json:"raw,omitempty"` // the payload when it is not JSON
+}
+
+// listDeadLetters prints every dead letter and leaves them all queued: they
+// are fetched without ack and return to the queue when the channel closes.
+func listDeadLetters(ctx context.Context, topo topology, stdout io.Writer) error {
+	return withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
+		return json.NewEncoder(stdout).Encode(describe(d))
+	}, false)
+}
+
+// replayDeadLetters sends each dead letter back to the queue of the handler
+// that gave up on it, with its original id and metadata, and acks it only
+// once the broker confirmed the copy.
+func replayDeadLetters(ctx context.Context, topo topology, stdout io.Writer) error {
+	replayed := 0
+	err := withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
+		dl := describe(d)
+		if dl.Topic == "" || dl.Handler == "" {
+			return fmt.Errorf("dead letter %s names no topic or handler; left in the queue", dl.MessageID)
+		}
+		headers := amqp091.Table{}
+		for k, v := range d.Headers {
+			switch k {
+			case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey:
+			default:
+				headers[k] = v
+			}
+		}
+		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", topo.queueForHandler(dl.Topic, dl.Handler), true, false, amqp091.Publishing{
+			Headers:      headers,
+			ContentType:  d.ContentType,
+			DeliveryMode: amqp091.Persistent,
+			Body:         d.Body,
+		})
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", dl.MessageID, err)
+		}
+		if ok, err := confirm.WaitContext(ctx); err != nil || !ok {
+			return fmt.Errorf("replay %s: broker did not confirm: %w", dl.MessageID, errors.Join(err))
+		}
+		if err := d.Ack(false); err != nil {
+			return fmt.Errorf("replay %s: ack: %w", dl.MessageID, err)
+		}
+		replayed++
+		return nil
+	}, true)
+	fmt.Fprintf(stdout, "replayed %d dead letters\n", replayed)
+	return err
+}
+
+// withDeadLetters fetches the dead letters one by one (basic.get, no ack)
+// until the queue is empty, calling fn for each.
+func withDeadLetters(ctx context.Context, topo topology, fn func(*amqp091.Channel, amqp091.Delivery) error, confirms bool) error {
+	conn, err := amqp091.Dial(topo.url)
+	if err != nil {
+		return fmt.Errorf("connect to AMQP_URL: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	if confirms {
+		if err := ch.Confirm(false); err != nil {
+			return fmt.Errorf("enable confirms: %w", err)
+		}
+	}
+	queue := topo.name(events.TopicDeadLetters)
+	// Declared as the workers declare it, so listing works before any dead letter exists.
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare %s: %w", queue, err)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, ok, err := ch.Get(queue, false)
+		if err != nil {
+			return fmt.Errorf("get from %s: %w", queue, err)
+		}
+		if !ok {
+			return nil
+		}
+		if err := fn(ch, d); err != nil {
+			return err
+		}
+	}
+}
+
+func describe(d amqp091.Delivery) DeadLetter {
+	header := func(k string) string {
+		if v, ok := d.Headers[k].(string); ok {
+			return v
+		}
+		return ""
+	}
+	dl := DeadLetter{
+		MessageID: header(amqp.DefaultMessageUUIDHeaderKey),
+		Topic:     header(middleware.PoisonedTopicKey),
+		Handler:   trimInstance(header(middleware.PoisonedHandlerKey)),
+		Reason:    header(middleware.ReasonForPoisonedKey),
+	}
+	if json.Valid(d.Body) {
+		dl.Payload = d.Body
+	} else {
+		dl.Raw = strconv.Quote(string(d.Body))
+	}
+	return dl
+}
+
+// trimInstance maps a handler instance ("process_order_3") to its group
+// ("process_order"): the instances of a group share one queue.
+func trimInstance(handler string) string {
+	i := len(handler)
+	for i > 0 && handler[i-1] >= '0' && handler[i-1] <= '9' {
+		i--
+	}
+	if i < len(handler) && i > 0 && handler[i-1] == '_' {
+		return handler[:i-1]
+	}
+	return handler
+}

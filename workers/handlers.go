@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/events"
+)
+
+// startProcessing consumes new_order events and starts the background work
+// by publishing a process_order task: the event bus and the task queue are
+// separate channels. A redelivered event yields the same task id, which the
+// task handler's inbox recognises.
+func startProcessing(msg *message.Message) ([]*message.Message, error) {
+	event, err := events.DecodeEvent(msg)
+	if err != nil {
+		return nil, err
+	}
+	task, err := events.NewProcessOrderTask(event, msg.Metadata.Get(events.MetadataRequestID))
+	if err != nil {
+		return nil, err
+	}
+	return []*message.Message{task}, nil
+}
+
+// logStatusChange consumes order_status_changed events. It gives the topic a
+// durable queue, so the events are kept for consumers to come, and leaves an
+// audit line per change.
+func logStatusChange(logger *slog.Logger) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		event, err := events.DecodeEvent(msg)
+		if err != nil {
+			return err
+		}
+		logger.Info("order status changed",
+			slog.String("order_id", event.Order.ID.String()),
+			slog.String("from", event.PreviousStatus),
+			slog.String("to", event.Order.Status),
+			slog.String("request_id", msg.Metadata.Get(events.MetadataRequestID)))
+		return nil
+	}
+}
+
+// processOrder is the task handler: it does the (simulated) work, then sets
+// processed_at and records the task id in the inbox in one transaction, so a
+// redelivered task changes nothing.
+type processOrder struct {
+	pool     *pgxpool.Pool
+	queries  *db.Queries
+	duration time.Duration
+	logger   *slog.Logger
+}
+
+const processOrderHandler = "process_order"
+
+var errOrderMissing = errors.New("order does not exist")
+
+func (h *processOrder) handle(msg *message.Message) error {
+	task, err := events.DecodeProcessOrderTask(msg)
+	if err != nil {
+		return err
+	}
+	ctx := msg.Context()
+	if err := simulateWork(ctx, h.duration); err != nil {
+		return err
+	}
+
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("process order %s: begin: %w", task.OrderID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	q := h.queries.WithTx(tx)
+
+	first, err := q.MarkMessageProcessed(ctx, db.MarkMessageProcessedParams{Handler: processOrderHandler, MessageID: msg.UUID})
+	if err != nil {
+		return fmt.Errorf("process order %s: inbox: %w", task.OrderID, err)
+	}
+	if first == 0 {
+		h.logger.Info("duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
+		return nil
+	}
+	processedAt, err := q.MarkOrderProcessed(ctx, task.OrderID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("process order %s: %w", task.OrderID, errOrderMissing)
+	}
+	if err != nil {
+		return fmt.Errorf("process order %s: %w", task.OrderID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("process order %s: commit: %w", task.OrderID, err)
+	}
+	h.logger.Info("order processed",
+		slog.String("order_id", task.OrderID.String()),
+		slog.String("message_id", msg.UUID),
+		slog.Time("processed_at", *processedAt),
+		slog.String("request_id", msg.Metadata.Get(events.MetadataRequestID)))
+	return nil
+}
+
+// simulateWork stands in for the real processing; it stops early when the
+// message's context ends (shutdown or handler timeout), leaving the message
+// to be redelivered.
+func simulateWork(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("processing interrupted: %w", ctx.Err())
+	}
+}

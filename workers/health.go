@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
+)
+
+// statusServer answers operators and orchestrators:
+//
+//	GET /health  200 while the process runs
+//	GET /ready   200 once the router runs and PostgreSQL answers, else 503
+//	GET /outbox  the unforwarded backlog and the age of its oldest event
+type statusServer struct {
+	pool    *pgxpool.Pool
+	queries *db.Queries
+	running atomic.Bool
+}
+
+func newStatusServer(pool *pgxpool.Pool) *statusServer {
+	return &statusServer{pool: pool, queries: db.New(pool)}
+}
+
+func (s *statusServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /ready", s.ready)
+	mux.HandleFunc("GET /outbox", s.outbox)
+	return mux
+}
+
+func (s *statusServer) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "router": "ok"}
+	status := http.StatusOK
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	if !s.running.Load() {
+		checks["router"], status = "starting", http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
+}
+
+// OutboxStatus is the body of GET /outbox.
+type OutboxStatus struct {
+	Pending          int64   `json:"pending"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+func (s *statusServer) outbox(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	b, err := s.queries.OutboxBacklog(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "database unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, OutboxStatus{Pending: b.Pending, OldestAgeSeconds: b.OldestAgeSeconds})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// purgeForwarded deletes forwarded outbox rows older than retention, every
+// interval, until ctx ends.
+func purgeForwarded(ctx context.Context, queries *db.Queries, retention, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := queries.DeleteForwardedOutbox(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("outbox retention", slog.Any("error", err))
+		case n > 0:
+			logger.Info("outbox retention", slog.Int64("deleted", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

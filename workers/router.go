@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/events"
+)
+
+// handlerGroups are the consumers of the event bus; each has its own durable
+// queue on the topic's exchange.
+const (
+	startProcessingHandler = "start_processing"
+	statusLogHandler       = "status_log"
+)
+
+// newRouter builds the one Watermill router of the workers: every handler and
+// its middleware are declared here.
+func newRouter(cfg config.Config, topo topology, pool *pgxpool.Pool, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.HandlerTimeout}, wlog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("router: %w", err)
+	}
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+
+	tasksPub, err := amqp.NewPublisher(topo.tasks(cfg.OutboxForwarders), wlog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("task publisher: %w", err)
+	}
+	closers = append(closers, tasksPub.Close)
+
+	poison, err := middleware.PoisonQueue(tasksPub, events.TopicDeadLetters)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:      cfg.HandlerMaxRetries,
+		InitialInterval: cfg.HandlerRetryBackoff,
+		Multiplier:      2,
+		MaxInterval:     30 * time.Second,
+		Logger:          wlog,
+		// A message that cannot be decoded will not decode on a retry either.
+		ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, events.ErrUndecodable) },
+	}
+	router.AddMiddleware(
+		// Outermost: whatever still fails after the retries (or panics) is
+		// parked in the dead-letter queue and acked, never dropped or looped.
+		poison,
+		// Turns a panic into an error the retry and the poison queue see.
+		middleware.Recoverer,
+		// Exponential backoff for transient failures (database down, ...).
+		retry.Middleware,
+		// Innermost: each attempt gets a deadline on the message context.
+		middleware.Timeout(cfg.HandlerTimeout),
+	)
+
+	newEventSub := func(handler string) (*amqp.Subscriber, error) {
+		sub, err := amqp.NewSubscriber(topo.events(handler, 0), wlog)
+		if err == nil {
+			closers = append(closers, sub.Close)
+		}
+		return sub, err
+	}
+	startSub, err := newEventSub(startProcessingHandler)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("new_order subscriber: %w", err)
+	}
+	statusSub, err := newEventSub(statusLogHandler)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("order_status_changed subscriber: %w", err)
+	}
+	tasksSub, err := amqp.NewSubscriber(topo.tasks(0), wlog)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("task subscriber: %w", err)
+	}
+	closers = append(closers, tasksSub.Close)
+
+	// Each AMQP subscription handles one message at a time, so concurrency
+	// is several subscriptions competing on the same queue.
+	for i := range cfg.OutboxForwarders {
+		router.AddHandler(fmt.Sprintf("%s_%d", startProcessingHandler, i), events.TopicNewOrder, startSub,
+			events.TopicProcessOrder, tasksPub, startProcessing)
+	}
+	router.AddConsumerHandler(statusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
+	worker := &processOrder{pool: pool, queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger}
+	for i := range cfg.ProcessConcurrency {
+		router.AddConsumerHandler(fmt.Sprintf("%s_%d", processOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
+	}
+	return router, closeAll, nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/database"
+)
+
+// run starts the forwarders, the handlers and the status endpoint, and
+// drains them when ctx ends: in-flight handlers finish (up to
+// HANDLER_TIMEOUT) and anything unfinished is left unacked for redelivery.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	topo := topology{namespace: cfg.AMQPNamespace, url: cfg.AMQPURL}
+
+	if len(args) > 0 {
+		return runCommand(ctx, args, topo, stdout)
+	}
+
+	if cfg.MigrateOnStart {
+		if err := database.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
+			return err
+		}
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	wlog := watermill.NewSlogLogger(logger)
+	router, closeRouter, err := newRouter(cfg, topo, pool, logger, wlog)
+	if err != nil {
+		if closeRouter != nil {
+			_ = closeRouter()
+		}
+		return err
+	}
+	defer closeRouter() //nolint:errcheck // best effort after the router stopped
+	fwd, err := newForwarders(cfg, topo, pool, wlog)
+	if err != nil {
+		return err
+	}
+
+	status := newStatusServer(pool)
+	listener, err := net.Listen("tcp", cfg.WorkersHTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.WorkersHTTPAddr, err)
+	}
+	httpServer := &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = httpServer.Serve(listener) }()
+	logger.Info("workers http listening", slog.String("addr", listener.Addr().String()))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(ctx) }()
+
+	// Queues and bindings exist once the router runs; only then may events
+	// flow, or a fanout exchange with no queue bound yet would drop them.
+	select {
+	case <-router.Running():
+	case err := <-routerDone:
+		return fmt.Errorf("router: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	status.running.Store(true)
+	forwardDone := make(chan error, 1)
+	go func() { forwardDone <- fwd.run(ctx) }()
+	go purgeForwarded(ctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
+	logger.Info("workers running",
+		slog.Int("forwarders", cfg.OutboxForwarders),
+		slog.Int("process_concurrency", cfg.ProcessConcurrency),
+		slog.String("amqp_namespace", cfg.AMQPNamespace))
+
+	pending := map[string]chan error{"router": routerDone, "forwarders": forwardDone}
+	var errs []error
+	select {
+	case err := <-routerDone:
+		errs, pending["router"] = append(errs, err), nil
+	case err := <-forwardDone:
+		errs, pending["forwarders"] = append(errs, err), nil
+	case <-ctx.Done():
+	}
+	cancel()
+	logger.Info("shutting down")
+	// Handlers get HANDLER_TIMEOUT to finish the message in hand.
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout+cfg.HandlerTimeout)
+	defer stop()
+	errs = append(errs, httpServer.Shutdown(shutdownCtx))
+	for name, done := range pending {
+		if done == nil {
+			continue
+		}
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-shutdownCtx.Done():
+			errs = append(errs, fmt.Errorf("timed out waiting for the %s to stop", name))
+		}
+	}
+	logger.Info("stopped")
+	return errors.Join(errs...)
+}
