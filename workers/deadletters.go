@@ -13,10 +13,11 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // runCommand runs an operator command instead of the workers.
-func runCommand(ctx context.Context, args []string, topo topology, stdout io.Writer) error {
+func runCommand(ctx context.Context, args []string, topo messaging.Topology, stdout io.Writer) error {
 	switch {
 	case len(args) == 2 && args[0] == "dlq" && args[1] == "list":
 		return listDeadLetters(ctx, topo, stdout)
@@ -39,7 +40,7 @@ type DeadLetter struct {
 
 // listDeadLetters prints every dead letter and leaves them all queued: they
 // are fetched without ack and return to the queue when the channel closes.
-func listDeadLetters(ctx context.Context, topo topology, stdout io.Writer) error {
+func listDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Writer) error {
 	return withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
 		return json.NewEncoder(stdout).Encode(describe(d))
 	}, false)
@@ -48,7 +49,7 @@ func listDeadLetters(ctx context.Context, topo topology, stdout io.Writer) error
 // replayDeadLetters sends each dead letter back to the queue of the handler
 // that gave up on it, with its original id and metadata, and acks it only
 // once the broker confirmed the copy.
-func replayDeadLetters(ctx context.Context, topo topology, stdout io.Writer) error {
+func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Writer) error {
 	replayed := 0
 	err := withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
 		dl := describe(d)
@@ -63,7 +64,7 @@ func replayDeadLetters(ctx context.Context, topo topology, stdout io.Writer) err
 				headers[k] = v
 			}
 		}
-		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", topo.queueForHandler(dl.Topic, dl.Handler), true, false, amqp091.Publishing{
+		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", topo.QueueForHandler(dl.Topic, dl.Handler), true, false, amqp091.Publishing{
 			Headers:      headers,
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp091.Persistent,
@@ -87,8 +88,8 @@ func replayDeadLetters(ctx context.Context, topo topology, stdout io.Writer) err
 
 // withDeadLetters fetches the dead letters one by one (basic.get, no ack)
 // until the queue is empty, calling fn for each.
-func withDeadLetters(ctx context.Context, topo topology, fn func(*amqp091.Channel, amqp091.Delivery) error, confirms bool) error {
-	conn, err := amqp091.Dial(topo.url)
+func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp091.Channel, amqp091.Delivery) error, confirms bool) error {
+	conn, err := amqp091.Dial(topo.URL)
 	if err != nil {
 		return fmt.Errorf("connect to AMQP_URL: %w", err)
 	}
@@ -103,7 +104,7 @@ func withDeadLetters(ctx context.Context, topo topology, fn func(*amqp091.Channe
 			return fmt.Errorf("enable confirms: %w", err)
 		}
 	}
-	queue := topo.name(events.TopicDeadLetters)
+	queue := topo.Name(events.TopicDeadLetters)
 	// Declared as the workers declare it, so listing works before any dead letter exists.
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare %s: %w", queue, err)

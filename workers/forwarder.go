@@ -7,11 +7,12 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
-	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/outbox"
 )
 
@@ -26,8 +27,8 @@ type forwarders struct {
 	publisher *amqp.Publisher
 }
 
-func newForwarders(cfg config.Config, topo topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
-	pub, err := amqp.NewPublisher(topo.events("", cfg.OutboxForwarders), wlog)
+func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
+	pub, err := amqp.NewPublisher(topo.Events("", cfg.OutboxForwarders), wlog)
 	if err != nil {
 		return nil, fmt.Errorf("event publisher: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // startProcessing consumes new_order events and starts the background work
@@ -59,8 +60,6 @@ type processOrder struct {
 	logger   *slog.Logger
 }
 
-const processOrderHandler = "process_order"
-
 var errOrderMissing = errors.New("order does not exist")
 
 func (h *processOrder) handle(msg *message.Message) error {
@@ -69,6 +68,7 @@ func (h *processOrder) handle(msg *message.Message) error {
 		return err
 	}
 	ctx := msg.Context()
+	h.logger.Debug("processing order", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
 	if err := simulateWork(ctx, h.duration); err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (h *processOrder) handle(msg *message.Message) error {
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	q := h.queries.WithTx(tx)
 
-	first, err := q.MarkMessageProcessed(ctx, db.MarkMessageProcessedParams{Handler: processOrderHandler, MessageID: msg.UUID})
+	first, err := q.MarkMessageProcessed(ctx, db.MarkMessageProcessedParams{Handler: messaging.ProcessOrderHandler, MessageID: msg.UUID})
 	if err != nil {
 		return fmt.Errorf("process order %s: inbox: %w", task.OrderID, err)
 	}

@@ -81,17 +81,21 @@ func purgeForwarded(ctx context.Context, queries *db.Queries, retention, interva
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		n, err := queries.DeleteForwardedOutbox(ctx, time.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Warn("outbox retention", slog.Any("error", err))
-		case n > 0:
-			logger.Info("outbox retention", slog.Int64("deleted", n))
-		}
+		purgeOnce(ctx, queries, retention, logger)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+func purgeOnce(ctx context.Context, queries *db.Queries, retention time.Duration, logger *slog.Logger) {
+	n, err := queries.DeleteForwardedOutbox(ctx, time.Now().Add(-retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		logger.Warn("outbox retention", slog.Any("error", err))
+	case n > 0:
+		logger.Info("outbox retention", slog.Int64("deleted", n))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,18 +16,12 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/events"
-)
-
-// handlerGroups are the consumers of the event bus; each has its own durable
-// queue on the topic's exchange.
-const (
-	startProcessingHandler = "start_processing"
-	statusLogHandler       = "status_log"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here.
-func newRouter(cfg config.Config, topo topology, pool *pgxpool.Pool, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.HandlerTimeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
@@ -40,13 +35,17 @@ func newRouter(cfg config.Config, topo topology, pool *pgxpool.Pool, logger *slo
 		return errors.Join(errs...)
 	}
 
-	tasksPub, err := amqp.NewPublisher(topo.tasks(cfg.OutboxForwarders), wlog)
+	tasksPub, err := amqp.NewPublisher(topo.Tasks(cfg.OutboxForwarders), wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("task publisher: %w", err)
 	}
 	closers = append(closers, tasksPub.Close)
 
-	poison, err := middleware.PoisonQueue(tasksPub, events.TopicDeadLetters)
+	// A message interrupted by shutdown (its context cancelled) is not
+	// poisoned: the subscriber has already handed it back to the queue.
+	poison, err := middleware.PoisonQueueWithFilter(tasksPub, events.TopicDeadLetters, func(err error) bool {
+		return !errors.Is(err, context.Canceled)
+	})
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
 	}
@@ -56,6 +55,9 @@ func newRouter(cfg config.Config, topo topology, pool *pgxpool.Pool, logger *slo
 		Multiplier:      2,
 		MaxInterval:     30 * time.Second,
 		Logger:          wlog,
+		// The timeout middleware below cancels the message context when an
+		// attempt ends; each retry needs a live one.
+		ResetContextOnRetry: true,
 		// A message that cannot be decoded will not decode on a retry either.
 		ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, events.ErrUndecodable) },
 	}
@@ -72,36 +74,42 @@ func newRouter(cfg config.Config, topo topology, pool *pgxpool.Pool, logger *slo
 	)
 
 	newEventSub := func(handler string) (*amqp.Subscriber, error) {
-		sub, err := amqp.NewSubscriber(topo.events(handler, 0), wlog)
+		sub, err := amqp.NewSubscriber(topo.Events(handler, 0), wlog)
 		if err == nil {
 			closers = append(closers, sub.Close)
 		}
 		return sub, err
 	}
-	startSub, err := newEventSub(startProcessingHandler)
+	startSub, err := newEventSub(messaging.StartProcessingHandler)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("new_order subscriber: %w", err)
 	}
-	statusSub, err := newEventSub(statusLogHandler)
+	statusSub, err := newEventSub(messaging.StatusLogHandler)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("order_status_changed subscriber: %w", err)
 	}
-	tasksSub, err := amqp.NewSubscriber(topo.tasks(0), wlog)
+	tasksSub, err := amqp.NewSubscriber(topo.Tasks(0), wlog)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("task subscriber: %w", err)
 	}
 	closers = append(closers, tasksSub.Close)
+	// Publishing to the default exchange drops a message whose queue does
+	// not exist: the dead-letter queue, which nothing consumes, is declared
+	// up front.
+	if err := tasksSub.SubscribeInitialize(events.TopicDeadLetters); err != nil {
+		return nil, closeAll, fmt.Errorf("declare dead-letter queue: %w", err)
+	}
 
 	// Each AMQP subscription handles one message at a time, so concurrency
 	// is several subscriptions competing on the same queue.
 	for i := range cfg.OutboxForwarders {
-		router.AddHandler(fmt.Sprintf("%s_%d", startProcessingHandler, i), events.TopicNewOrder, startSub,
+		router.AddHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub,
 			events.TopicProcessOrder, tasksPub, startProcessing)
 	}
-	router.AddConsumerHandler(statusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
+	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
 	worker := &processOrder{pool: pool, queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger}
 	for i := range cfg.ProcessConcurrency {
-		router.AddConsumerHandler(fmt.Sprintf("%s_%d", processOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
+		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
 	}
 	return router, closeAll, nil
 }

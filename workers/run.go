@@ -15,6 +15,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // run starts the forwarders, the handlers and the status endpoint, and
@@ -26,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	topo := topology{namespace: cfg.AMQPNamespace, url: cfg.AMQPURL}
+	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	status := newStatusServer(pool)
-	listener, err := net.Listen("tcp", cfg.WorkersHTTPAddr)
+	listener, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.WorkersHTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.WorkersHTTPAddr, err)
 	}

@@ -5,17 +5,17 @@ package apperr
 import "errors"
 
 var (
-	// ErrNotFound: the resource does not exist.
+	// ErrNotFound means the resource does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrForbidden: the resource exists but belongs to someone else.
+	// ErrForbidden means the resource exists but belongs to someone else.
 	ErrForbidden = errors.New("forbidden")
-	// ErrConflict: the request contradicts the resource's current state.
+	// ErrConflict means the request contradicts the resource's current state.
 	ErrConflict = errors.New("conflict")
-	// ErrUnauthenticated: missing or invalid credentials.
+	// ErrUnauthenticated means missing or invalid credentials.
 	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrAlreadyExists: a unique value is taken (400 in the original contract).
+	// ErrAlreadyExists means a unique value is taken (400 in the original contract).
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrInvalid: the input is well-formed but not acceptable.
+	// ErrInvalid means the input is well-formed but not acceptable.
 	ErrInvalid = errors.New("invalid input")
 )
 

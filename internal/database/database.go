@@ -46,7 +46,7 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("migrate: connect: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing after use; nothing to recover
 
 	q := db.New(conn)
 	start := time.Now()

@@ -129,7 +129,7 @@ func (a *Amount) ScanNumeric(n pgtype.Numeric) error {
 		return errors.New("amount: NUMERIC is NULL, NaN or infinite")
 	}
 	r := new(big.Rat).SetInt(n.Int)
-	exp := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(int64(n.Exp)))), nil))
+	exp := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(abs(int64(n.Exp))), nil))
 	if n.Exp >= 0 {
 		r.Mul(r, exp)
 	} else {

@@ -90,7 +90,7 @@ func ensureTemplate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
+	defer conn.Close(ctx) //nolint:errcheck // closing after use; nothing to recover
 	// Test binaries of several packages run at once: one builds the template.
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7177)"); err != nil {
 		return "", err
@@ -143,7 +143,7 @@ func admin(ctx context.Context, stmt string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer conn.Close(ctx) //nolint:errcheck // closing after use; nothing to recover
 	_, err = conn.Exec(ctx, stmt)
 	return err
 }

@@ -1,0 +1,156 @@
+// Package e2e runs the real binaries (go build of ./server and ./workers) as
+// processes against the local PostgreSQL and RabbitMQ, and drives them
+// through the generated client, the way an operator and a user would.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	openapi_types "github.com/oapi-codegen/runtime/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/testlog"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "orders-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, name := range []string{"server", "workers"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../"+name) //nolint:noctx // build step before any test
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: build", name, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one running binary.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	logs *testlog.Sink
+	done chan error
+}
+
+// startProc runs binary with env and waits for its ready log line.
+func startProc(t *testing.T, binary string, env map[string]string, readyMsg string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, binary)) //nolint:noctx // stopped by signals, not a context
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &proc{t: t, cmd: cmd, logs: testlog.NewSink(), done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("%s log:\n%s", binary, p.logs.String())
+		}
+	})
+	_, ok := p.logs.WaitFor(readyMsg, 60*time.Second)
+	require.True(t, ok, "%s did not log %q:\n%s", binary, readyMsg, p.logs.String())
+	return p
+}
+
+// signal sends sig and waits for the process to exit (no-op when it has).
+func (p *proc) signal(sig syscall.Signal) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("process did not exit within 60s of %s", sig)
+	}
+}
+
+// addr returns the address logged with msg.
+func (p *proc) addr(msg string) string {
+	rec, ok := p.logs.WaitFor(msg, 10*time.Second)
+	require.True(p.t, ok)
+	addr, _ := rec["addr"].(string)
+	return addr
+}
+
+// system is one API and one workers process on their own database and namespace.
+type system struct {
+	t       *testing.T
+	dbURL   string
+	topo    messaging.Topology
+	api     *proc
+	workers *proc
+	client  *client.ClientWithResponses
+	env     map[string]string
+}
+
+func newSystem(t *testing.T, dbURL string, topo messaging.Topology, extra map[string]string) *system {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL":           dbURL,
+		"AMQP_URL":               topo.URL,
+		"AMQP_NAMESPACE":         topo.Namespace,
+		"JWT_SECRET":             "e2e-secret-0123456789abcdef-0123456789",
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"WORKERS_HTTP_ADDR":      "127.0.0.1:0",
+		"PROCESS_ORDER_DURATION": "20ms",
+		"LOG_LEVEL":              "info",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	s := &system{t: t, dbURL: dbURL, topo: topo, env: env}
+	s.api = startProc(t, "server", env, "http server listening")
+	s.startWorkers()
+	c, err := client.NewClientWithResponses("http://" + s.api.addr("http server listening"))
+	require.NoError(t, err)
+	s.client = c
+	return s
+}
+
+func (s *system) startWorkers() {
+	s.workers = startProc(s.t, "workers", s.env, "workers running")
+}
+
+// login registers a user and returns a request editor carrying its token.
+func (s *system) login() client.RequestEditorFn {
+	s.t.Helper()
+	ctx := context.Background()
+	email := fmt.Sprintf("e2e-%d@example.com", time.Now().UnixNano())
+	reg, err := s.client.RegisterWithResponse(ctx, client.RegisterJSONRequestBody{Email: openapi_types.Email(email), Password: "correct-horse"})
+	require.NoError(s.t, err)
+	require.Equal(s.t, http.StatusCreated, reg.StatusCode(), string(reg.Body))
+	tok, err := s.client.CreateTokenWithFormdataBodyWithResponse(ctx, client.CreateTokenFormdataRequestBody{Username: email, Password: "correct-horse"})
+	require.NoError(s.t, err)
+	require.Equal(s.t, http.StatusOK, tok.StatusCode(), string(tok.Body))
+	token := tok.JSON200.AccessToken
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
+}

@@ -1,0 +1,79 @@
+// Package testlog captures the JSON log lines of a process started in a test
+// (through its run function) so the test can wait for and inspect them.
+package testlog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sink is an io.Writer for a slog JSON handler.
+type Sink struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	records []map[string]any
+	changed chan struct{}
+}
+
+// NewSink returns an empty Sink.
+func NewSink() *Sink { return &Sink{changed: make(chan struct{})} }
+
+// Write records each complete JSON line of p.
+func (s *Sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) == nil {
+			s.records = append(s.records, rec)
+		}
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (s *Sink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// Find returns the records whose "msg" is msg.
+func (s *Sink) Find(msg string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, r := range s.records {
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitFor returns the first record whose "msg" is msg, waiting up to timeout.
+func (s *Sink) WaitFor(msg string, timeout time.Duration) (map[string]any, bool) {
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		if found := s.Find(msg); len(found) > 0 {
+			return found[0], true
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return nil, false
+		}
+	}
+}

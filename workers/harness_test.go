@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testlog"
+)
+
+// env is one test's world: its own database and its own RabbitMQ namespace.
+type env struct {
+	t      *testing.T
+	dbURL  string
+	pool   *pgxpool.Pool
+	orders *orders.Service
+	topo   messaging.Topology
+	userID int64
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dbURL := testdb.New(t)
+	pool, err := database.Open(context.Background(), dbURL, 8)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	user, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: "w@example.com", PasswordHash: "x"})
+	require.NoError(t, err)
+	e := &env{t: t, dbURL: dbURL, pool: pool, orders: orders.NewService(pool), userID: user.ID,
+		topo: testamqp.Namespace(t)}
+	return e
+}
+
+// workersProc is a workers process started through run.
+type workersProc struct {
+	logs   *testlog.Sink
+	cancel context.CancelFunc
+	done   chan error
+	addr   string
+}
+
+// start runs the workers with the test defaults plus overrides.
+func (e *env) start(overrides map[string]string) *workersProc {
+	e.t.Helper()
+	vars := map[string]string{
+		"DATABASE_URL":           e.dbURL,
+		"AMQP_URL":               e.topo.URL,
+		"AMQP_NAMESPACE":         e.topo.Namespace,
+		"WORKERS_HTTP_ADDR":      "127.0.0.1:0",
+		"PROCESS_ORDER_DURATION": "10ms",
+		"PROCESS_CONCURRENCY":    "4",
+		"HANDLER_MAX_RETRIES":    "2",
+		"HANDLER_RETRY_BACKOFF":  "10ms",
+		"LOG_LEVEL":              "debug",
+	}
+	for k, v := range overrides {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &workersProc{logs: testlog.NewSink(), cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- run(ctx, nil, func(k string) string { return vars[k] }, w.logs) }()
+	e.t.Cleanup(func() {
+		w.stop(e.t)
+		if e.t.Failed() {
+			e.t.Logf("workers log:\n%s", w.logs.String())
+		}
+	})
+	select {
+	case err := <-w.done:
+		e.t.Fatalf("workers exited at start: %v\n%s", err, w.logs.String())
+	case <-time.After(0):
+	}
+	rec, ok := w.logs.WaitFor("workers running", 30*time.Second)
+	require.True(e.t, ok, "workers did not start:\n%s", w.logs.String())
+	require.NotNil(e.t, rec)
+	listening, _ := w.logs.WaitFor("workers http listening", time.Second)
+	w.addr, _ = listening["addr"].(string)
+	return w
+}
+
+// stop cancels the workers and waits for a clean exit (idempotent).
+func (w *workersProc) stop(t *testing.T) {
+	t.Helper()
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	w.cancel = nil
+	select {
+	case err := <-w.done:
+		require.NoError(t, err, "workers returned an error on shutdown")
+	case <-time.After(60 * time.Second):
+		t.Error("workers did not stop within 60s")
+	}
+}
+
+// createOrder creates an order through the same service the API uses.
+func (e *env) createOrder() orders.Order {
+	e.t.Helper()
+	o, err := e.orders.Create(context.Background(), e.userID, []orders.Item{{ProductID: 1, Quantity: 2, Price: money.MustParse("2.90")}})
+	require.NoError(e.t, err)
+	return o
+}
+
+// waitProcessed waits until the order has processed_at and returns it.
+func (e *env) waitProcessed(id uuid.UUID, timeout time.Duration) time.Time {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		o, err := db.New(e.pool).GetOrder(context.Background(), id)
+		require.NoError(e.t, err)
+		if o.ProcessedAt != nil {
+			return *o.ProcessedAt
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("order %s not processed within %s", id, timeout)
+	return time.Time{}
+}
+
+// amqpChannel opens a channel to the broker for the test's own publishing.
+func (e *env) amqpChannel() *amqp091.Channel {
+	e.t.Helper()
+	conn, err := amqp091.Dial(e.topo.URL)
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	require.NoError(e.t, err)
+	return ch
+}
+
+// queueDepth returns the number of ready messages in queue.
+func (e *env) queueDepth(queue string) int { return testamqp.QueueDepth(e.t, queue) }

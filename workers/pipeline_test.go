@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/internal/orders"
+)
+
+func TestNewOrderIsProcessedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+
+	created := make([]orders.Order, 5)
+	for i := range created {
+		created[i] = e.createOrder()
+	}
+	for _, o := range created {
+		processedAt := e.waitProcessed(o.ID, 20*time.Second)
+		assert.True(t, processedAt.After(o.CreatedAt), "processed_at %s is not after created_at %s", processedAt, o.CreatedAt)
+	}
+	for _, o := range created {
+		require.Eventually(t, func() bool { return countLogs(w, "order processed", o.ID.String()) == 1 }, 5*time.Second, 20*time.Millisecond,
+			"want exactly one 'order processed' line for %s", o.ID)
+	}
+	backlog, err := db.New(e.pool).OutboxBacklog(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, backlog.Pending, "every event is forwarded")
+}
+
+func TestStatusChangeEventReachesItsConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+	o := e.createOrder()
+
+	_, err := e.orders.UpdateStatus(context.Background(), e.userID, o.ID, orders.StatusPaid)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return countLogs(w, "order status changed", o.ID.String()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	rec := w.logs.Find("order status changed")[0]
+	assert.Equal(t, "PENDING", rec["from"])
+	assert.Equal(t, "PAID", rec["to"])
+}
+
+func TestDuplicateTaskHasOneEffect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+	o := e.createOrder()
+	first := e.waitProcessed(o.ID, 20*time.Second)
+
+	// Deliver the very task the pipeline already handled (same message id,
+	// as after a broker restart) twice more.
+	event := events.Envelope{ID: uuid.Must(uuid.NewV7()), Order: events.Order{ID: o.ID}}
+	task, err := events.NewProcessOrderTask(event, "")
+	require.NoError(t, err)
+	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
+	require.NoError(t, pub.Publish(events.TopicProcessOrder, task.Copy()))
+
+	require.Eventually(t, func() bool { return countLogs(w, "duplicate task ignored", o.ID.String()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, 2, countLogs(w, "order processed", o.ID.String()), "the new task id applies once (processed_at kept), its copy not at all")
+	assert.Equal(t, first, e.waitProcessed(o.ID, time.Second), "processed_at is set exactly once")
+}
+
+func TestPoisonMessageGoesToDeadLettersAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// Retries with long backoff: a decodable failure would take > 1 minute.
+	w := e.start(map[string]string{"HANDLER_MAX_RETRIES": "5", "HANDLER_RETRY_BACKOFF": "10s"})
+
+	ch := e.amqpChannel()
+	start := time.Now()
+	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Name(events.TopicProcessOrder), false, false,
+		amqp091.Publishing{Body: []byte("{not json"), DeliveryMode: amqp091.Persistent,
+			Headers: amqp091.Table{amqp.DefaultMessageUUIDHeaderKey: "poison-1"}}))
+
+	dlq := e.topo.Name(events.TopicDeadLetters)
+	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 10*time.Second, 20*time.Millisecond)
+	assert.Less(t, time.Since(start), 5*time.Second, "an undecodable message is not retried")
+
+	var out strings.Builder
+	require.NoError(t, run(context.Background(), []string{"dlq", "list"}, e.getenv(), &out))
+	var dl DeadLetter
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out.String())), &dl), out.String())
+	assert.Equal(t, "poison-1", dl.MessageID)
+	assert.Equal(t, events.TopicProcessOrder, dl.Topic)
+	assert.Equal(t, messaging.ProcessOrderHandler, dl.Handler)
+	assert.Contains(t, dl.Reason, "undecodable")
+	assert.Equal(t, 1, e.queueDepth(dlq), "listing leaves dead letters queued")
+	assert.Empty(t, w.logs.Find("order processed"))
+}
+
+func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+
+	// A task for an order that does not exist yet fails every retry.
+	missing := uuid.Must(uuid.NewV7())
+	task, err := events.NewProcessOrderTask(events.Envelope{ID: uuid.Must(uuid.NewV7()), Order: events.Order{ID: missing}}, "req-1")
+	require.NoError(t, err)
+	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
+	dlq := e.topo.Name(events.TopicDeadLetters)
+	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 20*time.Second, 20*time.Millisecond)
+
+	// Fix the cause, then replay.
+	_, err = db.New(e.pool).CreateOrder(context.Background(), db.CreateOrderParams{
+		ID: missing, UserID: e.userID, Items: json.RawMessage(`[{"product_id":1,"quantity":1,"price":1}]`),
+		TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
+	})
+	require.NoError(t, err)
+	var out strings.Builder
+	require.NoError(t, run(context.Background(), []string{"dlq", "replay"}, e.getenv(), &out))
+	assert.Contains(t, out.String(), "replayed 1 dead letters")
+
+	e.waitProcessed(missing, 20*time.Second)
+	assert.Equal(t, 0, e.queueDepth(dlq))
+	rec := w.logs.Find("order processed")
+	require.Len(t, rec, 1)
+	assert.Equal(t, "req-1", rec[0]["request_id"], "the replayed message keeps its metadata")
+}
+
+func TestShutdownRequeuesTheTaskInHand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(map[string]string{"PROCESS_ORDER_DURATION": "3s"})
+	o := e.createOrder()
+
+	// Stop the workers while the task is being worked on.
+	_, ok := w.logs.WaitFor("processing order", 20*time.Second)
+	require.True(t, ok, "the task never started")
+	w.stop(t)
+
+	// Nothing is lost or left unacked: the task is back in its queue.
+	assert.Equal(t, 1, e.queueDepth(e.topo.Name(events.TopicProcessOrder)), "the interrupted task is requeued")
+	row, err := db.New(e.pool).GetOrder(context.Background(), o.ID)
+	require.NoError(t, err)
+	assert.Nil(t, row.ProcessedAt, "interrupted work is not recorded")
+
+	// The next workers process finishes it, once.
+	again := e.start(map[string]string{"PROCESS_ORDER_DURATION": "10ms"})
+	e.waitProcessed(o.ID, 20*time.Second)
+	require.Eventually(t, func() bool { return countLogs(again, "order processed", o.ID.String()) == 1 }, 5*time.Second, 20*time.Millisecond)
+}
+
+func TestForwardedOutboxRowsArePurgedAfterRetention(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+	o := e.createOrder()
+	e.waitProcessed(o.ID, 20*time.Second)
+	w.stop(t)
+
+	e.createOrder() // not forwarded: the workers are stopped
+	q := db.New(e.pool)
+	purgeOnce(context.Background(), q, 0, slog.New(slog.DiscardHandler))
+
+	backlog, err := q.OutboxBacklog(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, backlog.Pending, "the unforwarded event survives retention")
+	deleted, err := q.DeleteForwardedOutbox(context.Background(), time.Now())
+	require.NoError(t, err)
+	assert.Zero(t, deleted, "forwarded rows were already purged")
+}
+
+// countLogs counts the records with message msg that mention orderID.
+func countLogs(w *workersProc, msg, orderID string) int {
+	n := 0
+	for _, r := range w.logs.Find(msg) {
+		if r["order_id"] == orderID {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *env) getenv() func(string) string {
+	vars := map[string]string{"DATABASE_URL": e.dbURL, "AMQP_URL": e.topo.URL, "AMQP_NAMESPACE": e.topo.Namespace}
+	return func(k string) string { return vars[k] }
+}
