@@ -16,9 +16,9 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -79,7 +79,9 @@ func (s schema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
 // re-reads the latest row versions instead of failing to serialise.
 func (s schema) SubscribeIsolationLevel() sql.IsolationLevel { return sql.LevelReadCommitted }
 
-type offsets struct{ wsql.PostgreSQLQueueOffsetsAdapter }
+type offsets struct {
+	wsql.PostgreSQLQueueOffsetsAdapter
+}
 
 // AckMessageQuery acks the rows up to the last one forwarded. Watermill
 // passes the whole batch; when a message in the middle was nacked (RabbitMQ

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/internal/orders"
+)
+
+// dbCeiling is the create transaction (order row + outbox row) issued in
+// process through pgx, with the API's pool size: what the database allows
+// without HTTP, JSON, auth or validation.
+type dbCeiling struct {
+	svc    *orders.Service
+	userID int64
+	close  func()
+}
+
+func newDBCeiling(ctx context.Context, dbURL string, poolSize int, userID int64) (*dbCeiling, error) {
+	pool, err := database.Open(ctx, dbURL, poolSize)
+	if err != nil {
+		return nil, err
+	}
+	return &dbCeiling{svc: orders.NewService(pool), userID: userID, close: pool.Close}, nil
+}
+
+var ceilingItems = []orders.Item{
+	{ProductID: 42, Quantity: 2, Price: money.MustParse("2.9")},
+	{ProductID: 7, Quantity: 1, Price: money.MustParse("10.05")},
+}
+
+func (c *dbCeiling) create(ctx context.Context, _, _ int) error {
+	_, err := c.svc.Create(ctx, c.userID, ceilingItems)
+	return err
+}
+
+// serveCeiling is the bench binary re-executed as a bare Echo server (a
+// separate process, like the API) answering every GET with the bytes of a
+// real cached order response: what HTTP on this machine allows. It prints
+// its address on stdout and serves until killed.
+func serveCeiling(bodyFile string) error {
+	body, err := os.ReadFile(bodyFile)
+	if err != nil {
+		return err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/orders/:id/", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body) })
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	return srv.Serve(ln)
+}
+
+// startCeilingServer runs serveCeiling in a child process.
+func startCeilingServer(ctx context.Context, dir string, body []byte) (string, *process, error) {
+	bodyFile := filepath.Join(dir, "ceiling-body.json")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		return "", nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "-serve-ceiling", bodyFile)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return "", nil, fmt.Errorf("ceiling server: %w", err)
+	}
+	return "http://" + strings.TrimSpace(line), &process{cmd: cmd}, nil
+}

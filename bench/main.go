@@ -1,0 +1,68 @@
+// Command bench measures the service against this machine's limits: it
+// builds and starts the API and the workers on a fresh database, seeds users,
+// drives closed-loop load per workload, runs the ceilings (the same create
+// transaction straight through pgx; a bare Echo server returning a cached
+// GET's bytes) alternating with our runs, and measures the event pipeline at
+// half and full create rate. Results: a table on stdout and JSON under
+// bench/results/.
+//
+//	go run ./bench            full mode (several minutes)
+//	go run ./bench -quick     quick mode (under 2 minutes)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ceiling := flag.String("serve-ceiling", "", "internal: serve the HTTP ceiling with this body file")
+	quick := flag.Bool("quick", false, "short runs (under 2 minutes in all)")
+	concurrency := flag.Int("c", 32, "concurrent clients per workload")
+	adminURL := flag.String("admin-url", envOr("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL URL allowed to CREATE DATABASE")
+	out := flag.String("out", "bench/results", "directory for the JSON results")
+	flag.Parse()
+
+	if *ceiling != "" {
+		if err := serveCeiling(*ceiling); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	plan := fullPlan
+	if *quick {
+		plan = quickPlan
+	}
+	if err := runBench(ctx, plan, *concurrency, *adminURL, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// plan sets how long and how often each measurement runs.
+type plan struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_per_run"`
+	Rounds   int           `json:"rounds"`
+	Pipeline time.Duration `json:"pipeline_duration"`
+}
+
+var (
+	quickPlan = plan{Name: "quick", Duration: 3 * time.Second, Rounds: 1, Pipeline: 8 * time.Second}
+	fullPlan  = plan{Name: "full", Duration: 10 * time.Second, Rounds: 3, Pipeline: 30 * time.Second}
+)
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

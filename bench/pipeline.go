@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
+)
+
+// PipelineResult is one sustained-rate run of the event pipeline.
+type PipelineResult struct {
+	TargetRate       float64   `json:"target_rate"`
+	AchievedRate     float64   `json:"achieved_create_rate"`
+	Seconds          float64   `json:"seconds"`
+	Orders           int       `json:"orders"`
+	CreateErrors     int       `json:"create_errors"`
+	ProcessedPerSec  float64   `json:"processed_per_sec"`
+	CommitToProcP50  float64   `json:"commit_to_processed_p50_ms"`
+	CommitToProcP99  float64   `json:"commit_to_processed_p99_ms"`
+	BacklogSamples   []int64   `json:"backlog_samples"`
+	BacklogMax       int64     `json:"backlog_max"`
+	BacklogEnd       int64     `json:"backlog_at_end"`
+	DrainSeconds     float64   `json:"drain_seconds"`
+	SampleIntervalMS int       `json:"sample_interval_ms"`
+	Latencies        []float64 `json:"-"`
+}
+
+// pipelineRun creates orders through the API at rate per second (open loop:
+// a pacer hands out one token per order, workers take them) for d, sampling
+// the outbox backlog, then waits for every order to be processed and reads
+// commit -> processed latencies from the database.
+func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rate float64, d time.Duration, workers int) (PipelineResult, error) {
+	res := PipelineResult{TargetRate: rate, SampleIntervalMS: 500}
+	since := time.Now().UTC()
+	tokens := make(chan struct{}, workers)
+	runCtx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+
+	var created, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range tokens {
+				if err := a.createOrder(ctx, w, 0); err != nil {
+					failed.Add(1)
+				} else {
+					created.Add(1)
+				}
+			}
+		}()
+	}
+	samplerDone := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if b, err := backlog(ctx, s); err == nil {
+					res.BacklogSamples = append(res.BacklogSamples, b)
+				}
+			}
+		}
+	}()
+
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	next := start
+pace:
+	for {
+		next = next.Add(interval)
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-runCtx.Done():
+				break pace
+			case <-time.After(wait):
+			}
+		}
+		select {
+		case tokens <- struct{}{}:
+		case <-runCtx.Done():
+			break pace
+		}
+	}
+	close(tokens)
+	wg.Wait()
+	<-samplerDone
+	elapsed := time.Since(start)
+	res.Seconds, res.Orders, res.CreateErrors = elapsed.Seconds(), int(created.Load()), int(failed.Load())
+	res.AchievedRate = float64(res.Orders) / elapsed.Seconds()
+	if len(res.BacklogSamples) > 0 {
+		res.BacklogMax = slices.Max(res.BacklogSamples)
+		res.BacklogEnd = res.BacklogSamples[len(res.BacklogSamples)-1]
+	}
+
+	q := db.New(pool)
+	drainStart := time.Now()
+	for {
+		pending, err := q.CountUnprocessedSince(ctx, since)
+		if err != nil {
+			return res, err
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Since(drainStart) > 2*time.Minute {
+			return res, fmt.Errorf("%d orders still unprocessed 2 minutes after the run", pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.DrainSeconds = time.Since(drainStart).Seconds()
+
+	lat, err := q.ProcessingLatenciesSince(ctx, since)
+	if err != nil {
+		return res, err
+	}
+	res.Latencies = lat
+	if span, err := q.ProcessedSpanSince(ctx, since); err == nil && span.LastProcessed.After(span.FirstProcessed) {
+		res.ProcessedPerSec = float64(len(lat)) / span.LastProcessed.Sub(span.FirstProcessed).Seconds()
+	}
+	slices.Sort(res.Latencies)
+	if n := len(res.Latencies); n > 0 {
+		res.CommitToProcP50 = res.Latencies[n/2]
+		res.CommitToProcP99 = res.Latencies[int(float64(n-1)*0.99)]
+	}
+	return res, nil
+}
+
+func backlog(ctx context.Context, s *system) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+"/outbox", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var b struct {
+		Pending int64 `json:"pending"`
+	}
+	return b.Pending, json.NewDecoder(resp.Body).Decode(&b)
+}

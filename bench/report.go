@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+func targets(r *Report) []Target {
+	half, full := r.Pipeline["half"], r.Pipeline["full"]
+	// "Flat backlog": at full rate the backlog at the end of the run is no
+	// larger than about one second of events.
+	flat := float64(full.BacklogEnd) <= full.TargetRate
+	return []Target{
+		{Name: "cached GET vs HTTP ceiling", Want: ">= 0.6", Got: r.Ratios["get_cached/ceiling_http"], Unit: "x", Met: r.Ratios["get_cached/ceiling_http"] >= 0.6},
+		{Name: "create vs database ceiling", Want: ">= 0.6", Got: r.Ratios["create/ceiling_db"], Unit: "x", Met: r.Ratios["create/ceiling_db"] >= 0.6},
+		{Name: "pipeline backlog at full create rate (end of run)", Want: "<= 1 s of events", Got: float64(full.BacklogEnd), Unit: "events", Met: flat},
+		{Name: "commit -> processed p99 at half load", Want: "<= 100", Got: half.CommitToProcP99, Unit: "ms", Met: half.CommitToProcP99 > 0 && half.CommitToProcP99 <= 100},
+		{Name: "API RSS under load", Want: "<= 64", Got: r.RSSMiB["api"], Unit: "MiB", Met: r.RSSMiB["api"] > 0 && r.RSSMiB["api"] <= 64},
+	}
+}
+
+func printReport(r *Report) {
+	fmt.Printf("\nResults (%s mode, medians of %d round(s); %d CPUs, %s, %s)\n", r.Plan.Name, r.Plan.Rounds, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GoVersion)
+	fmt.Printf("%-16s %10s %9s %9s %9s %7s\n", "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors")
+	names := make([]string, 0, len(r.Medians))
+	for n := range r.Medians {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		m := r.Medians[n]
+		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors)
+	}
+	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_http %.2f\n", r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_http"])
+	fmt.Printf("max RSS: api %.1f MiB, workers %.1f MiB\n", r.RSSMiB["api"], r.RSSMiB["workers"])
+	for _, name := range []string{"half", "full"} {
+		p := r.Pipeline[name]
+		fmt.Printf("pipeline %-4s: target %.0f/s achieved %.0f/s, processed %.0f/s, commit->processed p50 %.1f ms p99 %.1f ms, backlog max %d end %d, drained in %.1f s\n",
+			name, p.TargetRate, p.AchievedRate, p.ProcessedPerSec, p.CommitToProcP50, p.CommitToProcP99, p.BacklogMax, p.BacklogEnd, p.DrainSeconds)
+		fmt.Printf("               backlog every %d ms: %v\n", p.SampleIntervalMS, p.BacklogSamples)
+	}
+	fmt.Println("\ntargets:")
+	for _, t := range r.Targets {
+		verdict := "MISSED"
+		if t.Met {
+			verdict = "met"
+		}
+		fmt.Printf("  %-50s want %-16s got %8.2f %-6s %s\n", t.Name, t.Want, t.Got, t.Unit, verdict)
+	}
+}
+
+func writeReport(r *Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s-%s.json", r.StartedAt.Format("20060102T150405Z"), r.Plan.Name)
+	for _, f := range []string{name, "latest-" + r.Plan.Name + ".json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil { //nolint:gosec // results are meant to be read
+			return err
+		}
+	}
+	fmt.Printf("\nwrote %s\n", filepath.Join(dir, name))
+	return nil
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

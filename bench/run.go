@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ordersvc/orders/internal/database"
+)
+
+// Report is everything one run measured; it is written as JSON.
+type Report struct {
+	StartedAt time.Time                 `json:"started_at"`
+	Machine   Machine                   `json:"machine"`
+	Plan      plan                      `json:"plan"`
+	Runs      map[string][]Result       `json:"runs"`
+	Medians   map[string]Result         `json:"medians"`
+	Ratios    map[string]float64        `json:"ratios"`
+	RSSMiB    map[string]float64        `json:"max_rss_mib"`
+	Pipeline  map[string]PipelineResult `json:"pipeline"`
+	Targets   []Target                  `json:"targets"`
+}
+
+// Machine identifies where the figures come from.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go"`
+	OS        string `json:"os"`
+	CPUModel  string `json:"cpu_model"`
+}
+
+// Target is one goal of the performance issue, met or not.
+type Target struct {
+	Name string  `json:"name"`
+	Want string  `json:"want"`
+	Got  float64 `json:"got"`
+	Unit string  `json:"unit"`
+	Met  bool    `json:"met"`
+}
+
+func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir string) error {
+	rep := &Report{
+		StartedAt: time.Now().UTC(), Plan: p,
+		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUModel: cpuModel()},
+		Runs:    map[string][]Result{}, RSSMiB: map[string]float64{}, Pipeline: map[string]PipelineResult{},
+	}
+	fmt.Printf("bench: %s mode, %d clients, %s per run, %d round(s)\n", p.Name, concurrency, p.Duration, p.Rounds)
+	sys, err := startSystem(ctx, adminURL, nil)
+	if err != nil {
+		return err
+	}
+	defer sys.stop(context.WithoutCancel(ctx))
+
+	a := &api{base: sys.apiURL, client: newHTTPClient(concurrency)}
+	if err := a.seed(ctx, 16); err != nil {
+		return fmt.Errorf("seed users: %w", err)
+	}
+	pool, err := database.Open(ctx, sys.dbURL, 16)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	for i := range 16 * 20 {
+		if err := a.createOrder(ctx, i, 0); err != nil {
+			return fmt.Errorf("seed orders: %w", err)
+		}
+	}
+	dbc, err := newDBCeiling(ctx, sys.dbURL, 16, a.users[0].id)
+	if err != nil {
+		return err
+	}
+	defer dbc.close()
+	u, id := a.orderOf(0, 0, 1)
+	body, err := a.do(ctx, http.MethodGet, "/orders/"+id+"/", u.token, "", "", http.StatusOK)
+	if err != nil {
+		return err
+	}
+	ceilURL, ceilProc, err := startCeilingServer(ctx, sys.dir, body)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ceilProc.cmd.Process.Kill(); _ = ceilProc.cmd.Wait() }()
+	ceil := &api{base: ceilURL, client: newHTTPClient(concurrency), users: a.users}
+
+	measure := func(name string, fn op, ours bool) {
+		var stop func()
+		if ours {
+			stop = sampleRSS(sys, rep.RSSMiB)
+		}
+		r := closedLoop(name, concurrency, p.Duration, fn)
+		if stop != nil {
+			stop()
+		}
+		rep.Runs[name] = append(rep.Runs[name], r)
+		fmt.Printf("  %-16s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", name, r.RPS, r.P50ms, r.P99ms, r.Errors)
+	}
+	for round := 1; round <= p.Rounds; round++ {
+		fmt.Printf("round %d/%d\n", round, p.Rounds)
+		// Ours and its ceiling back to back, so machine drift hits both.
+		measure("create", a.createOrder, true)
+		measure("ceiling_db", dbc.create, false)
+		measure("get_cached", a.getOrder, true)
+		measure("ceiling_http", ceil.getOrder, false)
+		measure("list", a.listOrders, true)
+		measure("patch", a.patchOrder, true)
+		measure("login", a.loginOp, true)
+	}
+	rep.Medians = medians(rep.Runs)
+	rep.Ratios = map[string]float64{
+		"create/ceiling_db":       ratio(rep.Medians["create"].RPS, rep.Medians["ceiling_db"].RPS),
+		"get_cached/ceiling_http": ratio(rep.Medians["get_cached"].RPS, rep.Medians["ceiling_http"].RPS),
+	}
+
+	maxRate := rep.Medians["create"].RPS
+	for _, run := range []struct {
+		name string
+		rate float64
+	}{{"half", maxRate / 2}, {"full", maxRate}} {
+		fmt.Printf("pipeline at %s create rate (%.0f/s) for %s\n", run.name, run.rate, p.Pipeline)
+		stop := sampleRSS(sys, rep.RSSMiB)
+		res, err := pipelineRun(ctx, a, sys, pool, run.rate, p.Pipeline, concurrency)
+		stop()
+		if err != nil {
+			return fmt.Errorf("pipeline %s: %w", run.name, err)
+		}
+		rep.Pipeline[run.name] = res
+	}
+	rep.Targets = targets(rep)
+	printReport(rep)
+	return writeReport(rep, outDir)
+}
+
+// sampleRSS records the largest RSS of the API and the workers until stopped.
+func sampleRSS(sys *system, into map[string]float64) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			into["api"] = max(into["api"], sys.api.rssMiB())
+			into["workers"] = max(into["workers"], sys.workers.rssMiB())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func medians(runs map[string][]Result) map[string]Result {
+	out := map[string]Result{}
+	for name, rs := range runs {
+		pick := func(f func(Result) float64) float64 {
+			xs := make([]float64, len(rs))
+			for i, r := range rs {
+				xs[i] = f(r)
+			}
+			return median(xs)
+		}
+		m := rs[0]
+		m.RPS = pick(func(r Result) float64 { return r.RPS })
+		m.P50ms = pick(func(r Result) float64 { return r.P50ms })
+		m.P99ms = pick(func(r Result) float64 { return r.P99ms })
+		m.P999ms = pick(func(r Result) float64 { return r.P999ms })
+		m.Errors = 0
+		for _, r := range rs {
+			m.Errors += r.Errors
+		}
+		out[name] = m
+	}
+	return out
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
