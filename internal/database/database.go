@@ -42,6 +42,13 @@ func Open(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool,
 // for the whole run because dbmate itself takes none: without it, two
 // instances starting together would both try to apply the same migration.
 func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+	m, err := newMigrator(databaseURL, logger)
+	if err != nil {
+		return err
+	}
+	if err := createIfMissing(m, logger); err != nil {
+		return err
+	}
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
 		return fmt.Errorf("migrate: connect: %w", err)
@@ -60,13 +67,30 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 	}()
 	logger.Debug("migration lock acquired", slog.Duration("waited", time.Since(start)))
 
-	m, err := newMigrator(databaseURL, logger)
-	if err != nil {
-		return err
-	}
 	if err := m.Migrate(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	return nil
+}
+
+// createIfMissing creates the database of a fresh installation, so that the
+// first start needs no manual step. Another instance may create it at the
+// same moment; only a database that still does not exist is an error.
+func createIfMissing(m *dbmate.DB, logger *slog.Logger) error {
+	drv, err := m.Driver()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	exists, err := drv.DatabaseExists()
+	if err != nil || exists {
+		return nil //nolint:nilerr // without the right to list databases, assume it exists; connecting will tell
+	}
+	if err := drv.CreateDatabase(); err != nil {
+		if again, _ := drv.DatabaseExists(); !again {
+			return fmt.Errorf("migrate: create database: %w", err)
+		}
+	}
+	logger.Info("created database")
 	return nil
 }
 
