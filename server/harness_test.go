@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +10,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testlog"
 )
 
 const testJWTSecret = "test-secret-0123456789abcdef-0123456789"
@@ -23,7 +20,7 @@ type testServer struct {
 	URL    string
 	DBURL  string
 	Client *client.ClientWithResponses
-	logs   *logSink
+	logs   *testlog.Sink
 }
 
 // startServer runs the API on a fresh database and stops it when t ends.
@@ -41,7 +38,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sink := newLogSink()
+	sink := testlog.NewSink()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, sink) }()
 	t.Cleanup(func() {
@@ -54,51 +51,20 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		}
 	})
 
-	var addr string
 	select {
-	case addr = <-sink.addr:
 	case err := <-done:
-		t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, sink.String())
-	case <-time.After(30 * time.Second):
+		t.Fatalf("server exited at start: %v\nlogs:\n%s", err, sink.String())
+	case <-time.After(0):
+	}
+	rec, ok := sink.WaitFor("http server listening", 30*time.Second)
+	if !ok {
 		t.Fatalf("server did not start within 30s\nlogs:\n%s", sink.String())
 	}
+	addr, _ := rec["addr"].(string)
 	base := "http://" + addr
 	c, err := client.NewClientWithResponses(base)
 	require.NoError(t, err)
 	return &testServer{URL: base, DBURL: dbURL, Client: c, logs: sink}
-}
-
-// logSink collects the server's JSON log lines and reports its listen address.
-type logSink struct {
-	mu    sync.Mutex
-	buf   strings.Builder
-	addr  chan string
-	once  sync.Once
-}
-
-func newLogSink() *logSink { return &logSink{addr: make(chan string, 1)} }
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	s.buf.Write(p)
-	s.mu.Unlock()
-	sc := bufio.NewScanner(strings.NewReader(string(p)))
-	for sc.Scan() {
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "http server listening" {
-			s.once.Do(func() { s.addr <- rec.Addr })
-		}
-	}
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // bearer returns a request editor that authenticates as token.

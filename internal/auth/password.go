@@ -68,7 +68,8 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	}
 	var memory, time uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil {
+	// argon2 panics on zero passes or lanes: a corrupt row must not crash the request.
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil || time < 1 || threads < 1 {
 		return false, errMalformedHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,7 +54,14 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 // Login checks the credentials and returns a bearer token. An unknown email
 // and a wrong password fail the same way and take about the same time.
 func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	row, err := s.queries.GetUserByEmail(ctx, strings.TrimSpace(email))
+	email = strings.TrimSpace(email)
+	var row db.GetUserByEmailRow
+	err := pgx.ErrNoRows
+	// PostgreSQL refuses text with a NUL byte or invalid UTF-8 (an error, so
+	// a 500); no registered email contains either, so it is an unknown email.
+	if utf8.ValidString(email) && !strings.ContainsRune(email, 0) {
+		row, err = s.queries.GetUserByEmail(ctx, email)
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.hasher.VerifyNothing(ctx, password); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordersvc/orders/gen/db"
@@ -25,11 +26,19 @@ type Service struct {
 	pool    *pgxpool.Pool
 	queries *db.Queries
 	now     func() time.Time
+
+	cache          Cache // nil: every read goes to the database
+	cacheTTL       time.Duration
+	unprocessedTTL time.Duration
 }
 
 // NewService returns a Service on pool.
-func NewService(pool *pgxpool.Pool) *Service {
-	return &Service{pool: pool, queries: db.New(pool), now: time.Now}
+func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
+	s := &Service{pool: pool, queries: db.New(pool), now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // Create stores a new PENDING order owned by userID.
@@ -67,25 +76,44 @@ func (s *Service) Create(ctx context.Context, userID int64, items []Item) (Order
 		}
 		return outbox.Publish(tx, events.TopicNewOrder, msg)
 	})
+	if isUnknownUser(err) {
+		// A valid token whose user no longer exists (the database was reset
+		// while the token lived): the caller is not a user any more.
+		return Order{}, fmt.Errorf("create order: user %d: %w", userID, apperr.ErrUnauthenticated)
+	}
 	if err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
+	s.putCache(ctx, order)
 	return order, nil
 }
 
-// Get returns the order if userID owns it.
+func isUnknownUser(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation && pgErr.ConstraintName == "orders_user_id_fkey"
+}
+
+// Get returns the order if userID owns it: from the cache when it holds the
+// order, else from the database, filling the cache.
 func (s *Service) Get(ctx context.Context, userID int64, id uuid.UUID) (Order, error) {
-	row, err := s.queries.GetOrder(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrNotFound)
+	o, ok := s.cached(ctx, id)
+	if !ok {
+		row, err := s.queries.GetOrder(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrNotFound)
+		}
+		if err != nil {
+			return Order{}, fmt.Errorf("get order %s: %w", id, err)
+		}
+		if o, err = fromRow(row); err != nil {
+			return Order{}, err
+		}
+		s.fillCache(ctx, o)
 	}
-	if err != nil {
-		return Order{}, fmt.Errorf("get order %s: %w", id, err)
-	}
-	if row.UserID != userID {
+	if o.UserID != userID {
 		return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrForbidden)
 	}
-	return fromRow(row)
+	return o, nil
 }
 
 // UpdateStatus moves the order to status if the transition table allows it.
@@ -128,7 +156,14 @@ func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, 
 	if err != nil {
 		return Order{}, fmt.Errorf("update order %s: %w", id, err)
 	}
-	return fromRow(row)
+	o, err := fromRow(row)
+	if err != nil {
+		return Order{}, err
+	}
+	// After the commit and before the response: once the caller has the
+	// new status, no reader can get the old one from the cache.
+	s.putCache(ctx, o)
+	return o, nil
 }
 
 // ListQuery selects a page of a user's orders.
@@ -235,3 +270,6 @@ func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) er
 	}
 	return nil
 }
+
+// foreignKeyViolation is PostgreSQL's SQLSTATE 23503.
+const foreignKeyViolation = "23503"

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/client"
+)
+
+// claims of a test token; zero fields are left out of the token.
+type claims struct {
+	sub string
+	iss string
+	exp time.Time
+}
+
+// validClaims are what the server itself issues for userID.
+func validClaims(userID int64) claims {
+	return claims{sub: strconv.FormatInt(userID, 10), iss: "orders-api", exp: time.Now().Add(time.Hour)}
+}
+
+// signedToken signs c with HS256 and secret, as an attacker holding (or
+// guessing) a secret would.
+func signedToken(t *testing.T, secret string, alg jwa.SignatureAlgorithm, c claims) string {
+	t.Helper()
+	b := jwt.NewBuilder().IssuedAt(time.Now())
+	if c.sub != "" {
+		b = b.Subject(c.sub)
+	}
+	if c.iss != "" {
+		b = b.Issuer(c.iss)
+	}
+	if !c.exp.IsZero() {
+		b = b.Expiration(c.exp)
+	}
+	tok, err := b.Build()
+	require.NoError(t, err)
+	signed, err := jwt.Sign(tok, jwt.WithKey(alg, []byte(secret)))
+	require.NoError(t, err)
+	return string(signed)
+}
+
+// unsignedToken is an "alg": "none" token: header and claims, no signature.
+func unsignedToken(t *testing.T, c claims) string {
+	t.Helper()
+	return segment(t, map[string]any{"alg": "none", "typ": "JWT"}) + "." +
+		segment(t, map[string]any{"sub": c.sub, "iss": c.iss, "exp": c.exp.Unix()}) + "."
+}
+
+// forgedToken keeps the signature of a real token but swaps its claims for
+// another user's.
+func forgedToken(t *testing.T, genuine string, otherUserID int64) string {
+	t.Helper()
+	parts := strings.Split(genuine, ".")
+	require.Len(t, parts, 3)
+	c := validClaims(otherUserID)
+	parts[1] = segment(t, map[string]any{"sub": c.sub, "iss": c.iss, "exp": c.exp.Unix()})
+	return strings.Join(parts, ".")
+}
+
+func segment(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// badTokens are bearer tokens the server must answer with 401, keyed by a
+// readable name. victim is the user whose identity they try to take.
+func badTokens(t *testing.T, victim testUser) map[string]string {
+	t.Helper()
+	expired := validClaims(victim.ID)
+	expired.exp = time.Now().Add(-time.Hour)
+	noExp := validClaims(victim.ID)
+	noExp.exp = time.Time{}
+	wrongIssuer := validClaims(victim.ID)
+	wrongIssuer.iss = "someone-else"
+	subZero, subText := validClaims(0), validClaims(victim.ID)
+	subZero.sub, subText.sub = "0", "alice"
+	return map[string]string{
+		"garbage":              "not-a-jwt",
+		"three garbage parts":  "a.b.c",
+		"empty claims":         segment(t, map[string]string{"alg": "HS256"}) + ".." + "sig",
+		"expired":              signedToken(t, testJWTSecret, jwa.HS256(), expired),
+		"no expiry":            signedToken(t, testJWTSecret, jwa.HS256(), noExp),
+		"wrong issuer":         signedToken(t, testJWTSecret, jwa.HS256(), wrongIssuer),
+		"other secret":         signedToken(t, "another-secret-0123456789abcdef-0123456789", jwa.HS256(), validClaims(victim.ID)),
+		"HS512 same secret":    signedToken(t, testJWTSecret, jwa.HS512(), validClaims(victim.ID)),
+		"alg none":             unsignedToken(t, validClaims(victim.ID)),
+		"forged claims":        forgedToken(t, victim.Token, victim.ID+1),
+		"subject zero":         signedToken(t, testJWTSecret, jwa.HS256(), subZero),
+		"subject not a number": signedToken(t, testJWTSecret, jwa.HS256(), subText),
+		"truncated signature":  victim.Token[:len(victim.Token)-4],
+	}
+}
+
+// A well-signed token for a user that no longer exists (the database was
+// reset while the token lived) is a 401, not a foreign-key 500.
+func TestTokenOfVanishedUserIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	s := startContractServer(t, nil, nil)
+	token := signedToken(t, testJWTSecret, jwa.HS256(), validClaims(987654321))
+
+	resp, err := s.Client.CreateOrderWithResponse(context.Background(),
+		client.CreateOrderJSONRequestBody{Items: []client.OrderItem{item(1, 1, "1.00")}}, bearer(token))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode(), string(resp.Body))
+}
