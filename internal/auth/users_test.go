@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/testdb"
+)
+
+// newService returns a Service on its own migrated database.
+func newService(t *testing.T, hasher *Hasher) *Service {
+	t.Helper()
+	pool, err := database.Open(t.Context(), testdb.New(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return NewService(db.New(pool), hasher, NewTokens(testKey, "orders-api", 30*time.Minute))
+}
+
+func TestServiceRegisterAndLogin(t *testing.T) {
+	t.Parallel()
+	s := newService(t, newHasher(t, 2))
+	ctx := t.Context()
+
+	alice, err := s.Register(ctx, "  Alice@Example.com ", "wonderland")
+	require.NoError(t, err)
+	assert.Positive(t, alice.ID)
+	assert.Equal(t, "Alice@Example.com", alice.Email, "stored trimmed, case kept")
+
+	bob, err := s.Register(ctx, "bob@example.com", "builder!")
+	require.NoError(t, err)
+	assert.NotEqual(t, alice.ID, bob.ID)
+
+	t.Run("duplicate email in any case", func(t *testing.T) {
+		for _, email := range []string{"Alice@Example.com", "alice@example.com", "ALICE@EXAMPLE.COM", " alice@example.com"} {
+			_, err := s.Register(ctx, email, "another password")
+			require.ErrorIs(t, err, apperr.ErrAlreadyExists, email)
+		}
+	})
+
+	t.Run("login", func(t *testing.T) {
+		for _, email := range []string{"Alice@Example.com", "alice@example.com", " ALICE@example.COM "} {
+			token, err := s.Login(ctx, email, "wonderland")
+			require.NoError(t, err, email)
+			id, err := s.Authenticate(token)
+			require.NoError(t, err)
+			assert.Equal(t, alice.ID, id, email)
+		}
+		token, err := s.Login(ctx, "bob@example.com", "builder!")
+		require.NoError(t, err)
+		id, err := s.Authenticate(token)
+		require.NoError(t, err)
+		assert.Equal(t, bob.ID, id)
+	})
+
+	t.Run("the duplicate did not replace the password", func(t *testing.T) {
+		_, err := s.Login(ctx, "alice@example.com", "another password")
+		require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+	})
+
+	t.Run("wrong credentials look the same", func(t *testing.T) {
+		_, wrongPassword := s.Login(ctx, "alice@example.com", "Wonderland")
+		_, unknownEmail := s.Login(ctx, "carol@example.com", "wonderland")
+		_, otherUsersPassword := s.Login(ctx, "alice@example.com", "builder!")
+		for _, err := range []error{wrongPassword, unknownEmail, otherUsersPassword} {
+			require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+		}
+		assert.Equal(t, wrongPassword.Error(), unknownEmail.Error(), "the error must not tell which part was wrong")
+	})
+
+	t.Run("authenticate rejects garbage", func(t *testing.T) {
+		_, err := s.Authenticate("garbage")
+		require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+	})
+
+	assert.Equal(t, 1800, s.TokenTTLSeconds())
+}
+
+func TestServiceRegisterRejectedByDatabase(t *testing.T) {
+	t.Parallel()
+	s := newService(t, newHasher(t, 1))
+	// The users table checks the length; the API validates earlier, but the
+	// database is the last line and its error must not pass as success.
+	_, err := s.Register(t.Context(), "ab", "password")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, apperr.ErrAlreadyExists)
+}
+
+// An unknown email must cost a password verification, like a wrong password,
+// so response timing does not reveal which emails are registered. Proven
+// without timing: with the hasher's only slot taken, the unknown-email login
+// waits for it.
+func TestLoginUnknownEmailWaitsForTheHasher(t *testing.T) {
+	t.Parallel()
+	h := newHasher(t, 1)
+	s := newService(t, h)
+
+	h.slots <- struct{}{} // a hash is "running"
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	_, err := s.Login(ctx, "nobody@example.com", "password")
+	<-h.slots
+
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the unknown-email path must use the hasher")
+	assert.NotErrorIs(t, err, apperr.ErrUnauthenticated)
+	assert.Contains(t, err.Error(), "hashing slot")
+
+	_, err = s.Login(t.Context(), "nobody@example.com", "password")
+	require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+}
+
+// The same property measured, with a wide margin: an unknown-email login
+// takes at least half as long as one verification. Not parallel, so that the
+// package's other hashing tests are paused while it measures; interleaved
+// runs and minimums keep a busy machine (which only slows things down, in
+// bursts) from failing it.
+func TestLoginUnknownEmailTakesAVerification(t *testing.T) { // not parallel: measures time
+	h := newHasher(t, 2)
+	s := newService(t, h)
+	ctx := t.Context()
+	_, err := s.Register(ctx, "known@example.com", "password")
+	require.NoError(t, err)
+	hash, err := h.Hash(ctx, "password")
+	require.NoError(t, err)
+
+	_, err = s.Login(ctx, "unknown@example.com", "password") // warm up: pool connection, allocator
+	require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+
+	const runs = 5
+	verify, unknown := time.Duration(1<<62), time.Duration(1<<62)
+	for range runs {
+		start := time.Now()
+		_, err := h.Verify(ctx, "password", hash)
+		require.NoError(t, err)
+		verify = min(verify, time.Since(start))
+
+		start = time.Now()
+		_, err = s.Login(ctx, "unknown@example.com", "password")
+		require.ErrorIs(t, err, apperr.ErrUnauthenticated)
+		unknown = min(unknown, time.Since(start))
+	}
+	t.Logf("one verification: %s, unknown-email login: %s", verify, unknown)
+	assert.GreaterOrEqual(t, unknown, verify/2, "an unknown email must cost about one password verification")
+}

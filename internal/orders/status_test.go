@@ -1,0 +1,84 @@
+package orders
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCanTransition(t *testing.T) {
+	t.Parallel()
+	// All 16 pairs, spelled out rather than derived from the table under test.
+	tests := []struct {
+		from, to Status
+		want     bool
+	}{
+		{StatusPending, StatusPending, false},
+		{StatusPending, StatusPaid, true},
+		{StatusPending, StatusShipped, false},
+		{StatusPending, StatusCanceled, true},
+
+		{StatusPaid, StatusPending, false},
+		{StatusPaid, StatusPaid, false},
+		{StatusPaid, StatusShipped, true},
+		{StatusPaid, StatusCanceled, true},
+
+		{StatusShipped, StatusPending, false},
+		{StatusShipped, StatusPaid, false},
+		{StatusShipped, StatusShipped, false},
+		{StatusShipped, StatusCanceled, false},
+
+		{StatusCanceled, StatusPending, false},
+		{StatusCanceled, StatusPaid, false},
+		{StatusCanceled, StatusShipped, false},
+		{StatusCanceled, StatusCanceled, false},
+	}
+	assert.Len(t, tests, len(allStatuses())*len(allStatuses()))
+	for _, tt := range tests {
+		t.Run(string(tt.from)+"->"+string(tt.to), func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, CanTransition(tt.from, tt.to))
+		})
+	}
+}
+
+func TestFinalStatuses(t *testing.T) {
+	t.Parallel()
+	for _, final := range []Status{StatusShipped, StatusCanceled} {
+		for _, to := range allStatuses() {
+			assert.False(t, CanTransition(final, to), "%s is final but may move to %s", final, to)
+		}
+	}
+}
+
+func TestCanTransitionUnknownStatus(t *testing.T) {
+	t.Parallel()
+	for _, s := range allStatuses() {
+		assert.False(t, CanTransition("LOST", s))
+		assert.False(t, CanTransition(s, "LOST"))
+		assert.False(t, CanTransition(s, ""))
+	}
+}
+
+func TestSourcesOf(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		to   Status
+		want []string
+	}{
+		{StatusPending, nil},
+		{StatusPaid, []string{"PENDING"}},
+		{StatusShipped, []string{"PAID"}},
+		{StatusCanceled, []string{"PENDING", "PAID"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.to), func(t *testing.T) {
+			t.Parallel()
+			assert.ElementsMatch(t, tt.want, sourcesOf(tt.to))
+		})
+	}
+}
+
+func allStatuses() []Status {
+	return []Status{StatusPending, StatusPaid, StatusShipped, StatusCanceled}
+}
