@@ -19,6 +19,7 @@ import (
 const (
 	MaxItems    = 100
 	MaxQuantity = 10_000
+	MaxPageSize = 100
 )
 
 // MaxPrice is the largest accepted unit price.

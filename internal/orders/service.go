@@ -184,6 +184,9 @@ func (s *Service) List(ctx context.Context, callerID, ownerID int64, lq ListQuer
 	if callerID != ownerID {
 		return Page{}, fmt.Errorf("list orders of user %d: %w", ownerID, apperr.ErrForbidden)
 	}
+	if lq.Limit < 1 || lq.Limit > MaxPageSize {
+		return Page{}, apperr.Invalid("query.limit", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
+	}
 	params := db.ListOrdersByUserParams{UserID: ownerID, RowLimit: int32(lq.Limit) + 1} //nolint:gosec // limit is 1..100
 	if lq.Status != nil {
 		params.Status = db.NullOrderStatus{OrderStatus: *lq.Status, Valid: true}

@@ -484,3 +484,11 @@ func TestCursorRoundTrip(t *testing.T) {
 	assert.True(t, at.Equal(gotAt), "%s != %s", at, gotAt)
 	assert.Equal(t, id, gotID)
 }
+
+func TestListRejectsLimitOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{0, -1, MaxPageSize + 1} {
+		_, err := (&Service{}).List(t.Context(), 1, 1, ListQuery{Limit: limit})
+		require.ErrorIs(t, err, apperr.ErrInvalid, "limit %d", limit)
+	}
+}

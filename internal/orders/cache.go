@@ -1,0 +1,108 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersvc/orders/internal/money"
+)
+
+// Cache holds serialised orders between reads (Redis in production, see
+// internal/cache.Store). Every method degrades to a no-op or a miss: the
+// database stays the source of truth and a cache failure never fails a call.
+type Cache interface {
+	// Get returns the value under key, or false on a miss or any failure.
+	Get(ctx context.Context, key string) ([]byte, bool)
+	// Fill caches what a reader loaded, unless a newer version is cached.
+	Fill(ctx context.Context, key string, version int64, value []byte, ttl time.Duration)
+	// Put caches a writer's committed value; it must win over older fills
+	// and be retried if the cache does not take it.
+	Put(ctx context.Context, key string, version int64, value []byte, ttl time.Duration)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithCache reads orders through c. Entries live ttl; orders not processed
+// yet live at most unprocessedTTL, because processed_at is set by the
+// workers process, which does not write the cache: that bounds how long a
+// cached order can show processed_at null after processing has finished.
+func WithCache(c Cache, ttl, unprocessedTTL time.Duration) Option {
+	return func(s *Service) {
+		s.cache, s.cacheTTL, s.unprocessedTTL = c, ttl, min(ttl, unprocessedTTL)
+	}
+}
+
+// cacheKey names the cached form of an order. The "v1" is the format of
+// cachedOrder: change the struct, bump the version, and old entries are
+// simply never read again.
+func cacheKey(id uuid.UUID) string { return "order:v1:" + id.String() }
+
+// cachedOrder is the cached format, decoupled from Order so that a change to
+// the domain type cannot silently change what old entries decode to.
+type cachedOrder struct {
+	ID          uuid.UUID    `json:"id"`
+	UserID      int64        `json:"user_id"`
+	Items       []Item       `json:"items"`
+	TotalPrice  money.Amount `json:"total_price"`
+	Status      Status       `json:"status"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+	ProcessedAt *time.Time   `json:"processed_at"`
+}
+
+// cacheVersion orders the states of one order: every status change moves
+// updated_at forward; processing (which leaves updated_at alone) adds one.
+func cacheVersion(o Order) int64 {
+	v := o.UpdatedAt.UnixMicro() * 2
+	if o.ProcessedAt != nil {
+		v++
+	}
+	return v
+}
+
+func (s *Service) cacheTTLFor(o Order) time.Duration {
+	if o.ProcessedAt == nil {
+		return s.unprocessedTTL
+	}
+	return s.cacheTTL
+}
+
+// cached returns the cached order, if there is a readable one.
+func (s *Service) cached(ctx context.Context, id uuid.UUID) (Order, bool) {
+	if s.cache == nil {
+		return Order{}, false
+	}
+	b, ok := s.cache.Get(ctx, cacheKey(id))
+	if !ok {
+		return Order{}, false
+	}
+	var c cachedOrder
+	if err := json.Unmarshal(b, &c); err != nil || c.ID != id {
+		return Order{}, false // unreadable: the database answers and the fill replaces it
+	}
+	return Order(c), true
+}
+
+// fillCache caches an order a reader loaded from the database.
+func (s *Service) fillCache(ctx context.Context, o Order) {
+	if s.cache == nil {
+		return
+	}
+	if b, err := json.Marshal(cachedOrder(o)); err == nil {
+		s.cache.Fill(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTLFor(o))
+	}
+}
+
+// putCache caches an order a writer has just committed.
+func (s *Service) putCache(ctx context.Context, o Order) {
+	if s.cache == nil {
+		return
+	}
+	if b, err := json.Marshal(cachedOrder(o)); err == nil {
+		s.cache.Put(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTLFor(o))
+	}
+}
