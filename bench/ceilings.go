@@ -15,8 +15,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/money"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/money"
 )
 
 // dbCeiling is the create transaction (order row + outbox row) issued in

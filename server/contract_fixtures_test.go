@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/money"
 )
 
 const testPassword = "correct-horse-battery"

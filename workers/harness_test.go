@@ -13,11 +13,11 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/money"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/money"
 )
 
 // env is one test's world: its own database and its own RabbitMQ namespace.

@@ -18,8 +18,8 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/money"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/money"
 )
 
 func TestNewOrderIsProcessedOnce(t *testing.T) {

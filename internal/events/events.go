@@ -16,8 +16,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
-	"github.com/ordersvc/orders/internal/money"
 	"github.com/ordersvc/orders/internal/requestid"
+	"github.com/ordersvc/orders/money"
 )
 
 // Topics. The AMQP layer adds a per-deployment namespace to each.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/money"
 )
 
 // Cache holds serialised orders between reads (Redis in production, see

@@ -12,7 +12,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/events"
-	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/money"
 )
 
 // Limits of an order, mirrored in openapi.yaml.

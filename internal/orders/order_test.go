@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
-	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/money"
 )
 
 func item(productID int64, quantity int, price string) Item {

@@ -1,4 +1,7 @@
-// Package money holds exact monetary amounts. Amounts are integer cents
+// Package money holds exact monetary amounts. It is public because the
+// generated client uses it: users build prices with money.Parse.
+//
+// Amounts are integer cents
 // internally, so sums and products never go through floating point, and JSON
 // carries them as plain numbers ("5.8", never "5.800000000000001").
 package money

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/money"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/money"
 )
 
 // connect returns a connection to a fresh database with a table holding both

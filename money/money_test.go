@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/money"
+	"github.com/ordersvc/orders/money"
 )
 
 func TestParse(t *testing.T) {
