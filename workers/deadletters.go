@@ -41,7 +41,7 @@ type DeadLetter struct {
 // listDeadLetters prints every dead letter and leaves them all queued: they
 // are fetched without ack and return to the queue when the channel closes.
 func listDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Writer) error {
-	return withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
+	return withDeadLetters(ctx, topo, func(_ *amqp091.Channel, d amqp091.Delivery) error {
 		return json.NewEncoder(stdout).Encode(describe(d))
 	}, false)
 }
