@@ -41,7 +41,7 @@ func logStatusChange(logger *slog.Logger) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		logger.Info("order status changed",
+		logger.InfoContext(msg.Context(), "order status changed",
 			slog.String("order_id", event.Order.ID.String()),
 			slog.String("from", event.PreviousStatus),
 			slog.String("to", event.Order.Status),
@@ -58,6 +58,7 @@ type processOrder struct {
 	queries  *db.Queries
 	duration time.Duration
 	logger   *slog.Logger
+	latency  func(time.Duration) // commit -> processed, for the metrics
 }
 
 var errOrderMissing = errors.New("order does not exist")
@@ -68,7 +69,7 @@ func (h *processOrder) handle(msg *message.Message) error {
 		return err
 	}
 	ctx := msg.Context()
-	h.logger.Debug("processing order", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
+	h.logger.DebugContext(ctx, "processing order", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
 	if err := simulateWork(ctx, h.duration); err != nil {
 		return err
 	}
@@ -85,10 +86,10 @@ func (h *processOrder) handle(msg *message.Message) error {
 		return fmt.Errorf("process order %s: inbox: %w", task.OrderID, err)
 	}
 	if first == 0 {
-		h.logger.Info("duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
+		h.logger.InfoContext(ctx, "duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
 		return nil
 	}
-	processedAt, err := q.MarkOrderProcessed(ctx, task.OrderID)
+	marked, err := q.MarkOrderProcessed(ctx, task.OrderID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("process order %s: %w", task.OrderID, errOrderMissing)
 	}
@@ -98,10 +99,11 @@ func (h *processOrder) handle(msg *message.Message) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("process order %s: commit: %w", task.OrderID, err)
 	}
-	h.logger.Info("order processed",
+	h.latency(marked.ProcessedAt.Sub(marked.CreatedAt))
+	h.logger.InfoContext(ctx, "order processed",
 		slog.String("order_id", task.OrderID.String()),
 		slog.String("message_id", msg.UUID),
-		slog.Time("processed_at", *processedAt),
+		slog.Time("processed_at", *marked.ProcessedAt),
 		slog.String("request_id", msg.Metadata.Get(events.MetadataRequestID)))
 	return nil
 }

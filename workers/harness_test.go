@@ -143,3 +143,9 @@ func (e *env) amqpChannel() *amqp091.Channel {
 
 // queueDepth returns the number of ready messages in queue.
 func (e *env) queueDepth(queue string) int { return testamqp.QueueDepth(e.t, queue) }
+
+// publishing is a persistent AMQP message with a Watermill message id.
+func publishing(body []byte) amqp091.Publishing {
+	return amqp091.Publishing{Body: body, DeliveryMode: amqp091.Persistent,
+		Headers: amqp091.Table{"_watermill_message_uuid": "raw-" + uuid.NewString()}}
+}

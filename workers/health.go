@@ -18,14 +18,16 @@ import (
 //	GET /health  200 while the process runs
 //	GET /ready   200 once the router runs and PostgreSQL answers, else 503
 //	GET /outbox  the unforwarded backlog and the age of its oldest event
+//	GET /metrics Prometheus
 type statusServer struct {
 	pool    *pgxpool.Pool
 	queries *db.Queries
+	metrics http.Handler
 	running atomic.Bool
 }
 
-func newStatusServer(pool *pgxpool.Pool) *statusServer {
-	return &statusServer{pool: pool, queries: db.New(pool)}
+func newStatusServer(pool *pgxpool.Pool, metrics http.Handler) *statusServer {
+	return &statusServer{pool: pool, queries: db.New(pool), metrics: metrics}
 }
 
 func (s *statusServer) handler() http.Handler {
@@ -35,6 +37,7 @@ func (s *statusServer) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /outbox", s.outbox)
+	mux.Handle("GET /metrics", s.metrics)
 	return mux
 }
 

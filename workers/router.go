@@ -17,11 +17,12 @@ import (
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/telemetry"
 )
 
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here.
-func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.HandlerTimeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
@@ -43,7 +44,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, l
 
 	// A message interrupted by shutdown (its context cancelled) is not
 	// poisoned: the subscriber has already handed it back to the queue.
-	poison, err := middleware.PoisonQueueWithFilter(tasksPub, events.TopicDeadLetters, func(err error) bool {
+	poison, err := middleware.PoisonQueueWithFilter(deadLetters{Publisher: tasksPub, m: m}, events.TopicDeadLetters, func(err error) bool {
 		return !errors.Is(err, context.Canceled)
 	})
 	if err != nil {
@@ -58,6 +59,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, l
 		// The timeout middleware below cancels the message context when an
 		// attempt ends; each retry needs a live one.
 		ResetContextOnRetry: true,
+		OnRetryHook:         func(int, time.Duration) { m.retries.Inc() },
 		// A message that cannot be decoded will not decode on a retry either.
 		ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, events.ErrUndecodable) },
 	}
@@ -65,10 +67,15 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, l
 		// Outermost: whatever still fails after the retries (or panics) is
 		// parked in the dead-letter queue and acked, never dropped or looped.
 		poison,
+		// One span per message, continuing the trace that came with it;
+		// messages the handler produces carry the span on.
+		telemetry.Middleware,
 		// Turns a panic into an error the retry and the poison queue see.
 		middleware.Recoverer,
 		// Exponential backoff for transient failures (database down, ...).
 		retry.Middleware,
+		// Every attempt's outcome and duration.
+		m.measure,
 		// Innermost: each attempt gets a deadline on the message context.
 		middleware.Timeout(cfg.HandlerTimeout),
 	)
@@ -107,7 +114,8 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, l
 			events.TopicProcessOrder, tasksPub, startProcessing)
 	}
 	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
-	worker := &processOrder{pool: pool, queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger}
+	worker := &processOrder{pool: pool, queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger,
+		latency: func(d time.Duration) { m.processing.Observe(d.Seconds()) }}
 	for i := range cfg.ProcessConcurrency {
 		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/metrics"
+	"github.com/ordersvc/orders/internal/telemetry"
 )
 
 // run starts the forwarders, the handlers and the status endpoint, and
@@ -26,7 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
 	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
 
 	if len(args) > 0 {
@@ -44,8 +46,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer pool.Close()
 
+	shutdownTracing, err := telemetry.Setup(ctx, "orders-workers", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
+
+	reg := metrics.NewRegistry(pool)
+	m := newWorkerMetrics(reg, db.New(pool))
 	wlog := watermill.NewSlogLogger(logger)
-	router, closeRouter, err := newRouter(cfg, topo, pool, logger, wlog)
+	router, closeRouter, err := newRouter(cfg, topo, pool, m, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {
 			_ = closeRouter()
@@ -58,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
-	status := newStatusServer(pool)
+	status := newStatusServer(pool, metrics.Handler(reg))
 	listener, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.WorkersHTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.WorkersHTTPAddr, err)

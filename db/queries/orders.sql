@@ -35,4 +35,4 @@ LIMIT @row_limit;
 UPDATE orders
 SET processed_at = coalesce(processed_at, now())
 WHERE id = @id
-RETURNING processed_at;
+RETURNING processed_at, created_at;

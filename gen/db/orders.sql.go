@@ -129,15 +129,20 @@ const markOrderProcessed = `-- name: MarkOrderProcessed :one
 UPDATE orders
 SET processed_at = coalesce(processed_at, now())
 WHERE id = $1
-RETURNING processed_at
+RETURNING processed_at, created_at
 `
 
+type MarkOrderProcessedRow struct {
+	ProcessedAt *time.Time
+	CreatedAt   time.Time
+}
+
 // Sets processed_at once; a second call leaves the first timestamp.
-func (q *Queries) MarkOrderProcessed(ctx context.Context, id uuid.UUID) (*time.Time, error) {
+func (q *Queries) MarkOrderProcessed(ctx context.Context, id uuid.UUID) (MarkOrderProcessedRow, error) {
 	row := q.db.QueryRow(ctx, markOrderProcessed, id)
-	var processed_at *time.Time
-	err := row.Scan(&processed_at)
-	return processed_at, err
+	var i MarkOrderProcessedRow
+	err := row.Scan(&i.ProcessedAt, &i.CreatedAt)
+	return i, err
 }
 
 const updateOrderStatus = `-- name: UpdateOrderStatus :one

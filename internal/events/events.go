@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersvc/orders/internal/requestid"
+	"github.com/ordersvc/orders/internal/telemetry"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -92,6 +93,7 @@ func newEvent(ctx context.Context, env Envelope) (*message.Message, error) {
 	if rid := requestid.From(ctx); rid != "" {
 		msg.Metadata.Set(MetadataRequestID, rid)
 	}
+	telemetry.Inject(ctx, msg) // the event continues the request's trace
 	return msg, nil
 }
 

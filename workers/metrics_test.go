@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/internal/events"
+)
+
+func TestMetricsFollowAnOrderThroughThePipeline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+	o := e.createOrder()
+	e.waitProcessed(o.ID, 20*time.Second)
+
+	body := scrape(t, w)
+	assert.Contains(t, body, `orders_handler_attempts_total{handler="process_order",outcome="ok"} 1`)
+	assert.Contains(t, body, `orders_handler_attempts_total{handler="start_processing",outcome="ok"} 1`)
+	assert.Contains(t, body, "orders_order_processing_latency_seconds_count 1")
+	assert.Contains(t, body, "orders_outbox_pending 0")
+	assert.Contains(t, body, "orders_outbox_scrape_ok 1")
+	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
+}
+
+func TestMetricsCountDeadLetters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(nil)
+	ch := e.amqpChannel()
+	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Name(events.TopicProcessOrder), false, false,
+		publishing([]byte("not json"))))
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrape(t, w), `orders_dead_lettered_total{handler="process_order"} 1`)
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Contains(t, scrape(t, w), `orders_handler_attempts_total{handler="process_order",outcome="error"} 1`, "undecodable: one attempt, no retry")
+}
+
+func scrape(t *testing.T, w *workersProc) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+w.addr+"/metrics", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
