@@ -49,6 +49,50 @@ CREATE TABLE public.orders (
 
 
 --
+-- Name: outbox_messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.outbox_messages (
+    "offset" bigint NOT NULL,
+    uuid character varying(36) NOT NULL,
+    payload json,
+    metadata json,
+    acked boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+
+
+--
+-- Name: outbox_messages_offset_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.outbox_messages_offset_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: outbox_messages_offset_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.outbox_messages_offset_seq OWNED BY public.outbox_messages."offset";
+
+
+--
+-- Name: processed_messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.processed_messages (
+    handler text NOT NULL,
+    message_id text NOT NULL,
+    processed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -85,11 +129,34 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: outbox_messages offset; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_messages ALTER COLUMN "offset" SET DEFAULT nextval('public.outbox_messages_offset_seq'::regclass);
+
+
+--
 -- Name: orders orders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: outbox_messages outbox_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_messages
+    ADD CONSTRAINT outbox_messages_pkey PRIMARY KEY ("offset");
+
+
+--
+-- Name: processed_messages processed_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.processed_messages
+    ADD CONSTRAINT processed_messages_pkey PRIMARY KEY (handler, message_id);
 
 
 --
@@ -113,6 +180,20 @@ ALTER TABLE ONLY public.users
 --
 
 CREATE INDEX orders_user_created_idx ON public.orders USING btree (user_id, created_at DESC, id DESC);
+
+
+--
+-- Name: outbox_messages_acked_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_messages_acked_created_idx ON public.outbox_messages USING btree (created_at) WHERE acked;
+
+
+--
+-- Name: outbox_messages_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_messages_pending_idx ON public.outbox_messages USING btree ("offset") WHERE (NOT acked);
 
 
 --
@@ -143,4 +224,5 @@ ALTER TABLE ONLY public.orders
 
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000001'),
-    ('20261126000002');
+    ('20261126000002'),
+    ('20261126000003');
