@@ -116,6 +116,7 @@ func newSystem(t *testing.T, dbURL string, topo messaging.Topology, extra map[st
 		"DATABASE_URL":           dbURL,
 		"AMQP_URL":               topo.URL,
 		"AMQP_NAMESPACE":         topo.Namespace,
+		"REDIS_KEY_PREFIX":       topo.Namespace, // own cache and rate-limit budgets
 		"JWT_SECRET":             "e2e-secret-0123456789abcdef-0123456789",
 		"HTTP_ADDR":              "127.0.0.1:0",
 		"WORKERS_HTTP_ADDR":      "127.0.0.1:0",

@@ -54,6 +54,10 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 			t.Parallel()
 			reachDatabaseDownStatuses(t, seen)
 		})
+		t.Run("rate limited", func(t *testing.T) {
+			t.Parallel()
+			reachTooManyRequests(t, seen) // server/ratelimit_test.go
+		})
 	})
 	require.Empty(t, seen.missing(contract(t)), "documented (operation, status) pairs never observed")
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordersvc/orders/gen/api"
+	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/ratelimit"
 )
 
 // GetHealth is the liveness probe: the process answers.
@@ -17,11 +19,18 @@ func (s *Server) GetHealth(context.Context, api.GetHealthRequestObject) (api.Get
 	return api.GetHealth200JSONResponse{Status: "ok"}, nil
 }
 
-// GetReady is the readiness probe: PostgreSQL answers and every migration is applied.
+// GetReady is the readiness probe: PostgreSQL answers and every migration is
+// applied. Redis is reported but optional: without it the instance still
+// serves every request, so it stays ready, "degraded".
 func (s *Server) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api.GetReadyResponseObject, error) {
 	checks, ok := s.ready.check(ctx)
 	if ok {
-		return api.GetReady200JSONResponse{Status: "ok", Checks: checks}, nil
+		optional, degraded := s.ready.optional(ctx)
+		status := "ok"
+		if degraded {
+			status = "degraded"
+		}
+		return api.GetReady200JSONResponse{Status: status, Checks: checks, Optional: &optional}, nil
 	}
 	detail := "a dependency is not ready; see checks"
 	return api.GetReady503ApplicationProblemPlusJSONResponse{
@@ -38,11 +47,31 @@ type readiness struct {
 	databaseURL string
 	// migrated latches: once every migration is applied it stays applied, so
 	// the probe stops asking dbmate (which opens its own connection).
-	migrated atomic.Bool
+	migrated    atomic.Bool
+	redis       *cache.Redis
+	rateLimited bool
 }
 
-func newReadiness(pool *pgxpool.Pool, databaseURL string) *readiness {
-	return &readiness{pool: pool, databaseURL: databaseURL}
+func newReadiness(pool *pgxpool.Pool, databaseURL string, redis *cache.Redis, rateLimited bool) *readiness {
+	return &readiness{pool: pool, databaseURL: databaseURL, redis: redis, rateLimited: rateLimited}
+}
+
+// optional reports the dependencies the service can do without. The PING
+// goes through the breaker: while it is open, the answer is immediate.
+func (r *readiness) optional(ctx context.Context) (map[string]string, bool) {
+	redisUp := r.redis.Ping(ctx) == nil
+	out := map[string]string{"redis": "ok", "rate_limits": "disabled"}
+	if !redisUp {
+		out["redis"] = "unavailable"
+	}
+	switch {
+	case !r.rateLimited:
+	case redisUp:
+		out["rate_limits"] = ratelimit.ModeRedis
+	default:
+		out["rate_limits"] = ratelimit.ModeInProcess
+	}
+	return out, !redisUp
 }
 
 func (r *readiness) check(ctx context.Context) (map[string]string, bool) {

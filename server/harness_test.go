@@ -11,32 +11,40 @@ import (
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testredis"
 )
 
 const testJWTSecret = "test-secret-0123456789abcdef-0123456789"
 
 // testServer is the real API started through run() on its own database.
 type testServer struct {
-	URL    string
-	DBURL  string
-	Client *client.ClientWithResponses
-	logs   *testlog.Sink
+	URL         string
+	DBURL       string
+	RedisPrefix string
+	Client      *client.ClientWithResponses
+	logs        *testlog.Sink
 }
 
+// testBudget is the default of every rate limit in tests: far above what
+// any test sends, so only the tests about rate limits (which set their own)
+// ever meet a 429, while every request still goes through the limiter.
+const testBudget = "100000/1m"
+
+// testCacheTTL is CACHE_TTL in tests: off unless a test turns it on. With the
+// order cache on, a GET may be answered from Redis, which a test breaking
+// PostgreSQL on purpose (to see a 500) must not depend on the timing of.
+// The cache's own tests set CACHE_TTL.
+const testCacheTTL = "0s"
+
 // startServer runs the API on a fresh database and stops it when t ends.
-// env overrides the test defaults.
-func startServer(t *testing.T, env map[string]string) *testServer {
+// env overrides the test defaults. The server gets its own Redis key prefix
+// (its own cache entries and rate-limit budgets) under Redis's shared test
+// lock, unless env sets REDIS_KEY_PREFIX: then the caller holds the lock
+// (testredis.Prefix, or testredis.Outage for a test that stops Redis).
+func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
-	dbURL := testdb.New(t)
-	vars := map[string]string{
-		"DATABASE_URL": dbURL,
-		"JWT_SECRET":   testJWTSecret,
-		"HTTP_ADDR":    "127.0.0.1:0",
-		"LOG_LEVEL":    "debug",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
+	vars := serverEnv(t, env)
+	dbURL, prefix := vars["DATABASE_URL"], vars["REDIS_KEY_PREFIX"]
 	ctx, cancel := context.WithCancel(context.Background())
 	sink := testlog.NewSink()
 	done := make(chan error, 1)
@@ -64,7 +72,35 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	base := "http://" + addr
 	c, err := client.NewClientWithResponses(base)
 	require.NoError(t, err)
-	return &testServer{URL: base, DBURL: dbURL, Client: c, logs: sink}
+	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: sink}
+}
+
+// serverEnv is the environment startServer gives run: env over the test
+// defaults, with a fresh database and, unless env names one, a fresh Redis
+// key prefix under Redis's shared test lock.
+func serverEnv(t testing.TB, env map[string]string) map[string]string {
+	t.Helper()
+	prefix, ok := env["REDIS_KEY_PREFIX"]
+	if !ok {
+		prefix = testredis.Prefix(t)
+	}
+	vars := map[string]string{
+		"DATABASE_URL":           testdb.New(t),
+		"JWT_SECRET":             testJWTSecret,
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "debug",
+		"REDIS_URL":              testredis.URL(),
+		"REDIS_KEY_PREFIX":       prefix,
+		"CACHE_TTL":              testCacheTTL,
+		"RATE_LIMIT_ANONYMOUS":   testBudget,
+		"RATE_LIMIT_AUTH":        testBudget,
+		"RATE_LIMIT_LOGIN_EMAIL": testBudget,
+		"RATE_LIMIT_USER":        testBudget,
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return vars
 }
 
 // bearer returns a request editor that authenticates as token.

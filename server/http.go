@@ -21,7 +21,7 @@ import (
 const maxBodyBytes = "1M"
 
 // nonAPIPaths are served outside the contract: no validation, no trailing slash.
-var nonAPIPaths = []string{"/health", "/ready", "/docs", "/openapi.json", "/openapi.yaml"}
+var nonAPIPaths = []string{"/health", "/ready", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"}
 
 func isAPIPath(path string) bool {
 	for _, p := range nonAPIPaths {
@@ -39,7 +39,7 @@ func isDocsPath(path string) bool {
 // newHTTPHandler builds the Echo instance: contract routes from the
 // generated strict handler, spec validation and auth in front of them, and
 // the docs beside them.
-func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
+func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metricsHandler http.Handler, logger *slog.Logger) (http.Handler, error) {
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
@@ -53,6 +53,7 @@ func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(logger)
+	e.IPExtractor = clientIP(edge.trustedProxies)
 
 	// Canonical paths end in "/"; accept them without it too.
 	e.Pre(middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
@@ -71,11 +72,28 @@ func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
 			c.SetRequest(c.Request().WithContext(requestid.With(c.Request().Context(), id)))
 		},
 	}))
+	// Metrics outside the access log, which writes the problem for an error:
+	// both then see the status the client got.
+	e.Use(nameSpan)
+	e.Use(observed.middleware)
 	e.Use(accessLog(logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0}))
+	// Security headers on every answer, errors included; CORS before the
+	// validator (it answers preflights, which the contract has no operation
+	// for) and before the rate limits (a 429 must reach the page).
+	e.Use(securityHeaders)
+	e.Use(cors(edge))
 	e.Use(middleware.BodyLimit(maxBodyBytes))
+	// Budgets that need no user bite before validation and before any
+	// password is hashed; the per-user budget needs the validator's user.
+	if edge.limits != nil {
+		e.Use(edge.limits.beforeAuth)
+	}
 	e.Use(requestValidator(spec, srv.auth.Authenticate))
 	e.Use(bindUser)
+	if edge.limits != nil {
+		e.Use(edge.limits.afterAuth)
+	}
 
 	api.RegisterHandlers(e, api.NewStrictHandler(srv, nil))
 
@@ -84,6 +102,7 @@ func newHTTPHandler(srv *Server, logger *slog.Logger) (http.Handler, error) {
 	e.GET("/docs/*", echo.WrapHandler(docs))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) })
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", specYAML) })
+	e.GET("/metrics", echo.WrapHandler(metricsHandler))
 	return e, nil
 }
 

@@ -22,6 +22,7 @@ func problemFor(err error) (int, api.Problem) {
 		validation *apperr.ValidationError
 		conflict   *apperr.ConflictError
 		httpErr    *echo.HTTPError
+		limited    *tooManyRequests
 	)
 	switch {
 	case errors.As(err, &invalid):
@@ -38,6 +39,8 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusConflict, conflict.Detail, nil)
 	case errors.Is(err, apperr.ErrAlreadyExists):
 		return problem(http.StatusBadRequest, "email already registered", nil)
+	case errors.As(err, &limited):
+		return problem(http.StatusTooManyRequests, limited.detail, nil)
 	case errors.As(err, &httpErr):
 		return echoProblem(httpErr)
 	default:

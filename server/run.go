@@ -12,9 +12,12 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/auth"
+	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/telemetry"
 )
 
 // run starts the API and serves until ctx is cancelled, then drains in-flight
@@ -24,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
@@ -35,6 +38,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := cfg.CheckJWTSecret(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	shutdownTracing, err := telemetry.Setup(ctx, "orders-api", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
 	if cfg.MigrateOnStart {
 		if err := database.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
@@ -51,12 +59,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	// Redis is optional at runtime: Open succeeds while it is down, and every
+	// use of it degrades (to PostgreSQL, to in-process rate limits).
+	redis, err := cache.Open(cache.Options{
+		URL:      cfg.RedisURL,
+		Timeout:  cfg.RedisTimeout,
+		Failures: cfg.RedisBreakerFailures,
+		Cooldown: cfg.RedisBreakerCooldown,
+		Logger:   logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer redis.Close() // after the HTTP server has drained
+
+	reg := metrics.NewRegistry(pool)
+	observed := newHTTPMetrics(reg)
+	edge := newEdgeConfig(cfg, redis, logger)
+	if edge.limits != nil {
+		edge.limits.rejected = observed.rateLimited
+	}
+	var orderOpts []orders.Option
+	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
+		store := cache.NewStore(redis, cfg.RedisKeyPrefix)
+		store.OnGet = observed.cacheRead
+		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL, cfg.CacheUnprocessedTTL))
+	}
 	srv := &Server{
 		auth:   auth.NewService(db.New(pool), hasher, auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTTTL)),
-		orders: orders.NewService(pool),
-		ready:  newReadiness(pool, cfg.DatabaseURL),
+		orders: orders.NewService(pool, orderOpts...),
+		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
 	}
-	handler, err := newHTTPHandler(srv, logger)
+	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger)
 	if err != nil {
 		return err
 	}
@@ -66,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	httpServer := &http.Server{
-		Handler:           handler,
+		Handler:           traced(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -147,9 +147,18 @@ type Problem struct {
 
 // Readiness defines model for Readiness.
 type Readiness struct {
+	// Checks Required dependencies; any failing one makes the probe 503.
 	Checks map[string]string `json:"checks"`
 
-	// Status Example: ok
+	// Optional Dependencies the service runs without: `redis` is `ok` or
+	// `unavailable`; `rate_limits` is `redis` (budgets shared by all
+	// instances), `in-process fallback` (per instance, while Redis is
+	// unavailable) or `disabled`.
+	Optional *map[string]string `json:"optional,omitempty"`
+
+	// Status `ok`, or `degraded` when an optional dependency is unavailable.
+	//
+	// Example: ok
 	Status string `json:"status"`
 }
 
@@ -248,6 +257,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
+
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
 
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
@@ -507,6 +519,18 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type TooManyRequestsResponseHeaders struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
 }
@@ -628,6 +652,34 @@ func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder429ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrder500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -724,6 +776,34 @@ func (response ListUserOrders422ApplicationProblemPlusJSONResponse) VisitListUse
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUserOrders429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListUserOrders429ApplicationProblemPlusJSONResponse) VisitListUserOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -829,6 +909,34 @@ func (response GetOrder422ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder429ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -987,6 +1095,34 @@ func (response UpdateOrderStatus422ApplicationProblemPlusJSONResponse) VisitUpda
 	return err
 }
 
+type UpdateOrderStatus429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateOrderStatus429ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateOrderStatus500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -1108,6 +1244,34 @@ func (response Register422ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type Register429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Register429ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Register500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -1203,6 +1367,34 @@ func (response CreateToken422ApplicationProblemPlusJSONResponse) VisitCreateToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken429ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1538,62 +1730,79 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3Ft7b9u4lv8qB9wBtsXKz6Td1sUCm6bpjIs0zTbNZIEmt6alY4sTiVRJKo6nyHe/4EOyZMmx0/YG6M1f",
-	"isTH4Xn8zov+RkKRZoIj14qMvpEYaYTSPh7SMMZDwbUUyYk400KieR2hCiXLNBOcjMhHVJngChXomGoI",
-	"qZRLCCVGyDWjiQIqETjeoITQrBd1SUBUGGNKzWJ4S9MsQTIiXHSU3SIgepmZN0pLxufk7i4gFxcXB7mO",
-	"zZoh1S1kfIoR6GoEExzsJghaQK5w066vkUqULXveBSSjkqaoPTc+yAjl+E1za/sBmD3wjKE0WzHzIaM6",
-	"JgHhNDUrCzPsC4tIQCR+zZnEiIy0zLFK2EzIlGoyInluRzY5ca7aqTDvK0S8gjRXGqYIOkYIaZKg/E8F",
-	"YsE3kJerB1DHuH6+TwKSMs7SPCWjQUkq4xrnKB0HZaEcZvZrGn3Erzkqbf4LBdfI7SPNssQLrZdJMU0w",
-	"/a+/lDnVt8rmv0mckRH5j95KX3vuq+qdullu0zpf3tPEkI0RSLc5TEW0DEBIeCJxzpRG+dQyCVPKEmAK",
-	"aCKRRksoPhudvQvIoeCzhIWPSr1Ra6WpzhVoSbliVrOZAi400CQRC4xgJkXqxJxLiVz7GZbot0JOWRQh",
-	"f2yqJSqRyxBhiongc2XskHKhY5TGHqWlbsw1Sk6TIymFfEwKzzneZhhqwz3KklwiPJkJCR4YLDcjqumU",
-	"KjTszrlEGsZ0muBTT/kNTVh0uAK6xyT/Qgo+9worJGRUqYWQFlor+H1xcdFZR822Df2U3jrI2o1PhH4r",
-	"ch495vFOBKg8jMFCpmX3KV0mgkafhDimco6Pr8wr6DDqkBgipPF4HAbwnr22RJ5z44GEZH/jo7LrPVOK",
-	"8XkAaYl1VpUzg+IwtR4OtLhG/q9QkD+NHdiTvaUsedyTV2UTCXSwqKhmarZ0iGiiFxrqVzBBgzFqAglT",
-	"WoGxZpgxTAy23xVOzoU9EqlG69Ur/iqTIkOpmfNlTGNaf7jvBC500OYMAUnp7dhNGvT71oUW/5Y+lEpJ",
-	"l8Q50MIXf/ZbXZWjxPQvDLUFeXOOEkPrlNozNsOFixilgzkvFGAqAOzOuzAxWt61u33uX3UzyUKcGI2a",
-	"mIihW8QxE6NMq0CqZVIzfglIikpRZ8CV0C9PpyjLiGVuBeDNq98aBVX54k64WrqNQ38gTXTc5I7zlHVq",
-	"xPXWLf20tp3eC47LJr+PbmmogaYi5xoWTMdANaRCadALARGGLKWJqrF02H1ptcVHWH37V4m5+t3+ICBp",
-	"nmiWJfhhVrzxJDmmkoDcduai41+mhrrugSWj+qnD0kxIp+gmLByROdNxPu2GIu1Ziaub0D/07CKWJ1ax",
-	"m1wNrQCjL1TXosaIauxolrYqBovqUuhPn8+e0z3s7Ecvpp19+gI7L6NB2Hk+Hc72wwG+pIMBCbYFzMGP",
-	"WGrdGgNzyBCVKg9Wl/AZahDcBDw0vJ5L4zPBz2B8DjFVMGOcqRijV8DzJIGca5YYG7S43MomM84EHUUs",
-	"3jjeSoG3HuvMDTUHE5omX5yNNs+RpyBmYL/CLXzNKddML0HcWJNEsIwMTKgU6prCPuu+eFTty7PowWpW",
-	"pDlVXRsEzcymkc2sYbHRtVXK5HSrzthSNkHVHmpUr6lUG5ysFLJhZaX87pO8gyOnvFEe6vWz7w+Dh6V1",
-	"ASk0orbOcB2qtiSHdXZWiKusH/gjbuTL2Qq9udnoMzk9OnkzPvmdBOT0YPyGBOTsj/Hp6ZF5Ojw4OTw6",
-	"PnpTWW6lFkWM0SxvvD2El/vP/rt0kxFqyhxS18XhPpinxuou9NgZhCruvAWFGFeacif5xk4+GPJSvgct",
-	"KgowbBOyZjpZ89Ln3GurASQ4KmTU2MS9qM6kU5Hr0TShfLtrtV+L/YP7PO1HpBHjqFSLA4oxvLZPNIps",
-	"zkyT09qIDVRXlv+x0CAoaLiX8ora0SQxLvzzjrFw8POP3HxzZWl1RZCNobDNQtfknbAQ/9f/b0C86t7c",
-	"eAsXx8jnBu6Hz/Zb9KjIautrh0JKDHUnFlJhZ0q1Rrmsrl9Oq20xGL6wiFT8/2KbHAsyy+XaBPnJJFVN",
-	"ltDQmMkXXXxtAoLNzdQXxpuIc8xmaLyXccLG3dpVgHFQGAoe1WPEwQuDtC3mayZ9KS3Ro6NLBVsAcO3s",
-	"Nfpri9VI38iRjboSJgx5gU5VBaicYsUlP1phKFHvNGMuKdflsdeyZJ9dTAqJTmARI4dMokJuI5nMapMZ",
-	"/I9i0G9ki2Y+UO8GbTFcKBzB1Xn91gOakMMVbL+1psJFwdLVhrotZnYvLWt6UO62xQzObUhTcckbFeA7",
-	"wtXdU69z1ZaMfC8+bctQvjdqdOtftcGvwjCXTC/PbOfCdR0Och0PTz33fbeiIfzXlRoPPHl38empKwpP",
-	"Tj+cfYKefd+zCfssEQvnMCs6bBXQvC2Q41wmZET8vJpnoIYcV4phfCY2dEM6KeV0jqktRqO8YSF2wYhH",
-	"lToagJhqyjjQWoUKdCxFPo8N9F1yd/qyvgmG+sBmTOBi6gAk0igAF1QD5ZGt75ghTIJYcFdDVN1LfskP",
-	"KRechTQBk2UoQB4ZXJ30Jq8s0iqaov1kE3SRa4e/krLEZHAqoSoGpi65wcdMYwRaiC4c3aBcgo3xygLh",
-	"ZFPZawJPipDy6atLV0R27SoXJMKT/eHwqTuErVGJ2Qx5ZPa3dQ5LsC9l2UPZAN9safOxkcvblO/DtdUY",
-	"LJNsouJ6c8b+co3RJZ+6mpkRGMqSB7NEUG32zwTjunvJy+jMC1vBwemYBOQGpXI6MOj2u31jMiJDTjNG",
-	"RmSv2+/uOYiNrf714rIkM3fobozWsmIckRH5HbUv2qy1kYb9/j0lxqK0WJrpCnNM9HYX7Fh09HtvqDn6",
-	"QNg1i9gN+hpinqZULq0Pv0ET39mswYazdK4MAvhDX5nhRUJrrVGoFh5UKpGkjO1fi2j5MAb4pONzmTLa",
-	"ylI1ITRZ4CqtG9rAbzc+tRRL7+qwp2WOdw0ZDnY4wm4UOPZsEJRlMSyo8njhOnn7ToXaVi3J7FXalXbK",
-	"YPuUWgPATBrsbZ+03tow84bD7fMadfe7gDzb5WD1plvV71gdafc4n6/urqoa7uQO1AMszIQrDlV68BjZ",
-	"Rl9F+53C17XfDOl986WUu14FD5rSLNCVwruzDydgU+IuXBh3kArppW2QkClt3QRMjhm/noBrYFxyg4rM",
-	"XlVAOP94XITYHG81ZHSO8GQiMfmfS2LeXJLJUwd3das8ZkobX+bAj9TvCXxep/vULKvY31j23b/mLmPx",
-	"jfeEpUzXbidEOKN5osnoWb9eVdlWU2n44ox+zREy4fvGmhoPayMDWmfNJuLCXCoha9RtCcJbqODJshAN",
-	"Mw6eqbJD3b5rmUM/AAHKcPHqu/zFaqfd68TN6kw7CK1uX1gmBMBxgUrDjEml11pyRihN5Z9c5v3+XpjL",
-	"xD7gK6ipqUtkiu66VWRrA6p+66VxxeW7ca2/A66tbh78Goh27OPG+8XVhmYNBGijdjWk56/wWC9bwOC3",
-	"oq1Wg8BGSLSKBX5Aw3/Mm3bJI6pNf3/7jPKGwq+hZx+RRiB4Wd9ZU7efoWDFVTWzcUZ1GDcR5cDfHVrd",
-	"KlIj8NXzjgOZ04Pxm2DtXVFED8B89S99jT245JWXxcgu+M827yje2sxjxjhNunCG2uYXlRtMl9xfeqJz",
-	"kyKGMeVz192PzUizEuVqYTzKsN9vc9KNksSPBNBlBmGbCjvHxhvLIjtFyI9k074dVbPtR4qOHwEO+i+3",
-	"Tyjv9f2bR+zWiFyG74xLzB6IQ8Zf2auRG6P0Yb/vmuCnQum5xLP/OzYBe3l5zpou2oJJyubOXm1Eb5Qb",
-	"owCe9ffAhjEL5i7tNlzgR0vAjxYFVu2Skg5VNHgyR3ulZPA9FYRVe6rF8uwhQAtXbDEoPJuxsOs0Yu+n",
-	"X6FqNJxaL91pW0xbvoKJ484ETDyuYBFTbYSUuntm68WOcvH7qx1F4e+eekfRa/oRrPbl3tYa76rmuaGN",
-	"9ADh1rtiP63mseNJWERGg90dkboH/9VPKpD8KshZ0VsnQ6Amwl+vVRhf5TXXl8EraruWnRV9komxktVV",
-	"cl2wt9KXWTAdd+GAQ86vuVhwP9RGNJd8Ye/1luXuOepVYdoFPG2xjqvFfPLdut0s57azWCw6MyHTTi4T",
-	"5KGIMFpTwGo3rdre2mpG1T5Vi/rurLe1ZuJPC5oqJ6w3agku38XT30P2gb0bn/89HpywsRrzj8/Cw/Hz",
-	"8XX2/38evnvZxb1+V7E5pzqXaw3Roh1bab4WPdeHnbnNWA/uu8lrf6rT8b/V2XaNt+13PbsXA1puvv+S",
-	"5v/Bt584OC0oumdtPaenLcBgozB5U6RkuWuZ2ZzLD23+VMrAgA96XBfmGrkt0hS2YtZuqaC54pkP1Jol",
-	"1u7ar4xUyxplS8JsLOsuu0qC99l3V3f/DAAA//8=",
+	"7FwLb9s6lv4rhHaASbqy46Rpt3WwwKbp47pIm2ySTgaouxUtHdu8kUhdkorjW+S/L84hJUu2HLuPzQJ3",
+	"d4CZcSQ+Dg8/Hn7noX4LYpXlSoK0Juh/C6bAE9D084THUzhR0mqVflSXVmnAxwmYWIvcCiWDfnABJlfS",
+	"gGF2yi2LudZzFmtIQFrBU8O4BibhFjSLcbykG4SBiaeQcRwM7niWpxD0A6k6hqYIAzvP8YmxWshJcH8f",
+	"BhfcwqnIhKX/aZPijwKMRSGAjYpkApbxJBPWsBw0/leohO1wmTBumZIx7K6RY79XzS+khQnopgAXkHEh",
+	"Ua71QqQwtkzIujBSzdZMuHE+Ay0LvoRYycSwQlqR1icSho2LNGV8woVcM+XzNXOC1fPjsQW9fj6r2IwL",
+	"y0YwVhpa1M2lslPQTDtlrJMgDDIhRVZkQX+/VZjr6+vjwk4RRTG3LcC7mgLjixZCSUYTAcpYGFiHs1fA",
+	"NegWlN2HQc41z8B6/J/pBPTg9erU9IIJgvhYgMapBL7IuZ0GYSB5hiMrbPZVJEEYoDaEhiToW11AXbCx",
+	"0hm3QT8oCmq5iv1Ppl0KfF4T4ohlhcGNoU2JeZqC/rthaibXiFeY75BOSPv8MNiwa/c4lDcH2PsVT/yZ",
+	"wL9iJS1I+snzPPWbtpdrNUoh+9ffDa7qW23yv2kYB/3gX/YWFmrPvTV7566Xm7Splw88RbEhKTHIRiqZ",
+	"h0xptqNhIowFvUtKwqOc4onhqQaezFn5Gq3UfRicKDlORfyo0iOsjeW2MMxqLo0gZAvDpLKMp6maQcLG",
+	"WmVumwutQVrfg4R+q/RIJAnIx5Zag1GFjoGNIFVyQraitAaINZJuIC1oydM3Wiv9mBJ+knCXQ2xRe1yk",
+	"hQa2M1aaecNA2ky45SNuANVdSA08nvJRilcFSX7LU5GcLK62xxT/Wis58YBVmuXcmJnSdJnWbuzr6+vO",
+	"stVsm9B32Vs2sjTxR2XfqkImj7m8j4qZIp4yMpmk7nM+TxVPrpQ65XoCjw/mhelAOKQohEaOI9k++yBe",
+	"kZBXSn3gcl5e/P9rQrobWI2ZnQrD4lSgTdgZnIfMotx2ARw8iLu4IJODtEdDqfHSZxxvfRYRA+gQBYiY",
+	"cVd+dyibIKuoSaciYw9hbIm61blNp0Gmthpk0WNpIM+SthwEW5eMp1NRngc7L8gR7cYnieRDafEnPOpJ",
+	"+SCMEXISsqy65siK5XiBsxGRG2bVDcj/CdvwDzSBtLK3XKSPu/I64hMF7kY03AoznrvLEF0VHtsjFgFe",
+	"LyZiqUA+joacjQWkeK3fl/zG+TgauAUidDWqkmuVg7bC0RhhIWv+eGgFjjVaXEMYZPxu4Drt93rEnso/",
+	"K/rEtebzwHGnkoZ99lN9qVqp0e8QE2bf4jqq67MpKa1xlSleT8Fzdb8pTJiQQXfSZREauC7N9rn3pZtr",
+	"EUOEiIqQLHZLChshmBYcuqXTKnUNgwyM4c521/y8IhuBrsjqhDbAW9ZeKwGu68WtcDF0m4Z+A57a6ap2",
+	"HElqSqNuNk7pu7XN9EFJmK/q+80djy3jmSqkZTNhp+h0ZspYZmeKJRCLjKemodKD7ktCiyfXPfpPjW73",
+	"ur39MMiK1Io8hbNx+cSL5JQahMFdZ6I6/mGG0nWPSYz6q47IcqUd0NEj6AcTYafFqBurbI923NzG/sce",
+	"DUI6IWCvajWmDUy+cttwGBJuoWNF1goMkTR3oTd6Pn7On0LnMHkx6hzyF9B5mezHneejg/FhvA8v+f5+",
+	"EG7ylcKfOanN0xjiImMwplrYsjvsoghsxOObiUa6xHwPISdsyg0bCynMFJIjJtEfrxx1ssutasJ2yDdL",
+	"N2xleQsAb1zWpWuKC1OWp1/dGV1dR5EhbaC37I79UXBphZ0zdUtHEhgpMkSWHNsGYJ91Xzwq+oo8+W6Y",
+	"lR5uI74Trjq1LeGHhi1GrC28ZYetpmKrvQnr56Eh9RKk2szJApArp6zav4d23pkjB96kiO3y2g8Pwu/z",
+	"6MOgRERjnINlU7UxmlNXZ0242vihX+JavVwurLfEiT4H528+vh58fBeEwfnx4HUQBpe/Dc7P3+Cvk+OP",
+	"J29O37yuDbeARckxVgN4b0/Yy8Nn/1ZdkwlYLpylbm6He4G/VkZ31GNrI1S7zluskJDGcul2fmUmT4b8",
+	"Lj9gLWoAOGjbZCtsunRLf5IerWiQ2Jtyj1YmcQ/qPflIFbY/SrncfLXS23L+8KGb9gJ4IiQY03IBTSG+",
+	"oV88SShcwtPzRosVqVfjtsSeE8hBJiBjAeaIcTmnUAEadCWBZfwGTMWigD3rPe0GLaKq3MnwExK9rglC",
+	"MxrQt2iidSENMQrUMYs0JMJE6M5F6gZp21BGheS3XNBFEh2xSHMLX1P0enxD32fHOY2GmSknz2HOeJoO",
+	"ZYk4sxuySMiOhwEb8zTFyy5iOzloVjYL2WwqUmAXOCoTZihr8+8SkUwEgSiJnCe5oq8FTptKwCWFbgSY",
+	"aJ5AErHZFCTjkpU6XmzZ3AVtqrmbhHV7mheWeHoQhTUTwtMU6djnLf2a8BfAd0mu1SdfSFYXy1zr1lBM",
+	"YOnspiKG//B/44VcpyquPZn+U5ATvLoPnh222IQyONUcO1ZaQ2w7U6UNdEbcWtDz+vhVt8YU+wcv6HYp",
+	"/36xaR9LMavh2jbyCh3kVZXwGLH+1ZZvV407+dnmq5CreD0VY0Am4uIw4JxwJmQVSKkjcv9Fr9dqirHT",
+	"18qq+pvOufUtl9nS2hvyNwZriL5WI2ux4kJK/qapA6C2ioWWfGsDsXZRmY09JppLWy17KeLhPcWo3FFv",
+	"BnINBiSx0pzQhI3/q2z0t2ADMr8Td/ttfDxWTuB6v17rApE+urzLt9awRpl3cJG6bssxe1CWJRxUs204",
+	"Bp+Intbo1VoA/IDrsb0b/cm0OZY/ap82eZs/6gG48b+0mV8DcaGFnV9SAtIlD48LOz0499r3SceVzX9V",
+	"i9exnffXV7sutxOdn11esT16vkfBl3GqZo781DBMAMSnpeX4pNOgH/h+jZuBozgurCbkWK1JanYyLvkE",
+	"MsopOc7RZbg9psJoyNTIciEZb0QbmZ1qVUymaPqG0q2+SlMwlD4k75c5/yhkGngSMucgMS4TitVhE6GZ",
+	"mkmXCjDdoRzKEy6VFDFPGXqMhoFM0K5Ge9GRY0c8A3pVUiNnf7UnbyblZkrcBO1jbiFhVqkue3MLes6I",
+	"r1dx/mhdCDNiO6V7sHs0dLkgl3V2hJ/tHB4c7LpFULxRjccgE5yfYlYksA9L0qLIWcMpybfuOx/c+AKK",
+	"tngRKYmcTldUgeevsJAM5WhekUTQlQ7GqeIW58+VkJbmfPLkArXt6GD3yROvAjx1fi13qCAabUpRNMd1",
+	"DUs0nxmmJOND2Uw7HDlrLGyVVaDuXJoZ8kTDosODl5ELgzUSDN2hPJZKzjNVmDKw61bmBoaEajd8NmNw",
+	"HpanokTiXoQqGcrmYfEBN5YV8ZShEYitqwDpDM7LTAkVgkRVD54ahS2Gsp4uCV0NhbELGE8KF+DZDeul",
+	"B4tMs6s2oWTnUDrdVmvxCsH9RVYfLaVRorD+qEpzlEtcSnVEbMdsVQGy22XHaVrRdTOUnp2UHgXR/1p3",
+	"44HySqsZnfudk7OLy10Ey5kWEyEJBQu4/d24rHSHkJ/xOZUeUIPj80F/KDle1ONUTKaW7URn51eDs4+X",
+	"JR7ckLRIFh0Te+n4iqOOv4s6H8BOVRLtDiXCT87dSXfqNCw66PXK0ZYGOCa5/BThULa/d8Obdhlck99c",
+	"SiQayp3o2Gd96Lzgpp249Efnap4D/v3PSvBBEu0eMZcAV153rhZonSxe1i6LToW8IUjUDkwDIU9oRctJ",
+	"Hb+Khgx0pOAuV4YMH3NGv9znEx5PhZzg/kbv3lyxMvL2rQz93+9FtK2j8kyX9QfcFXRR3deQKrzmLJ5y",
+	"OYHaXSAMwsCbeVOWDQlb7l/IjMKR3CGnUdDA8MSQm5cmoKtyiCl3wENnnLPo/Pjq5LeIabCFlpB02aIU",
+	"jYzoUEZUwVbquM/KErPSE3VhD3fzkZxBGNyCNu5C3O/2uj3n0IPkuQj6wdNur/vU8c0pXcZ70yrXMHFU",
+	"t7KlgyToB+/A+mzEUmnMQa/3QO6szJlVnGVBwNCVvQ+3zKb5udck00rXngpgxC345FiRZVzPyaG5BXR2",
+	"3R2ACuMTg3TIL/oLNi/xQtREmRYd1FJsQRW0eqWS+fcpwEfTPlexUEqZ1COdhwf1eOUBecHb6aklC3jf",
+	"5IBWF3C/sof7WyxhOwmcetZsFKmYzbjx5MlVJx06CLWNWom5VyvBoi77m7s0MtvYaf/p5k7L5RrY7+Bg",
+	"c7+VhDJ1fLm543LpxX0YPNtGIc0CpDp5J2y10/bPX+6/1E+GwwtZKNqasXLZkiYpQB5QOzXuoDRPDTbZ",
+	"++ZzC/d7NTuyioKSonL2/vLsI6MYcZddI/nK0Ki6IRncCWOJa/tbhLmM/lCW1ANffbo4LeMUEu6Q4kyA",
+	"7UQa0n8fBvhkGES7zkw2T/OpMBYdAmc0g2bN5Odluc9xWCP+hKoG8Y/ChX18ESJR0UalZgJjXqQ26D/r",
+	"NdMMm5IMKw5Nzv8ogOXK19BZjm6Kv7oaqlknXFxoo3RDug2RjBYpZDovt4ZKgpEl+2q99lmrQOR3WI7K",
+	"5/7yQ/fMYqbtE6er6Yp247WoRCUlhEzCDL2HsdCuPLhWo4Kb0hIIHha93tO40Cn9gCPWgGkZFHZEi4BM",
+	"Z8A0K4BXyn1/2B72trCHiyrMv7YlPPVO+8Pb3GYFVyxHm7SLJnu+DJpu9RaS+hAFW3CPnzgZP3d7d4NH",
+	"hFvvcHOPqsrzr43PC+AJOQz+sluC6a8AZvmZAE6ccxtPVy3Ysa/bXlR0mz7z6euOM2rnx4PX4dKzMosd",
+	"MnzrH/okdziUtYdlyy7zr8kPLJ+SBzgWkqdddgmWgkK16vGh9B4WRQy8D0fldegZ0kilt33Q67WRgpU4",
+	"8s8Q/crToaz+1hx+bSx7Kyb/SLbA14M0bMIjsfhHMCO9LaxB9U3F/3sWrZ5FGUCpvgJR4++0X3g/0ucs",
+	"a72Jg17PVa+dK2MnGi7/8xQdi+qDBzryLqCTiYkPDaPngYcCkpA96z0dOr41Ewa6Vfa/ysv3qyi0sI1w",
+	"4w1Abrw5EXIylMTHa3Lg1BTNy0F3yrAl04uwdUhNNORKWzOUkVNTn9WKBLA7fc/hynco9F5KFrEdY0Wa",
+	"oilrdXDegb0g7f1sxGaR2K+UaMpShNwteBHPqReN1Eo2gn5A9RokDP5/Ff/5kXDQooimxTzRoik+CPqW",
+	"sifjsYi7Dv5Pf3mh90opRetXIZbSRPMjFjltRgydJMNmU06B7sxVwy9HrqrBHw5dVYmE9cGrsoriZy40",
+	"n8hszV4usnlrCiS+Y3Ob9R6/LIC15UpEEvT3t7+tzQOXpPlF0a6/+vVSw7vbe8bR7VoOPCER8Ij3ieEa",
+	"3Jdc7bJygGrFFt9I2nJbapUKaGa77FiyQt5INZO+KdHFoZzRB2uLzBnYRarWmf824+sCa1e+fmW7E3fX",
+	"mc1mnbHSWafQKchYJZAsAbdeX1Iv+Nh4/OqVGy2w3xrvjfKaX8ZIaytsli4FMH8/Hb2LxZl4P/j052D/",
+	"oxiYgbx4Fp8Mng9u8n/+4+T9yy487XWNmEhuC71UIlQWKNXKkcoqpO9bc9shP37oO6VGzmbTR0pt/0TB",
+	"9pGdlk86/0+ZjTNfyCGZQ09Zh9JWvbHbYlCI4urb0k8uXPEJOcK+6eo/kYDmwzNKV89wA5IideUZw7Fb",
+	"wqgugupZ8Gqcvbv02b1pGaPKZzkC2aAIdRE8R7j/cv/fAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -34,6 +35,22 @@ type Config struct {
 	ShutdownTimeout      time.Duration
 	PasswordHashWorkers  int
 
+	// Redis: the order cache and the shared rate-limit budgets.
+	RedisKeyPrefix       string
+	RedisTimeout         time.Duration
+	RedisBreakerFailures int
+	RedisBreakerCooldown time.Duration
+	CacheUnprocessedTTL  time.Duration
+
+	// HTTP edge: browsers, proxies and abuse.
+	CORSAllowCredentials bool
+	TrustedProxies       []*net.IPNet
+	RateLimitEnabled     bool
+	RateLimitAnonymous   Rate
+	RateLimitAuth        Rate
+	RateLimitLoginEmail  Rate
+	RateLimitUser        Rate
+
 	// Workers process.
 	WorkersHTTPAddr     string
 	AMQPNamespace       string
@@ -46,6 +63,15 @@ type Config struct {
 	HandlerRetryBackoff time.Duration
 	HandlerTimeout      time.Duration
 }
+
+// Rate is a request budget: Limit requests per Period, all of them usable at
+// once (the burst), refilling evenly over Period.
+type Rate struct {
+	Limit  int
+	Period time.Duration
+}
+
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Limit, r.Period) }
 
 // MinJWTSecretLen is the shortest accepted JWT_SECRET, in bytes (HS256 key size).
 const MinJWTSecretLen = 32
@@ -71,6 +97,20 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 2),
 
+		RedisKeyPrefix:       r.keyPrefix("REDIS_KEY_PREFIX", "orders"),
+		RedisTimeout:         r.positiveDuration("REDIS_TIMEOUT", 50*time.Millisecond),
+		RedisBreakerFailures: r.positiveInt("REDIS_BREAKER_FAILURES", 3),
+		RedisBreakerCooldown: r.positiveDuration("REDIS_BREAKER_COOLDOWN", time.Second),
+		CacheUnprocessedTTL:  r.positiveDuration("CACHE_UNPROCESSED_TTL", time.Second),
+
+		CORSAllowCredentials: r.boolean("CORS_ALLOW_CREDENTIALS", false),
+		TrustedProxies:       r.networks("TRUSTED_PROXIES"),
+		RateLimitEnabled:     r.boolean("RATE_LIMIT_ENABLED", true),
+		RateLimitAnonymous:   r.rate("RATE_LIMIT_ANONYMOUS", Rate{Limit: 120, Period: time.Minute}),
+		RateLimitAuth:        r.rate("RATE_LIMIT_AUTH", Rate{Limit: 10, Period: time.Minute}),
+		RateLimitLoginEmail:  r.rate("RATE_LIMIT_LOGIN_EMAIL", Rate{Limit: 5, Period: time.Minute}),
+		RateLimitUser:        r.rate("RATE_LIMIT_USER", Rate{Limit: 600, Period: time.Minute}),
+
 		WorkersHTTPAddr:     r.str("WORKERS_HTTP_ADDR", ":8081"),
 		AMQPNamespace:       r.name("AMQP_NAMESPACE", "orders"),
 		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 4),
@@ -89,6 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.OutboxPollInterval == 0 {
 		r.fail("OUTBOX_POLL_INTERVAL", "must be greater than zero")
 	}
+	r.checkOrigins("CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, c.CORSAllowCredentials)
 	return c, errors.Join(r.errs...)
 }
 
@@ -138,8 +179,10 @@ func (r *reader) str(name, def string) string {
 
 func (r *reader) url(name, def string) string {
 	v := r.str(name, def)
-	if u, err := url.Parse(v); err != nil || u.Scheme == "" {
-		r.fail(name, "must be a URL, got %q", redact(v))
+	// "redis:6379" parses as scheme "redis" with opaque "6379": a host:port
+	// without "//", which rueidis silently turns into localhost:6379.
+	if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Opaque != "" {
+		r.fail(name, "must be a URL such as scheme://host:port/..., got %q", redact(v))
 	}
 	return v
 }
@@ -155,6 +198,85 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (r *reader) positiveDuration(name string, def time.Duration) time.Duration {
+	d := r.duration(name, def)
+	if d == 0 {
+		r.fail(name, "must be greater than zero")
+		return def
+	}
+	return d
+}
+
+// rate reads a budget written as LIMIT/PERIOD, for example 10/1m.
+func (r *reader) rate(name string, def Rate) Rate {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	limit, period, _ := strings.Cut(v, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(limit))
+	d, derr := time.ParseDuration(strings.TrimSpace(period))
+	if err != nil || derr != nil || n < 1 || d <= 0 {
+		r.fail(name, "must be LIMIT/PERIOD with a positive limit and duration, such as 10/1m, got %q", v)
+		return def
+	}
+	return Rate{Limit: n, Period: d}
+}
+
+// networks reads a comma-separated list of CIDR ranges or single addresses.
+func (r *reader) networks(name string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, part := range r.list(name) {
+		if ip := net.ParseIP(part); ip != nil {
+			bits := 8 * len(ip.To16())
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, network, err := net.ParseCIDR(part)
+		if err != nil {
+			r.fail(name, "must list IP addresses or CIDR ranges such as 10.0.0.0/8, got %q", part)
+			continue
+		}
+		out = append(out, network)
+	}
+	return out
+}
+
+// keyPrefix reads the namespace of Redis keys; ':' separates its parts.
+func (r *reader) keyPrefix(name, def string) string {
+	v := r.str(name, def)
+	valid := func(c rune) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)
+	}
+	for _, c := range v {
+		if !valid(c) {
+			r.fail(name, "may hold only letters, digits, '-', '_', '.' and ':', got %q", v)
+			return def
+		}
+	}
+	return v
+}
+
+// checkOrigins accepts "*" or origins (scheme://host[:port], nothing more);
+// "*" together with credentials would let any site act as the user.
+func (r *reader) checkOrigins(name string, origins []string, credentials bool) {
+	for _, o := range origins {
+		if o == "*" {
+			if credentials {
+				r.fail(name, "must not contain * when CORS_ALLOW_CREDENTIALS=true; list the origins")
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			r.fail(name, "must list origins such as https://app.example.com (scheme, host, optional port), got %q", o)
+		}
+	}
 }
 
 func (r *reader) positiveInt(name string, def int) int {
@@ -187,7 +309,7 @@ func (r *reader) nonNegativeInt(name string, def int) int {
 func (r *reader) name(key, def string) string {
 	v := r.str(key, def)
 	for _, c := range v {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !isNameRune(c) {
 			r.fail(key, "may hold only letters, digits, '-', '_' and '.', got %q", v)
 			return def
 		}
@@ -238,4 +360,8 @@ func redact(raw string) string {
 		return "<unparsable>"
 	}
 	return u.Redacted()
+}
+
+func isNameRune(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }

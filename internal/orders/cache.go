@@ -14,10 +14,13 @@ import (
 // internal/cache.Store). Every method degrades to a no-op or a miss: the
 // database stays the source of truth and a cache failure never fails a call.
 type Cache interface {
-	// Get returns the value under key, or false on a miss or any failure.
-	Get(ctx context.Context, key string) ([]byte, bool)
-	// Fill caches what a reader loaded, unless a newer version is cached.
-	Fill(ctx context.Context, key string, version int64, value []byte, ttl time.Duration)
+	// Get returns the value under key (hit), or false on a miss or any
+	// failure; a miss comes with a lease for Fill ("" when it cannot be filled).
+	Get(ctx context.Context, key string) (value []byte, lease string, hit bool)
+	// Fill caches what a reader loaded after its miss, unless a writer has
+	// cached a newer version since (even one gone from the cache by now);
+	// it calls value only if it is going to write.
+	Fill(ctx context.Context, key, lease string, version int64, ttl time.Duration, value func() ([]byte, error))
 	// Put caches a writer's committed value; it must win over older fills
 	// and be retried if the cache does not take it.
 	Put(ctx context.Context, key string, version int64, value []byte, ttl time.Duration)
@@ -71,30 +74,31 @@ func (s *Service) cacheTTLFor(o Order) time.Duration {
 	return s.cacheTTL
 }
 
-// cached returns the cached order, if there is a readable one.
-func (s *Service) cached(ctx context.Context, id uuid.UUID) (Order, bool) {
+// cached returns the cached order, if there is a readable one, and else the
+// lease for filling the cache after reading the database.
+func (s *Service) cached(ctx context.Context, id uuid.UUID) (o Order, lease string, hit bool) {
 	if s.cache == nil {
-		return Order{}, false
+		return Order{}, "", false
 	}
-	b, ok := s.cache.Get(ctx, cacheKey(id))
-	if !ok {
-		return Order{}, false
+	b, lease, hit := s.cache.Get(ctx, cacheKey(id))
+	if !hit {
+		return Order{}, lease, false
 	}
 	var c cachedOrder
 	if err := json.Unmarshal(b, &c); err != nil || c.ID != id {
-		return Order{}, false // unreadable: the database answers and the fill replaces it
+		return Order{}, "", false // unreadable: the database answers; the entry expires
 	}
-	return Order(c), true
+	return Order(c), "", true
 }
 
-// fillCache caches an order a reader loaded from the database.
-func (s *Service) fillCache(ctx context.Context, o Order) {
+// fillCache caches an order a reader loaded from the database after a miss.
+func (s *Service) fillCache(ctx context.Context, lease string, o Order) {
 	if s.cache == nil {
 		return
 	}
-	if b, err := json.Marshal(cachedOrder(o)); err == nil {
-		s.cache.Fill(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTLFor(o))
-	}
+	s.cache.Fill(ctx, cacheKey(o.ID), lease, cacheVersion(o), s.cacheTTLFor(o), func() ([]byte, error) {
+		return json.Marshal(cachedOrder(o))
+	})
 }
 
 // putCache caches an order a writer has just committed.

@@ -96,8 +96,8 @@ func isUnknownUser(err error) bool {
 // Get returns the order if userID owns it: from the cache when it holds the
 // order, else from the database, filling the cache.
 func (s *Service) Get(ctx context.Context, userID int64, id uuid.UUID) (Order, error) {
-	o, ok := s.cached(ctx, id)
-	if !ok {
+	o, lease, hit := s.cached(ctx, id)
+	if !hit {
 		row, err := s.queries.GetOrder(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrNotFound)
@@ -108,7 +108,7 @@ func (s *Service) Get(ctx context.Context, userID int64, id uuid.UUID) (Order, e
 		if o, err = fromRow(row); err != nil {
 			return Order{}, err
 		}
-		s.fillCache(ctx, o)
+		s.fillCache(ctx, lease, o)
 	}
 	if o.UserID != userID {
 		return Order{}, fmt.Errorf("get order %s: %w", id, apperr.ErrForbidden)

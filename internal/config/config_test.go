@@ -1,0 +1,392 @@
+package config_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/internal/config"
+)
+
+// env is a getenv over a fixed map, so tests never see the real environment.
+func env(vars map[string]string) func(string) string {
+	return func(key string) string { return vars[key] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+
+	assert.Equal(t, ":8080", c.HTTPAddr)
+	assert.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", c.DatabaseURL)
+	assert.Equal(t, 16, c.DatabaseMaxConns)
+	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
+	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", c.AMQPURL)
+	assert.Empty(t, c.JWTSecret)
+	assert.Equal(t, 30*time.Minute, c.JWTTTL)
+	assert.Equal(t, "orders-api", c.JWTIssuer)
+	assert.True(t, c.MigrateOnStart)
+	assert.Empty(t, c.CORSAllowedOrigins)
+	assert.Equal(t, 5*time.Minute, c.CacheTTL)
+	assert.Equal(t, 2*time.Second, c.ProcessOrderDuration)
+	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
+	assert.Equal(t, 2, c.PasswordHashWorkers)
+
+	assert.Equal(t, ":8081", c.WorkersHTTPAddr)
+	assert.Equal(t, "orders", c.AMQPNamespace)
+	assert.Equal(t, 4, c.OutboxForwarders)
+	assert.Equal(t, 100, c.OutboxBatchSize)
+	assert.Equal(t, 10*time.Millisecond, c.OutboxPollInterval)
+	assert.Equal(t, 24*time.Hour, c.OutboxRetention)
+	assert.Equal(t, 16, c.ProcessConcurrency)
+	assert.Equal(t, 5, c.HandlerMaxRetries)
+	assert.Equal(t, 200*time.Millisecond, c.HandlerRetryBackoff)
+	assert.Equal(t, 32*time.Second, c.HandlerTimeout, "PROCESS_ORDER_DURATION + 30s")
+
+	// Without JWT_SECRET the configuration loads (the workers do not need
+	// it), but the API's check refuses it.
+	require.Error(t, c.CheckJWTSecret())
+}
+
+func TestLoadEveryVariable(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("s", 48)
+	c, err := config.Load(env(map[string]string{
+		"HTTP_ADDR":              "127.0.0.1:9000",
+		"DATABASE_URL":           "postgres://app:pw@db.internal:5433/orders?sslmode=require",
+		"DATABASE_MAX_CONNS":     "40",
+		"REDIS_URL":              "redis://cache:6380/2",
+		"AMQP_URL":               "amqp://u:p@mq:5673/vhost",
+		"JWT_SECRET":             secret,
+		"JWT_TTL":                "1h30m",
+		"JWT_ISSUER":             "issuer-x",
+		"MIGRATE_ON_START":       "false",
+		"CORS_ALLOWED_ORIGINS":   "https://a.example, https://b.example",
+		"CACHE_TTL":              "90s",
+		"PROCESS_ORDER_DURATION": "250ms",
+		"LOG_LEVEL":              "debug",
+		"SHUTDOWN_TIMEOUT":       "3s",
+		"PASSWORD_HASH_WORKERS":  "6",
+		"WORKERS_HTTP_ADDR":      ":9091",
+		"AMQP_NAMESPACE":         "orders-test_1.a",
+		"OUTBOX_FORWARDERS":      "2",
+		"OUTBOX_BATCH_SIZE":      "500",
+		"OUTBOX_POLL_INTERVAL":   "50ms",
+		"OUTBOX_RETENTION":       "72h",
+		"PROCESS_CONCURRENCY":    "3",
+		"HANDLER_MAX_RETRIES":    "0",
+		"HANDLER_RETRY_BACKOFF":  "1s",
+		"HANDLER_TIMEOUT":        "10s",
+	}))
+	require.NoError(t, err)
+
+	assert.Equal(t, "127.0.0.1:9000", c.HTTPAddr)
+	assert.Equal(t, "postgres://app:pw@db.internal:5433/orders?sslmode=require", c.DatabaseURL)
+	assert.Equal(t, 40, c.DatabaseMaxConns)
+	assert.Equal(t, "redis://cache:6380/2", c.RedisURL)
+	assert.Equal(t, "amqp://u:p@mq:5673/vhost", c.AMQPURL)
+	assert.Equal(t, []byte(secret), c.JWTSecret)
+	assert.Equal(t, 90*time.Minute, c.JWTTTL)
+	assert.Equal(t, "issuer-x", c.JWTIssuer)
+	assert.False(t, c.MigrateOnStart)
+	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.CORSAllowedOrigins)
+	assert.Equal(t, 90*time.Second, c.CacheTTL)
+	assert.Equal(t, 250*time.Millisecond, c.ProcessOrderDuration)
+	assert.Equal(t, slog.LevelDebug, c.LogLevel)
+	assert.Equal(t, 3*time.Second, c.ShutdownTimeout)
+	assert.Equal(t, 6, c.PasswordHashWorkers)
+	assert.Equal(t, ":9091", c.WorkersHTTPAddr)
+	assert.Equal(t, "orders-test_1.a", c.AMQPNamespace)
+	assert.Equal(t, 2, c.OutboxForwarders)
+	assert.Equal(t, 500, c.OutboxBatchSize)
+	assert.Equal(t, 50*time.Millisecond, c.OutboxPollInterval)
+	assert.Equal(t, 72*time.Hour, c.OutboxRetention)
+	assert.Equal(t, 3, c.ProcessConcurrency)
+	assert.Equal(t, 0, c.HandlerMaxRetries)
+	assert.Equal(t, time.Second, c.HandlerRetryBackoff)
+	assert.Equal(t, 10*time.Second, c.HandlerTimeout)
+	require.NoError(t, c.CheckJWTSecret())
+}
+
+func TestLoadTrimsValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"HTTP_ADDR":          "  :9000 ",
+		"DATABASE_MAX_CONNS": " 7\n",
+		"JWT_TTL":            "\t5m ",
+		"MIGRATE_ON_START":   " 0 ",
+		"LOG_LEVEL":          " WARN ",
+		"REDIS_URL":          "   ", // blank means unset: the default applies
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, ":9000", c.HTTPAddr)
+	assert.Equal(t, 7, c.DatabaseMaxConns)
+	assert.Equal(t, 5*time.Minute, c.JWTTTL)
+	assert.False(t, c.MigrateOnStart)
+	assert.Equal(t, slog.LevelWarn, c.LogLevel)
+	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
+}
+
+func TestLoadInvalidNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		value string
+	}{
+		{"DATABASE_URL", "not a url"},
+		{"DATABASE_URL", "postgres://user:hunter2@db:notaport/orders"},
+		{"REDIS_URL", "localhost:6379"}, // host:port without a scheme
+		{"REDIS_URL", "redis:6379"},
+		{"AMQP_URL", "rabbitmq:5672"},
+		{"AMQP_URL", "://missing-scheme"},
+		{"DATABASE_MAX_CONNS", "0"},
+		{"DATABASE_MAX_CONNS", "-3"},
+		{"DATABASE_MAX_CONNS", "many"},
+		{"DATABASE_MAX_CONNS", "1.5"},
+		{"PASSWORD_HASH_WORKERS", "0"},
+		{"OUTBOX_FORWARDERS", "none"},
+		{"OUTBOX_BATCH_SIZE", "0"},
+		{"PROCESS_CONCURRENCY", "-1"},
+		{"HANDLER_MAX_RETRIES", "-1"},
+		{"HANDLER_MAX_RETRIES", "five"},
+		{"JWT_TTL", "30"},
+		{"JWT_TTL", "-5m"},
+		{"JWT_TTL", "forever"},
+		{"CACHE_TTL", "5 minutes"},
+		{"PROCESS_ORDER_DURATION", "2"},
+		{"SHUTDOWN_TIMEOUT", "-1s"},
+		{"OUTBOX_POLL_INTERVAL", "0s"},
+		{"OUTBOX_POLL_INTERVAL", "soon"},
+		{"OUTBOX_RETENTION", "1 day"},
+		{"HANDLER_RETRY_BACKOFF", "x"},
+		{"HANDLER_TIMEOUT", "1s"}, // not longer than PROCESS_ORDER_DURATION (2s)
+		{"HANDLER_TIMEOUT", "2s"},
+		{"HANDLER_TIMEOUT", "later"},
+		{"MIGRATE_ON_START", "yes"},
+		{"MIGRATE_ON_START", "maybe"},
+		{"LOG_LEVEL", "verbose"},
+		{"LOG_LEVEL", "trace"},
+		{"AMQP_NAMESPACE", "orders/prod"},
+		{"AMQP_NAMESPACE", "with space"},
+		{"AMQP_NAMESPACE", "ümlaut"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.name)
+			assert.NotContains(t, err.Error(), "hunter2", "an error must not leak a password")
+		})
+	}
+}
+
+func TestLoadAcceptsURLs(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, value string }{
+		{"DATABASE_URL", "postgres:///orders?host=/var/run/postgresql"},
+		{"DATABASE_URL", "postgresql://localhost/orders"},
+		{"REDIS_URL", "rediss://:secret@cache.internal:6380/1"},
+		{"REDIS_URL", "unix:///run/redis.sock"},
+		{"AMQP_URL", "amqps://user:pw@mq.internal/vhost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestLoadReportsEveryInvalidVariable(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{
+		"DATABASE_MAX_CONNS": "zero",
+		"JWT_TTL":            "soon",
+		"LOG_LEVEL":          "loud",
+	}))
+	require.Error(t, err)
+	for _, name := range []string{"DATABASE_MAX_CONNS", "JWT_TTL", "LOG_LEVEL"} {
+		assert.Contains(t, err.Error(), name)
+	}
+}
+
+func TestHandlerTimeoutFollowsProcessDuration(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"PROCESS_ORDER_DURATION": "1m"}))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, c.HandlerTimeout)
+
+	_, err = config.Load(env(map[string]string{"PROCESS_ORDER_DURATION": "1m", "HANDLER_TIMEOUT": "45s"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "HANDLER_TIMEOUT")
+}
+
+func TestLogLevels(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  slog.Level
+	}{
+		{"debug", slog.LevelDebug},
+		{"DEBUG", slog.LevelDebug},
+		{"info", slog.LevelInfo},
+		{"warn", slog.LevelWarn},
+		{"error", slog.LevelError},
+		{"", slog.LevelInfo},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(map[string]string{"LOG_LEVEL": tt.value}))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.LogLevel)
+		})
+	}
+}
+
+func TestCheckJWTSecret(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		secret string
+		ok     bool
+	}{
+		{"missing", "", false},
+		{"one byte", "x", false},
+		{"one byte short", strings.Repeat("x", config.MinJWTSecretLen-1), false},
+		{"exactly the minimum", strings.Repeat("x", config.MinJWTSecretLen), true},
+		{"long", strings.Repeat("x", 128), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(map[string]string{"JWT_SECRET": tt.secret}))
+			require.NoError(t, err)
+			err = c.CheckJWTSecret()
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "JWT_SECRET")
+			assert.Contains(t, err.Error(), "32")
+			if tt.secret != "" {
+				assert.NotContains(t, err.Error(), tt.secret, "the error must not print the secret")
+			}
+		})
+	}
+}
+
+func TestCORSAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  []string
+	}{
+		{"", nil},
+		{"   ", nil},
+		{",,", nil},
+		{"http://localhost:3000", []string{"http://localhost:3000"}},
+		{"https://a.example,https://b.example", []string{"https://a.example", "https://b.example"}},
+		{" https://a.example , ,https://b.example ,", []string{"https://a.example", "https://b.example"}},
+		{"*", []string{"*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(map[string]string{"CORS_ALLOWED_ORIGINS": tt.value}))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.CORSAllowedOrigins)
+		})
+	}
+}
+
+// The .env tests change the working directory and the environment, which
+// Go forbids in parallel tests, so they run sequentially.
+
+// unsetenv removes key for the rest of the test and restores it afterwards.
+func unsetenv(t *testing.T, key string) {
+	t.Helper()
+	t.Setenv(key, "")
+	require.NoError(t, os.Unsetenv(key))
+}
+
+func writeDotEnv(t *testing.T, content string) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".env"), []byte(content), 0o600))
+}
+
+func TestGetenvDotEnvFallback(t *testing.T) { // not parallel: t.Chdir, t.Setenv
+	writeDotEnv(t, strings.Join([]string{
+		"# comment",
+		"ORDERS_CONFIG_TEST_FILE_ONLY=from-file",
+		"ORDERS_CONFIG_TEST_BOTH=from-file",
+		`ORDERS_CONFIG_TEST_QUOTED="a value with spaces"`,
+		"JWT_ISSUER=issuer-from-dotenv",
+		"CORS_ALLOWED_ORIGINS=https://x.example,https://y.example",
+		"",
+	}, "\n"))
+	unsetenv(t, "ORDERS_CONFIG_TEST_FILE_ONLY")
+	unsetenv(t, "ORDERS_CONFIG_TEST_QUOTED")
+	unsetenv(t, "ORDERS_CONFIG_TEST_MISSING")
+	unsetenv(t, "JWT_ISSUER")
+	t.Setenv("ORDERS_CONFIG_TEST_BOTH", "from-env")
+	t.Setenv("CORS_ALLOWED_ORIGINS", "https://env.example")
+
+	getenv, err := config.Getenv()
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", getenv("ORDERS_CONFIG_TEST_FILE_ONLY"))
+	assert.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_BOTH"), "the process environment wins over .env")
+	assert.Equal(t, "a value with spaces", getenv("ORDERS_CONFIG_TEST_QUOTED"))
+	assert.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
+
+	c, err := config.Load(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "issuer-from-dotenv", c.JWTIssuer)
+	assert.Equal(t, []string{"https://env.example"}, c.CORSAllowedOrigins)
+
+	// .env only feeds the lookup; it does not change the process environment.
+	_, set := os.LookupEnv("ORDERS_CONFIG_TEST_FILE_ONLY")
+	assert.False(t, set)
+}
+
+func TestGetenvWithoutDotEnv(t *testing.T) { // not parallel: t.Chdir, t.Setenv
+	t.Chdir(t.TempDir())
+	t.Setenv("ORDERS_CONFIG_TEST_ENV_ONLY", "from-env")
+	unsetenv(t, "ORDERS_CONFIG_TEST_MISSING")
+
+	getenv, err := config.Getenv()
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_ENV_ONLY"))
+	assert.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
+}
+
+func TestGetenvUnreadableDotEnv(t *testing.T) { // not parallel: t.Chdir
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, ".env"), 0o700)) // exists, but is not a file
+
+	_, err := config.Getenv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), ".env")
+}
+
+func TestGetenvMalformedDotEnv(t *testing.T) { // not parallel: t.Chdir
+	writeDotEnv(t, "GOOD=1\nBROKEN=\"no closing quote\n")
+
+	_, err := config.Getenv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), ".env")
+}

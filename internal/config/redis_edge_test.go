@@ -1,0 +1,105 @@
+package config_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/internal/config"
+)
+
+func TestRedisAndEdgeDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "orders", c.RedisKeyPrefix)
+	assert.Equal(t, 50*time.Millisecond, c.RedisTimeout)
+	assert.Equal(t, 3, c.RedisBreakerFailures)
+	assert.Equal(t, time.Second, c.RedisBreakerCooldown)
+	assert.Equal(t, time.Second, c.CacheUnprocessedTTL)
+	assert.False(t, c.CORSAllowCredentials)
+	assert.Empty(t, c.TrustedProxies)
+	assert.True(t, c.RateLimitEnabled)
+	assert.Equal(t, config.Rate{Limit: 120, Period: time.Minute}, c.RateLimitAnonymous)
+	assert.Equal(t, config.Rate{Limit: 10, Period: time.Minute}, c.RateLimitAuth)
+	assert.Equal(t, config.Rate{Limit: 5, Period: time.Minute}, c.RateLimitLoginEmail)
+	assert.Equal(t, config.Rate{Limit: 600, Period: time.Minute}, c.RateLimitUser)
+}
+
+func TestRedisAndEdgeVariables(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"REDIS_KEY_PREFIX":       "shop:eu-1",
+		"REDIS_TIMEOUT":          "20ms",
+		"REDIS_BREAKER_FAILURES": "5",
+		"REDIS_BREAKER_COOLDOWN": "250ms",
+		"CACHE_TTL":              "0s",
+		"CACHE_UNPROCESSED_TTL":  "3s",
+		"CORS_ALLOWED_ORIGINS":   "https://app.example.com, http://localhost:3000",
+		"CORS_ALLOW_CREDENTIALS": "true",
+		"TRUSTED_PROXIES":        "10.0.0.0/8, 192.0.2.7, ::1",
+		"RATE_LIMIT_ENABLED":     "false",
+		"RATE_LIMIT_ANONYMOUS":   "30/10s",
+		"RATE_LIMIT_AUTH":        " 3 / 1h ",
+		"RATE_LIMIT_LOGIN_EMAIL": "2/15m",
+		"RATE_LIMIT_USER":        "1000/1m",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "shop:eu-1", c.RedisKeyPrefix)
+	assert.Equal(t, 20*time.Millisecond, c.RedisTimeout)
+	assert.Equal(t, 5, c.RedisBreakerFailures)
+	assert.Equal(t, 250*time.Millisecond, c.RedisBreakerCooldown)
+	assert.Zero(t, c.CacheTTL, "0 turns the cache off")
+	assert.Equal(t, 3*time.Second, c.CacheUnprocessedTTL)
+	assert.True(t, c.CORSAllowCredentials)
+	require.Len(t, c.TrustedProxies, 3)
+	assert.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
+	assert.Equal(t, "192.0.2.7/32", c.TrustedProxies[1].String())
+	assert.True(t, c.TrustedProxies[2].Contains(net.ParseIP("::1")))
+	assert.False(t, c.TrustedProxies[2].Contains(net.ParseIP("::2")))
+	assert.False(t, c.RateLimitEnabled)
+	assert.Equal(t, config.Rate{Limit: 30, Period: 10 * time.Second}, c.RateLimitAnonymous)
+	assert.Equal(t, config.Rate{Limit: 3, Period: time.Hour}, c.RateLimitAuth)
+	assert.Equal(t, config.Rate{Limit: 2, Period: 15 * time.Minute}, c.RateLimitLoginEmail)
+	assert.Equal(t, config.Rate{Limit: 1000, Period: time.Minute}, c.RateLimitUser)
+	assert.Equal(t, "1000/1m0s", c.RateLimitUser.String())
+}
+
+func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env   map[string]string
+		names string
+	}{
+		{map[string]string{"REDIS_KEY_PREFIX": "orders prod"}, "REDIS_KEY_PREFIX"},
+		{map[string]string{"REDIS_KEY_PREFIX": "orders*"}, "REDIS_KEY_PREFIX"},
+		{map[string]string{"REDIS_TIMEOUT": "0s"}, "REDIS_TIMEOUT"},
+		{map[string]string{"REDIS_TIMEOUT": "fast"}, "REDIS_TIMEOUT"},
+		{map[string]string{"REDIS_BREAKER_FAILURES": "0"}, "REDIS_BREAKER_FAILURES"},
+		{map[string]string{"REDIS_BREAKER_COOLDOWN": "0s"}, "REDIS_BREAKER_COOLDOWN"},
+		{map[string]string{"CACHE_UNPROCESSED_TTL": "0s"}, "CACHE_UNPROCESSED_TTL"},
+		{map[string]string{"CORS_ALLOW_CREDENTIALS": "sometimes"}, "CORS_ALLOW_CREDENTIALS"},
+		{map[string]string{"CORS_ALLOWED_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"}, "CORS_ALLOWED_ORIGINS"},
+		{map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, "CORS_ALLOWED_ORIGINS"},
+		{map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/"}, "CORS_ALLOWED_ORIGINS"},
+		{map[string]string{"CORS_ALLOWED_ORIGINS": "ftp://files.example.com"}, "CORS_ALLOWED_ORIGINS"},
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, "TRUSTED_PROXIES"},
+		{map[string]string{"RATE_LIMIT_ENABLED": "on"}, "RATE_LIMIT_ENABLED"},
+		{map[string]string{"RATE_LIMIT_ANONYMOUS": "100"}, "RATE_LIMIT_ANONYMOUS"},
+		{map[string]string{"RATE_LIMIT_AUTH": "0/1m"}, "RATE_LIMIT_AUTH"},
+		{map[string]string{"RATE_LIMIT_LOGIN_EMAIL": "5/0s"}, "RATE_LIMIT_LOGIN_EMAIL"},
+		{map[string]string{"RATE_LIMIT_USER": "many/1m"}, "RATE_LIMIT_USER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.names+"="+tt.env[tt.names], func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.names)
+		})
+	}
+}

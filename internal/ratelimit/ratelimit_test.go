@@ -1,0 +1,159 @@
+package ratelimit
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/internal/cache"
+	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testredis"
+)
+
+// newLimiter returns a Limiter with its own Redis connection on url.
+func newLimiter(t *testing.T, url, prefix string) (*Limiter, *testlog.Sink) {
+	t.Helper()
+	logs := testlog.NewSink()
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	r, err := cache.Open(cache.Options{URL: url, Timeout: 50 * time.Millisecond, Failures: 3, Cooldown: time.Second, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	return New(r, prefix, logger), logs
+}
+
+func TestAllowSpendsTheBurstThenRefuses(t *testing.T) {
+	t.Parallel()
+	prefix := testredis.Prefix(t)
+	redisLimiter, _ := newLimiter(t, testredis.URL(), prefix)
+	fallback, _ := newLimiter(t, "redis://127.0.0.1:1", prefix) // nothing listens: in-process budgets
+
+	for name, l := range map[string]*Limiter{"redis": redisLimiter, "in-process": fallback} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rate := Rate{Limit: 5, Period: 10 * time.Second}
+			for i := range 5 {
+				r := l.Allow(t.Context(), "burst", name, rate)
+				require.True(t, r.Allowed, "request %d", i+1)
+				assert.Equal(t, 5, r.Limit)
+				assert.Equal(t, 4-i, r.Remaining, "request %d", i+1)
+				assert.Zero(t, r.RetryAfter)
+				assert.InDelta(t, float64(2*(i+1))*float64(time.Second), float64(r.ResetAfter), float64(time.Second),
+					"each request adds one emission interval (2s) to refill")
+			}
+			r := l.Allow(t.Context(), "burst", name, rate)
+			require.False(t, r.Allowed, "the sixth request within the period")
+			assert.Zero(t, r.Remaining)
+			assert.InDelta(t, float64(2*time.Second), float64(r.RetryAfter), float64(time.Second), "the next slot is one interval away")
+			assert.InDelta(t, float64(10*time.Second), float64(r.ResetAfter), float64(time.Second))
+
+			other := l.Allow(t.Context(), "burst", name+"-other", rate)
+			assert.True(t, other.Allowed, "budgets are per subject")
+			otherBucket := l.Allow(t.Context(), "other-bucket", name, rate)
+			assert.True(t, otherBucket.Allowed, "and per bucket")
+		})
+	}
+}
+
+func TestAllowRefillsEvenly(t *testing.T) {
+	t.Parallel()
+	prefix := testredis.Prefix(t)
+	l, _ := newLimiter(t, testredis.URL(), prefix)
+	rate := Rate{Limit: 2, Period: 400 * time.Millisecond}
+	require.True(t, l.Allow(t.Context(), "refill", "a", rate).Allowed)
+	require.True(t, l.Allow(t.Context(), "refill", "a", rate).Allowed)
+	denied := l.Allow(t.Context(), "refill", "a", rate)
+	require.False(t, denied.Allowed)
+	time.Sleep(denied.RetryAfter + 20*time.Millisecond)
+	again := l.Allow(t.Context(), "refill", "a", rate)
+	require.True(t, again.Allowed, "one slot is back after Retry-After")
+	assert.Equal(t, 0, again.Remaining)
+}
+
+// TestInstancesShareOneBudget: limiters with their own Redis connections (as
+// separate API instances have) draw from one budget, even concurrently.
+func TestInstancesShareOneBudget(t *testing.T) {
+	t.Parallel()
+	prefix := testredis.Prefix(t)
+	a, _ := newLimiter(t, testredis.URL(), prefix)
+	b, _ := newLimiter(t, testredis.URL(), prefix)
+	rate := Rate{Limit: 30, Period: time.Minute}
+
+	var mu sync.Mutex
+	allowed := 0
+	var wg sync.WaitGroup
+	for i := range 100 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		wg.Go(func() {
+			if l.Allow(t.Context(), "shared", "client", rate).Allowed {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 30, allowed, "100 concurrent requests over two instances against one budget of 30")
+}
+
+func TestFallbackIsEnforcedAndLoggedOnce(t *testing.T) {
+	t.Parallel()
+	l, logs := newLimiter(t, "redis://127.0.0.1:1", "unused")
+	rate := Rate{Limit: 3, Period: time.Minute}
+	allowed := 0
+	for range 10 {
+		if l.Allow(t.Context(), "fallback", "x", rate).Allowed {
+			allowed++
+		}
+	}
+	assert.Equal(t, 3, allowed, "without Redis the limit still holds: never unlimited")
+	assert.Len(t, logs.Find("rate limiting falls back to in-process budgets (per instance) while redis is unavailable"), 1)
+}
+
+func TestLocalForgetsFullBudgets(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := newLocal(func() time.Time { return now })
+	interval := time.Second.Microseconds()
+	for i := range pruneEvery - 1 {
+		l.allow(fmt.Sprint("client-", i), interval, interval*10, 10)
+	}
+	require.Len(t, l.tats, pruneEvery-1)
+	now = now.Add(2 * time.Second) // every budget is full again
+	l.allow("one-more", interval, interval*10, 10)
+	assert.Len(t, l.tats, 1, "the sweep dropped the keys that carry no state")
+}
+
+func TestSubjectHidesTheValue(t *testing.T) {
+	t.Parallel()
+	a := Subject("Alice@Example.com ")
+	assert.Equal(t, a, Subject("alice@example.com"), "case and spaces do not make a new budget")
+	assert.NotContains(t, a, "alice")
+	assert.Len(t, a, 32)
+	assert.NotEqual(t, a, Subject("bob@example.com"))
+}
+
+func TestHugeBudgetsDoNotBreak(t *testing.T) {
+	t.Parallel()
+	prefix := testredis.Prefix(t)
+	redisLimiter, _ := newLimiter(t, testredis.URL(), prefix)
+	fallback, _ := newLimiter(t, "redis://127.0.0.1:1", prefix)
+	for name, l := range map[string]*Limiter{"redis": redisLimiter, "in-process": fallback} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rate := Rate{Limit: 1_000_000_000, Period: time.Minute} // under 1 µs per request
+			for range 100 {
+				r := l.Allow(t.Context(), "huge", name, rate)
+				require.True(t, r.Allowed)
+				assert.Equal(t, rate.Limit, r.Limit)
+			}
+		})
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/ordersvc/orders/internal/cache"
+	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/ratelimit"
+)
+
+// edgeConfig is what the HTTP edge needs from the configuration: who may call
+// from a browser, which proxies to believe about the client's address, and
+// the request budgets (nil when rate limiting is off).
+type edgeConfig struct {
+	corsOrigins     []string
+	corsCredentials bool
+	trustedProxies  []*net.IPNet
+	limits          *rateLimits
+}
+
+func newEdgeConfig(cfg config.Config, redis *cache.Redis, logger *slog.Logger) edgeConfig {
+	edge := edgeConfig{corsOrigins: cfg.CORSAllowedOrigins, corsCredentials: cfg.CORSAllowCredentials, trustedProxies: cfg.TrustedProxies}
+	if cfg.RateLimitEnabled {
+		edge.limits = &rateLimits{
+			limiter:    ratelimit.New(redis, cfg.RedisKeyPrefix, logger),
+			anonymous:  ratelimit.Rate(cfg.RateLimitAnonymous),
+			auth:       ratelimit.Rate(cfg.RateLimitAuth),
+			loginEmail: ratelimit.Rate(cfg.RateLimitLoginEmail),
+			user:       ratelimit.Rate(cfg.RateLimitUser),
+		}
+	}
+	return edge
+}
+
+// clientIP decides what c.RealIP() returns. X-Forwarded-For is believed only
+// when the connection comes from a configured proxy, and then only up to the
+// first address that is not one: otherwise any client could pick its own
+// rate-limit budget by sending the header. Echo trusts loopback and private
+// ranges by default; that is switched off.
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// securityHeaders sets the headers every answer carries, errors included.
+// API answers (JSON, often personal or a credential) are never stored by a
+// cache and never rendered as a document; the docs keep their own caching
+// and need scripts, so they get neither.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+		h.Set(echo.HeaderXFrameOptions, "DENY")
+		h.Set(echo.HeaderReferrerPolicy, "no-referrer")
+		if !isDocsPath(c.Request().URL.Path) {
+			h.Set(echo.HeaderCacheControl, "no-store")
+			h.Set(echo.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+		}
+		return next(c)
+	}
+}
+
+// cors answers preflights itself, on any path, before the request validator
+// (which has no OPTIONS operation and would answer 405) and before the rate
+// limiter (so that a 429 still carries the headers a browser needs to let the
+// page read it). Echo answers a preflight 204; the contract, like the
+// original service, says 200, so the status is changed just before the
+// header is written. An origin not on the list gets no
+// Access-Control-Allow-Origin, which is what makes the browser refuse.
+func cors(cfg edgeConfig) echo.MiddlewareFunc {
+	anyOrigin := slices.Contains(cfg.corsOrigins, "*")
+	allowed := func(origin string) (bool, error) {
+		return anyOrigin || slices.Contains(cfg.corsOrigins, origin), nil
+	}
+	handle := middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOriginFunc:  allowed,
+		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodOptions},
+		AllowHeaders:     []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID},
+		AllowCredentials: cfg.corsCredentials, // config refuses "*" together with credentials
+		ExposeHeaders: []string{
+			"Link", echo.HeaderRetryAfter, headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset,
+			echo.HeaderWWWAuthenticate, echo.HeaderXRequestID,
+		},
+		MaxAge: 600,
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := handle(next)
+		return func(c echo.Context) error {
+			if c.Request().Method == http.MethodOptions {
+				res := c.Response()
+				res.Before(func() {
+					if res.Status == http.StatusNoContent {
+						res.Status = http.StatusOK
+					}
+				})
+			}
+			return h(c)
+		}
+	}
+}

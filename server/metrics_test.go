@@ -1,0 +1,45 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMetricsShowRequestsCacheAndRateLimits: /metrics counts requests by
+// route template, cache reads by outcome and 429s by budget.
+func TestMetricsShowRequestsCacheAndRateLimits(t *testing.T) {
+	t.Parallel()
+	s := startContractServer(t, map[string]string{"CACHE_TTL": "5m", "RATE_LIMIT_ANONYMOUS": "2/1m"}, nil)
+	u := newUser(t, s)
+	o := newOrder(t, s, u, item(1, 2, "2.90"))
+	getOrder(t, s, u, o.Id)
+	getOrder(t, s, u, o.Id)
+	for range 3 { // anonymous budget of 2: the third is refused
+		_ = s.do(t, "GET", "/orders/"+o.Id.String()+"/", "", nil, "")
+	}
+
+	body := scrapeMetrics(t, s.URL)
+	assert.Contains(t, body, `orders_http_requests_total{method="POST",route="/orders/",status="201"} 1`)
+	assert.Contains(t, body, `orders_http_requests_total{method="GET",route="/orders/:order_id/",status="200"} 2`)
+	assert.Contains(t, body, `orders_cache_reads_total{outcome="hit"} 2`, "create fills the cache, both reads hit")
+	assert.Contains(t, body, `orders_rate_limited_total{bucket="anonymous"} 1`)
+	assert.Contains(t, body, `orders_http_request_duration_seconds_bucket{method="POST",route="/orders/"`)
+	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
+}
+
+func scrapeMetrics(t *testing.T, base string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/metrics", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordersvc/orders/internal/auth"
+	"github.com/ordersvc/orders/internal/ratelimit"
+)
+
+const (
+	headerRateLimitLimit     = "RateLimit-Limit"
+	headerRateLimitRemaining = "RateLimit-Remaining"
+	headerRateLimitReset     = "RateLimit-Reset"
+)
+
+// rateLimits are the request budgets. Two middlewares apply them: one before
+// the request validator, for everything that needs no authenticated user, so
+// a flood of anonymous or login requests is refused before any body is
+// validated or any password hashed; one after it, per authenticated user.
+type rateLimits struct {
+	limiter *ratelimit.Limiter
+	// anonymous: per client IP, requests without credentials.
+	anonymous ratelimit.Rate
+	// auth: per client IP on POST /register/ and POST /token/ (brute force).
+	auth ratelimit.Rate
+	// loginEmail: per target email on POST /token/ (guessing one account's
+	// password from many addresses).
+	loginEmail ratelimit.Rate
+	// user: per authenticated user.
+	user ratelimit.Rate
+	// rejected, when set, counts 429s by bucket.
+	rejected *prometheus.CounterVec
+}
+
+// budget is one request budget a request draws on.
+type budget struct {
+	bucket, subject string
+	rate            ratelimit.Rate
+	refusal         string // the 429's detail
+}
+
+// beforeAuth budgets what needs no user: the login and registration
+// endpoints (per IP, and per email for /token/), and requests carrying no
+// credentials (per IP). Requests with credentials pass to afterAuth.
+func (l *rateLimits) beforeAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		switch path := req.URL.Path; {
+		case isProbePath(path):
+			return next(c)
+		case isCredentialEndpoint(req):
+			budgets := []budget{{"auth", c.RealIP(), l.auth, "too many registration or login attempts from this address"}}
+			if path == "/token/" {
+				email, err := formUsername(req)
+				if err != nil {
+					return err // an oversized body: 413, as without the limiter
+				}
+				if email != "" {
+					budgets = append(budgets, budget{"login", ratelimit.Subject(email), l.loginEmail, "too many login attempts for this account"})
+				}
+			}
+			return l.enforce(c, next, budgets...)
+		case req.Header.Get(echo.HeaderAuthorization) == "":
+			return l.enforce(c, next, budget{"anonymous", c.RealIP(), l.anonymous, "too many requests from this address"})
+		default:
+			return next(c)
+		}
+	}
+}
+
+// afterAuth budgets authenticated requests per user. A request that carried
+// credentials but authenticated no one (the docs, say) counts as anonymous.
+func (l *rateLimits) afterAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if userID, ok := auth.UserFrom(req.Context()); ok {
+			return l.enforce(c, next, budget{"user", strconv.FormatInt(userID, 10), l.user, "too many requests for this user"})
+		}
+		if req.Header.Get(echo.HeaderAuthorization) != "" && !isProbePath(req.URL.Path) && !isCredentialEndpoint(req) {
+			return l.enforce(c, next, budget{"anonymous", c.RealIP(), l.anonymous, "too many requests from this address"})
+		}
+		return next(c)
+	}
+}
+
+// enforce takes one request from each budget in turn and refuses at the
+// first that is spent. The RateLimit-* headers describe the tightest one.
+func (l *rateLimits) enforce(c echo.Context, next echo.HandlerFunc, budgets ...budget) error {
+	var tightest ratelimit.Result
+	for i, b := range budgets {
+		r := l.limiter.Allow(c.Request().Context(), b.bucket, b.subject, b.rate)
+		if !r.Allowed {
+			if l.rejected != nil {
+				l.rejected.WithLabelValues(b.bucket).Inc()
+			}
+			setRateLimitHeaders(c, r)
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(max(ceilSeconds(r.RetryAfter), 1)))
+			return &tooManyRequests{detail: fmt.Sprintf("%s; retry after %d s", b.refusal, max(ceilSeconds(r.RetryAfter), 1))}
+		}
+		if i == 0 || r.Remaining < tightest.Remaining {
+			tightest = r
+		}
+	}
+	setRateLimitHeaders(c, tightest)
+	return next(c)
+}
+
+func setRateLimitHeaders(c echo.Context, r ratelimit.Result) {
+	h := c.Response().Header()
+	h.Set(headerRateLimitLimit, strconv.Itoa(r.Limit))
+	h.Set(headerRateLimitRemaining, strconv.Itoa(r.Remaining))
+	h.Set(headerRateLimitReset, strconv.Itoa(ceilSeconds(r.ResetAfter)))
+}
+
+func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// isProbePath: health probes are never budgeted (an orchestrator polls them).
+// isProbePath: health probes and metrics scrapes are never budgeted.
+func isProbePath(path string) bool {
+	return path == "/health" || path == "/ready" || path == "/metrics"
+}
+
+func isCredentialEndpoint(req *http.Request) bool {
+	return req.Method == http.MethodPost && (req.URL.Path == "/token/" || req.URL.Path == "/register/")
+}
+
+// formUsername reads the username of a form-encoded /token/ body and puts
+// the body back for the validator and the handler. The body limit is already
+// in force, so reading is bounded.
+func formUsername(req *http.Request) (string, error) {
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationForm || req.Body == nil {
+		return "", nil // the validator answers 422
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return "", err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", nil //nolint:nilerr // unparsable: the validator answers 422
+	}
+	return form.Get("username"), nil
+}
+
+// tooManyRequests is a spent budget; problemFor turns it into a 429.
+type tooManyRequests struct{ detail string }
+
+func (e *tooManyRequests) Error() string { return "rate limited: " + e.detail }
