@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -26,6 +28,10 @@ func main() {
 	concurrency := flag.Int("c", 32, "concurrent clients per workload")
 	adminURL := flag.String("admin-url", envOr("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL URL allowed to CREATE DATABASE")
 	out := flag.String("out", "bench/results", "directory for the JSON results")
+	profiles := flag.String("profile", "", "directory for CPU and heap profiles of the API, one per workload (first round)")
+	var env envFlags
+	flag.Var(&env, "env", "KEY=VALUE for the API and the workers (repeatable), e.g. -env OUTBOX_FORWARDERS=8")
+	only := flag.String("only", "", "comma-separated workloads to run (default all), e.g. -only create,pipeline")
 	flag.Parse()
 
 	if *ceiling != "" {
@@ -41,7 +47,7 @@ func main() {
 	if *quick {
 		plan = quickPlan
 	}
-	if err := runBench(ctx, plan, *concurrency, *adminURL, *out); err != nil {
+	if err := runBench(ctx, plan, options{concurrency: *concurrency, adminURL: *adminURL, outDir: *out, profileDir: *profiles, env: env, only: splitList(*only)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -59,6 +65,36 @@ var (
 	quickPlan = plan{Name: "quick", Duration: 3 * time.Second, Rounds: 1, Pipeline: 8 * time.Second}
 	fullPlan  = plan{Name: "full", Duration: 10 * time.Second, Rounds: 3, Pipeline: 30 * time.Second}
 )
+
+// options are the command-line choices of a run.
+type options struct {
+	concurrency int
+	adminURL    string
+	outDir      string
+	profileDir  string
+	env         []string
+	only        []string
+}
+
+// runs reports whether a workload is selected.
+func (o options) runs(name string) bool {
+	return len(o.only) == 0 || slices.Contains(o.only, name)
+}
+
+type envFlags []string
+
+func (e *envFlags) String() string     { return strings.Join(*e, " ") }
+func (e *envFlags) Set(v string) error { *e = append(*e, v); return nil }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/database"
 )
 
@@ -41,14 +45,15 @@ type Target struct {
 	Met  bool    `json:"met"`
 }
 
-func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir string) error {
+func runBench(ctx context.Context, p plan, o options) error {
+	concurrency, profileDir := o.concurrency, o.profileDir
 	rep := &Report{
 		StartedAt: time.Now().UTC(), Plan: p,
 		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUModel: cpuModel()},
 		Runs:    map[string][]Result{}, RSSMiB: map[string]float64{}, Pipeline: map[string]PipelineResult{},
 	}
 	fmt.Printf("bench: %s mode, %d clients, %s per run, %d round(s)\n", p.Name, concurrency, p.Duration, p.Rounds)
-	sys, err := startSystem(ctx, adminURL, nil)
+	sys, err := startSystem(ctx, o.adminURL, o.env)
 	if err != nil {
 		return err
 	}
@@ -84,11 +89,25 @@ func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir str
 	}
 	defer func() { _ = ceilProc.cmd.Process.Kill(); _ = ceilProc.cmd.Wait() }()
 	ceil := &api{base: ceilURL, client: newHTTPClient(concurrency), users: a.users}
+	uncached := &api{base: sys.uncachedURL, client: newHTTPClient(concurrency), users: a.users}
 
 	measure := func(name string, fn op, ours bool) {
+		if !o.runs(name) {
+			return
+		}
+		// Creates leave the pipeline busy for a while (RabbitMQ and the
+		// workers take CPU); start every measurement on a quiet machine.
+		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: settle:", err)
+		}
 		var stop func()
 		if ours {
 			stop = sampleRSS(sys, rep.RSSMiB)
+			if profileDir != "" && len(rep.Runs[name]) == 0 {
+				stopProfile := profileAPI(ctx, sys, profileDir, name, p.Duration)
+				prev := stop
+				stop = func() { prev(); stopProfile() }
+			}
 		}
 		r := closedLoop(name, concurrency, p.Duration, fn)
 		if stop != nil {
@@ -104,6 +123,7 @@ func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir str
 		measure("ceiling_db", dbc.create, false)
 		measure("get_cached", a.getOrder, true)
 		measure("ceiling_http", ceil.getOrder, false)
+		measure("get_uncached", uncached.getOrder, true)
 		measure("list", a.listOrders, true)
 		measure("patch", a.patchOrder, true)
 		measure("login", a.loginOp, true)
@@ -112,13 +132,22 @@ func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir str
 	rep.Ratios = map[string]float64{
 		"create/ceiling_db":       ratio(rep.Medians["create"].RPS, rep.Medians["ceiling_db"].RPS),
 		"get_cached/ceiling_http": ratio(rep.Medians["get_cached"].RPS, rep.Medians["ceiling_http"].RPS),
+		"get_cached/get_uncached": ratio(rep.Medians["get_cached"].RPS, rep.Medians["get_uncached"].RPS),
 	}
 
 	maxRate := rep.Medians["create"].RPS
+	if !o.runs("pipeline") || maxRate == 0 {
+		rep.Targets = targets(rep)
+		printReport(rep)
+		return writeReport(rep, o.outDir)
+	}
 	for _, run := range []struct {
 		name string
 		rate float64
 	}{{"half", maxRate / 2}, {"full", maxRate}} {
+		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
+			return err
+		}
 		fmt.Printf("pipeline at %s create rate (%.0f/s) for %s\n", run.name, run.rate, p.Pipeline)
 		stop := sampleRSS(sys, rep.RSSMiB)
 		res, err := pipelineRun(ctx, a, sys, pool, run.rate, p.Pipeline, concurrency)
@@ -130,7 +159,7 @@ func runBench(ctx context.Context, p plan, concurrency int, adminURL, outDir str
 	}
 	rep.Targets = targets(rep)
 	printReport(rep)
-	return writeReport(rep, outDir)
+	return writeReport(rep, o.outDir)
 }
 
 // sampleRSS records the largest RSS of the API and the workers until stopped.
@@ -153,6 +182,27 @@ func sampleRSS(sys *system, into map[string]float64) func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// settle waits until the outbox is empty and every order is processed.
+func settle(ctx context.Context, sys *system, pool *pgxpool.Pool, since time.Time) error {
+	q := db.New(pool)
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		b, err := backlog(ctx, sys)
+		if err != nil {
+			return err
+		}
+		pending, err := q.CountUnprocessedSince(ctx, since)
+		if err != nil {
+			return err
+		}
+		if b == 0 && pending == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("pipeline still busy after 3 minutes")
 }
 
 func medians(runs map[string][]Result) map[string]Result {

@@ -17,20 +17,25 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // system is the API and the workers, built from this checkout and run as
 // processes on a fresh database and RabbitMQ namespace.
 type system struct {
-	dir       string
-	dbName    string
-	adminURL  string
-	dbURL     string
-	namespace string
-	api       *process
-	workers   *process
-	apiURL    string
-	statusURL string
+	dir         string
+	dbName      string
+	adminURL    string
+	dbURL       string
+	namespace   string
+	api         *process
+	uncached    *process // a second API with CACHE_TTL=0, for uncached reads
+	workers     *process
+	apiURL      string
+	uncachedURL string
+	statusURL   string
+	debugURL    string // the API's profiler
 }
 
 type process struct {
@@ -71,14 +76,24 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 		"PROCESS_ORDER_DURATION=0s",
 		"PROCESS_CONCURRENCY=16",
 		"RATE_LIMIT_ENABLED=false",
+		"DEBUG_ADDR=127.0.0.1:0",
 	}, extraEnv...)
-	if s.api, err = s.start(ctx, "server", env); err != nil {
+	if s.api, err = s.start(ctx, "server", env, "server"); err != nil {
 		return nil, err
 	}
 	if s.apiURL, err = waitListening(s.api, "http server listening"); err != nil {
 		return nil, err
 	}
-	if s.workers, err = s.start(ctx, "workers", env); err != nil {
+	if s.debugURL, err = waitListening(s.api, "debug server listening"); err != nil {
+		return nil, err
+	}
+	if s.uncached, err = s.start(ctx, "server", append(env, "CACHE_TTL=0", "MIGRATE_ON_START=false"), "server-uncached"); err != nil {
+		return nil, err
+	}
+	if s.uncachedURL, err = waitListening(s.uncached, "http server listening"); err != nil {
+		return nil, err
+	}
+	if s.workers, err = s.start(ctx, "workers", env, "workers"); err != nil {
 		return nil, err
 	}
 	if s.statusURL, err = waitListening(s.workers, "workers http listening"); err != nil {
@@ -87,8 +102,8 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 	return s, nil
 }
 
-func (s *system) start(ctx context.Context, name string, env []string) (*process, error) {
-	logPath := filepath.Join(s.dir, name+".log")
+func (s *system) start(ctx context.Context, name string, env []string, logName string) (*process, error) {
+	logPath := filepath.Join(s.dir, logName+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -139,13 +154,14 @@ func (p *process) rssMiB() float64 {
 }
 
 func (s *system) stop(ctx context.Context) {
-	for _, p := range []*process{s.workers, s.api} {
+	for _, p := range []*process{s.workers, s.uncached, s.api} {
 		if p != nil && p.cmd.Process != nil {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			_ = p.cmd.Wait()
 		}
 	}
 	_ = adminExec(ctx, s.adminURL, "DROP DATABASE IF EXISTS "+s.dbName+" WITH (FORCE)")
+	_ = messaging.Topology{Namespace: s.namespace, URL: envOr("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")}.Delete()
 	_ = os.RemoveAll(s.dir)
 }
 

@@ -73,6 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer redis.Close() // after the HTTP server has drained
 
+	if err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger); err != nil {
+		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
+	}
 	reg := metrics.NewRegistry(pool)
 	observed := newHTTPMetrics(reg)
 	edge := newEdgeConfig(cfg, redis, logger)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
@@ -51,10 +50,9 @@ func logStatusChange(logger *slog.Logger) message.NoPublishHandlerFunc {
 }
 
 // processOrder is the task handler: it does the (simulated) work, then sets
-// processed_at and records the task id in the inbox in one transaction, so a
-// redelivered task changes nothing.
+// processed_at and records the task id in the inbox in one statement (one
+// transaction), so a redelivered task changes nothing.
 type processOrder struct {
-	pool     *pgxpool.Pool
 	queries  *db.Queries
 	duration time.Duration
 	logger   *slog.Logger
@@ -74,30 +72,18 @@ func (h *processOrder) handle(msg *message.Message) error {
 		return err
 	}
 
-	tx, err := h.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("process order %s: begin: %w", task.OrderID, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	q := h.queries.WithTx(tx)
-
-	first, err := q.MarkMessageProcessed(ctx, db.MarkMessageProcessedParams{Handler: messaging.ProcessOrderHandler, MessageID: msg.UUID})
-	if err != nil {
-		return fmt.Errorf("process order %s: inbox: %w", task.OrderID, err)
-	}
-	if first == 0 {
-		h.logger.InfoContext(ctx, "duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
-		return nil
-	}
-	marked, err := q.MarkOrderProcessed(ctx, task.OrderID)
+	marked, err := h.queries.ProcessOrderOnce(ctx, db.ProcessOrderOnceParams{
+		OrderID: task.OrderID, Handler: messaging.ProcessOrderHandler, MessageID: msg.UUID,
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("process order %s: %w", task.OrderID, errOrderMissing)
 	}
 	if err != nil {
 		return fmt.Errorf("process order %s: %w", task.OrderID, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("process order %s: commit: %w", task.OrderID, err)
+	if !marked.First {
+		h.logger.InfoContext(ctx, "duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))
+		return nil
 	}
 	h.latency(marked.ProcessedAt.Sub(marked.CreatedAt))
 	h.logger.InfoContext(ctx, "order processed",

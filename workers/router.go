@@ -114,7 +114,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 			events.TopicProcessOrder, tasksPub, startProcessing)
 	}
 	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
-	worker := &processOrder{pool: pool, queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger,
+	worker := &processOrder{queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger,
 		latency: func(d time.Duration) { m.processing.Observe(d.Seconds()) }}
 	for i := range cfg.ProcessConcurrency {
 		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)

@@ -52,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
+	if err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger); err != nil {
+		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
+	}
 	reg := metrics.NewRegistry(pool)
 	m := newWorkerMetrics(reg, db.New(pool))
 	wlog := watermill.NewSlogLogger(logger)

@@ -29,10 +29,3 @@ WHERE user_id = @user_id
        OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit;
-
--- name: MarkOrderProcessed :one
--- Sets processed_at once; a second call leaves the first timestamp.
-UPDATE orders
-SET processed_at = coalesce(processed_at, now())
-WHERE id = @id
-RETURNING processed_at, created_at;

@@ -7,24 +7,45 @@ package db
 
 import (
 	"context"
+	"time"
+
+	"github.com/google/uuid"
 )
 
-const markMessageProcessed = `-- name: MarkMessageProcessed :execrows
-INSERT INTO processed_messages (handler, message_id)
-VALUES ($1, $2)
-ON CONFLICT DO NOTHING
+const processOrderOnce = `-- name: ProcessOrderOnce :one
+WITH target AS (
+    SELECT id FROM orders WHERE orders.id = $1 FOR UPDATE
+), inbox AS (
+    INSERT INTO processed_messages (handler, message_id)
+    SELECT $2, $3 FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+UPDATE orders
+SET processed_at = coalesce(processed_at, now())
+WHERE orders.id IN (SELECT id FROM target)
+RETURNING processed_at, created_at, EXISTS (SELECT 1 FROM inbox) AS first
 `
 
-type MarkMessageProcessedParams struct {
+type ProcessOrderOnceParams struct {
+	OrderID   uuid.UUID
 	Handler   string
 	MessageID string
 }
 
-// 1 the first time a handler sees a message id, 0 for a redelivery.
-func (q *Queries) MarkMessageProcessed(ctx context.Context, arg MarkMessageProcessedParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markMessageProcessed, arg.Handler, arg.MessageID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type ProcessOrderOnceRow struct {
+	ProcessedAt *time.Time
+	CreatedAt   time.Time
+	First       bool
+}
+
+// The task handler's effect in one statement (one round trip, its own
+// transaction): record the message in the inbox and set processed_at once.
+// first is false for a redelivered message. No row: the order does not exist,
+// and then nothing is recorded, so a later retry or replay can still apply.
+func (q *Queries) ProcessOrderOnce(ctx context.Context, arg ProcessOrderOnceParams) (ProcessOrderOnceRow, error) {
+	row := q.db.QueryRow(ctx, processOrderOnce, arg.OrderID, arg.Handler, arg.MessageID)
+	var i ProcessOrderOnceRow
+	err := row.Scan(&i.ProcessedAt, &i.CreatedAt, &i.First)
+	return i, err
 }

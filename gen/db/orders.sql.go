@@ -125,26 +125,6 @@ func (q *Queries) ListOrdersByUser(ctx context.Context, arg ListOrdersByUserPara
 	return items, nil
 }
 
-const markOrderProcessed = `-- name: MarkOrderProcessed :one
-UPDATE orders
-SET processed_at = coalesce(processed_at, now())
-WHERE id = $1
-RETURNING processed_at, created_at
-`
-
-type MarkOrderProcessedRow struct {
-	ProcessedAt *time.Time
-	CreatedAt   time.Time
-}
-
-// Sets processed_at once; a second call leaves the first timestamp.
-func (q *Queries) MarkOrderProcessed(ctx context.Context, id uuid.UUID) (MarkOrderProcessedRow, error) {
-	row := q.db.QueryRow(ctx, markOrderProcessed, id)
-	var i MarkOrderProcessedRow
-	err := row.Scan(&i.ProcessedAt, &i.CreatedAt)
-	return i, err
-}
-
 const updateOrderStatus = `-- name: UpdateOrderStatus :one
 UPDATE orders AS o
 SET status = $1, updated_at = now()

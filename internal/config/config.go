@@ -34,6 +34,7 @@ type Config struct {
 	LogLevel             slog.Level
 	ShutdownTimeout      time.Duration
 	PasswordHashWorkers  int
+	DebugAddr            string
 
 	// Redis: the order cache and the shared rate-limit budgets.
 	RedisKeyPrefix       string
@@ -96,6 +97,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:             r.level("LOG_LEVEL", slog.LevelInfo),
 		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 2),
+		DebugAddr:            r.str("DEBUG_ADDR", ""),
 
 		RedisKeyPrefix:       r.keyPrefix("REDIS_KEY_PREFIX", "orders"),
 		RedisTimeout:         r.positiveDuration("REDIS_TIMEOUT", 50*time.Millisecond),
@@ -113,11 +115,11 @@ func Load(getenv func(string) string) (Config, error) {
 
 		WorkersHTTPAddr:     r.str("WORKERS_HTTP_ADDR", ":8081"),
 		AMQPNamespace:       r.name("AMQP_NAMESPACE", "orders"),
-		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 4),
-		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 100),
+		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 8),
+		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 10),
 		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 10*time.Millisecond),
 		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
-		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 16),
+		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 32),
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}

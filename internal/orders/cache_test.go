@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/testredis"
@@ -156,7 +157,9 @@ func TestCacheTTL(t *testing.T) {
 	assert.InDelta(t, testUnprocessedTTL, f.ttl(t, o.ID), float64(5*time.Second),
 		"not processed yet: the short TTL bounds how long processed_at can show null")
 
-	_, err := f.queries.MarkOrderProcessed(ctx, o.ID) // what the workers do
+	_, err := f.queries.ProcessOrderOnce(ctx, db.ProcessOrderOnceParams{ // what the workers do
+		OrderID: o.ID, Handler: "process_order", MessageID: "task-" + o.ID.String(),
+	})
 	require.NoError(t, err)
 	f.forget(t, o.ID)
 	got, err := f.svc.Get(ctx, owner, o.ID)

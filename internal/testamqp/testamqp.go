@@ -112,23 +112,7 @@ func QueueDepth(t testing.TB, queue string) int {
 }
 
 func deleteTopology(t testing.TB, topo messaging.Topology) {
-	conn, err := amqp091.Dial(topo.URL)
-	if err != nil {
+	if err := topo.Delete(); err != nil {
 		t.Logf("testamqp: cleanup of %s skipped, RabbitMQ unreachable: %v", topo.Namespace, err)
-		return
-	}
-	defer conn.Close()
-	// A failed delete closes the channel, so each gets its own.
-	for _, q := range topo.Queues() {
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(q, false, false, false)
-			_ = ch.Close()
-		}
-	}
-	for _, x := range topo.Exchanges() {
-		if ch, err := conn.Channel(); err == nil {
-			_ = ch.ExchangeDelete(x, false, false)
-			_ = ch.Close()
-		}
 	}
 }

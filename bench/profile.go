@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// profileAPI records a CPU profile of the API over most of a workload's run
+// and a heap profile at its end, into dir/<workload>.{cpu,heap}.pprof
+// (read them with go tool pprof). It returns a function that waits for both.
+func profileAPI(ctx context.Context, sys *system, dir, workload string, d time.Duration) func() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seconds := max(int(d.Seconds())-1, 1)
+		if err := fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", sys.debugURL, seconds), filepath.Join(dir, workload+".cpu.pprof")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
+		}
+		if err := fetch(ctx, sys.debugURL+"/debug/pprof/heap", filepath.Join(dir, workload+".heap.pprof")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
+		}
+	}()
+	return wg.Wait
+}
+
+func fetch(ctx context.Context, url, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close() //nolint:errcheck // io.Copy reported the error that matters
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
