@@ -96,7 +96,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ProcessOrderDuration: r.duration("PROCESS_ORDER_DURATION", 2*time.Second),
 		LogLevel:             r.level("LOG_LEVEL", slog.LevelInfo),
 		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 15*time.Second),
-		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 2),
+		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 1),
 		DebugAddr:            r.str("DEBUG_ADDR", ""),
 
 		RedisKeyPrefix:       r.keyPrefix("REDIS_KEY_PREFIX", "orders"),

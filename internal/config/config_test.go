@@ -38,7 +38,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 2*time.Second, c.ProcessOrderDuration)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
-	assert.Equal(t, 2, c.PasswordHashWorkers)
+	assert.Equal(t, 1, c.PasswordHashWorkers)
 
 	assert.Equal(t, ":8081", c.WorkersHTTPAddr)
 	assert.Equal(t, "orders", c.AMQPNamespace)
