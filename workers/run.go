@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer pool.Close()
 
-	shutdownTracing, err := telemetry.Setup(ctx, "orders-workers", getenv)
+	shutdownTracing, _, err := telemetry.Setup(ctx, "orders-workers", getenv)
 	if err != nil {
 		return err
 	}

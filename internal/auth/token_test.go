@@ -197,3 +197,23 @@ func TestTokensRejected(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(42), id)
 }
+
+// A token verified once is remembered, but only until it expires.
+func TestVerifiedTokensAreForgottenAtExpiry(t *testing.T) {
+	t.Parallel()
+	tokens := tokensAt(testKey, "orders-api", testEpoch)
+	raw, err := tokens.Issue(9)
+	require.NoError(t, err)
+	id, err := tokens.Verify(raw)
+	require.NoError(t, err)
+	require.Equal(t, int64(9), id)
+	require.Len(t, tokens.verified, 1, "remembered")
+
+	forged := raw[:len(raw)-2] + "xx"
+	_, err = tokens.Verify(forged)
+	require.ErrorIs(t, err, apperr.ErrUnauthenticated, "only the identical token is remembered")
+
+	tokens.now = func() time.Time { return testEpoch.Add(time.Hour) }
+	_, err = tokens.Verify(raw)
+	require.ErrorIs(t, err, apperr.ErrUnauthenticated, "an expired token is refused even though it was remembered")
+}

@@ -23,11 +23,12 @@ import (
 // propagator is W3C trace context; it is set globally too, for libraries.
 var propagator = propagation.TraceContext{}
 
-// Setup installs the global tracer provider and returns its shutdown. It
+// Setup installs the global tracer provider and returns its shutdown and
+// whether tracing is on (callers skip their instrumentation when off). It
 // reads OTEL_TRACES_EXPORTER ("otlp" or "none"), OTEL_EXPORTER_OTLP_ENDPOINT
 // or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (an http(s) URL), and
 // OTEL_SERVICE_NAME (default: service) through getenv.
-func Setup(ctx context.Context, service string, getenv func(string) string) (func(context.Context) error, error) {
+func Setup(ctx context.Context, service string, getenv func(string) string) (func(context.Context) error, bool, error) {
 	otel.SetTextMapPropagator(propagator)
 	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	var opts []otlptracehttp.Option
@@ -38,11 +39,11 @@ func Setup(ctx context.Context, service string, getenv func(string) string) (fun
 	}
 	exporterKind := getenv("OTEL_TRACES_EXPORTER")
 	if exporterKind == "none" || (len(opts) == 0 && exporterKind != "otlp") {
-		return func(context.Context) error { return nil }, nil
+		return func(context.Context) error { return nil }, false, nil
 	}
 	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+		return nil, false, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
 	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
 		service = name
@@ -52,7 +53,7 @@ func Setup(ctx context.Context, service string, getenv func(string) string) (fun
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
 	)
 	otel.SetTracerProvider(tp)
-	return tp.Shutdown, nil
+	return tp.Shutdown, true, nil
 }
 
 // Tracer is the project's tracer.
