@@ -117,9 +117,9 @@ func Load(getenv func(string) string) (Config, error) {
 		AMQPNamespace:       r.name("AMQP_NAMESPACE", "orders"),
 		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 8),
 		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 10),
-		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 10*time.Millisecond),
+		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 20*time.Millisecond),
 		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
-		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 32),
+		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 64),
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}
