@@ -1,12 +1,11 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/internal/testhttp"
 )
 
 // TestMetricsShowRequestsCacheAndRateLimits: /metrics counts requests by
@@ -31,15 +30,4 @@ func TestMetricsShowRequestsCacheAndRateLimits(t *testing.T) {
 	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
 }
 
-func scrapeMetrics(t *testing.T, base string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/metrics", nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return string(b)
-}
+func scrapeMetrics(t *testing.T, base string) string { return testhttp.Get(t, base+"/metrics") }

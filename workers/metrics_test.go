@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/testhttp"
 )
 
 func TestMetricsFollowAnOrderThroughThePipeline(t *testing.T) {
@@ -43,15 +42,4 @@ func TestMetricsCountDeadLetters(t *testing.T) {
 	assert.Contains(t, scrape(t, w), `orders_handler_attempts_total{handler="process_order",outcome="error"} 1`, "undecodable: one attempt, no retry")
 }
 
-func scrape(t *testing.T, w *workersProc) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+w.addr+"/metrics", nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return string(b)
-}
+func scrape(t *testing.T, w *workersProc) string { return testhttp.Get(t, "http://"+w.addr+"/metrics") }
