@@ -41,6 +41,7 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 			PollInterval:   cfg.OutboxPollInterval,
 			ResendInterval: time.Second,
 			RetryInterval:  time.Second,
+			BackoffManager: outbox.NewIdleBackoff(cfg.OutboxPollInterval, cfg.OutboxIdlePollMax, time.Second),
 			AckDeadline:    &ackDeadline,
 		}, wlog)
 		if err != nil {

@@ -58,6 +58,7 @@ type Config struct {
 	OutboxForwarders    int
 	OutboxBatchSize     int
 	OutboxPollInterval  time.Duration
+	OutboxIdlePollMax   time.Duration
 	OutboxRetention     time.Duration
 	ProcessConcurrency  int
 	HandlerMaxRetries   int
@@ -118,6 +119,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 8),
 		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 10),
 		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 20*time.Millisecond),
+		OutboxIdlePollMax:   r.duration("OUTBOX_IDLE_POLL_MAX", 160*time.Millisecond),
 		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
 		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 64),
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
