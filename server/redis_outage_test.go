@@ -112,14 +112,14 @@ func TestRedisOutage(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r, err := c.GetReadyWithResponse(t.Context())
 		return err == nil && r.JSON200 != nil && r.JSON200.Status == "ok"
-	}, 10*time.Second, 50*time.Millisecond, "the breaker closes by itself once Redis answers")
+	}, 30*time.Second, 50*time.Millisecond, "the breaker closes by itself once Redis answers") // generous: CI runs every package at once
 	requireReady(t, s, "ok", "ok", "redis")
 	// The orders written during the outage reach the (restarted, empty) cache
 	// by repair, with their current state.
 	require.Eventually(t, func() bool {
 		_, entry, ok := cached.get(t, before.Id)
 		return ok && entry.Status == client.OrderStatusPAID
-	}, 10*time.Second, 20*time.Millisecond)
+	}, 30*time.Second, 20*time.Millisecond, "the PATCH made during the outage reaches the cache by repair")
 	assert.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status)
 	_, _, ok := cached.get(t, during.Id)
 	assert.True(t, ok, "the order created during the outage is cached again")
