@@ -20,17 +20,21 @@ import (
 // maxBodyBytes bounds every request body; larger ones get 413.
 const maxBodyBytes = "1M"
 
-// nonAPIPaths are served outside the contract: no validation, no trailing slash.
-var nonAPIPaths = []string{"/health", "/ready", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"}
+// outsideContract are the paths served beside the contract: no spec
+// validation, and no trailing slash added.
+var outsideContract = []string{"/docs", "/openapi.json", "/openapi.yaml", "/metrics"}
 
-func isAPIPath(path string) bool {
-	for _, p := range nonAPIPaths {
+func isOutsideContract(path string) bool {
+	for _, p := range outsideContract {
 		if path == p || strings.HasPrefix(path, p+"/") {
-			return p == "/health" || p == "/ready"
+			return true
 		}
 	}
-	return true
+	return false
 }
+
+// isProbe: the probes are in the contract under their slash-less paths.
+func isProbe(path string) bool { return path == "/health" || path == "/ready" }
 
 func isDocsPath(path string) bool {
 	return path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/openapi.json" || path == "/openapi.yaml"
@@ -59,7 +63,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	e.Pre(middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
-			return strings.HasSuffix(p, "/") || !isAPIPath(p) || p == "/health" || p == "/ready" || isDocsPath(p)
+			return strings.HasSuffix(p, "/") || isOutsideContract(p) || isProbe(p)
 		},
 	}))
 	// Order matters: the request id first so every later line can carry it;

@@ -125,7 +125,6 @@ func setRateLimitHeaders(c echo.Context, r ratelimit.Result) {
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
-// isProbePath: health probes are never budgeted (an orchestrator polls them).
 // isProbePath: health probes and metrics scrapes are never budgeted.
 func isProbePath(path string) bool {
 	return path == "/health" || path == "/ready" || path == "/metrics"

@@ -41,7 +41,7 @@ func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, 
 				openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail)),
 			},
 		},
-		Skipper: func(c echo.Context) bool { return !isAPIPath(c.Request().URL.Path) },
+		Skipper: func(c echo.Context) bool { return isOutsideContract(c.Request().URL.Path) },
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: "request does not match the contract", Internal: me}
 		},
