@@ -27,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
+	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
@@ -44,12 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
-	if cfg.MigrateOnStart {
-		if err := database.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
-			return err
-		}
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}

@@ -28,19 +28,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
+	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
 	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
 	}
 
-	if cfg.MigrateOnStart {
-		if err := database.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
-			return err
-		}
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,17 @@ func Open(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool,
 	return pool, nil
 }
 
+// Start is how a process gets its database: migrations first when migrate
+// is set (MIGRATE_ON_START), then the pool.
+func Start(ctx context.Context, databaseURL string, maxConns int, migrate bool, logger *slog.Logger) (*pgxpool.Pool, error) {
+	if migrate {
+		if err := Migrate(ctx, databaseURL, logger); err != nil {
+			return nil, err
+		}
+	}
+	return Open(ctx, databaseURL, maxConns)
+}
+
 // Migrate applies every pending migration. It holds a PostgreSQL advisory lock
 // for the whole run because dbmate itself takes none: without it, two
 // instances starting together would both try to apply the same migration.
