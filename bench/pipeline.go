@@ -25,7 +25,8 @@ type PipelineResult struct {
 	ProcessedPerSec  float64   `json:"processed_per_sec"`
 	CommitToProcP50  float64   `json:"commit_to_processed_p50_ms"`
 	CommitToProcP99  float64   `json:"commit_to_processed_p99_ms"`
-	BacklogSamples   []int64   `json:"backlog_samples"`
+	BacklogSamples   []int64   `json:"backlog_samples"` // orders created in the run and not yet processed
+	OutboxSamples    []int64   `json:"outbox_samples"`  // events not yet forwarded to RabbitMQ
 	BacklogMax       int64     `json:"backlog_max"`
 	BacklogEnd       int64     `json:"backlog_at_end"`
 	DrainSeconds     float64   `json:"drain_seconds"`
@@ -35,7 +36,8 @@ type PipelineResult struct {
 
 // pipelineRun creates orders through the API at rate per second (open loop:
 // a pacer hands out one token per order, workers take them) for d, sampling
-// the outbox backlog, then waits for every order to be processed and reads
+// the backlog of the whole pipeline (orders not yet processed) and of its
+// first stage (events not yet forwarded), then waits for every order to be processed and reads
 // commit -> processed latencies from the database.
 func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rate float64, d time.Duration, workers int) (PipelineResult, error) {
 	res := PipelineResult{TargetRate: rate, SampleIntervalMS: 500}
@@ -69,8 +71,11 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if b, err := backlog(ctx, s); err == nil {
+				if b, err := db.New(pool).CountUnprocessedSince(ctx, since); err == nil {
 					res.BacklogSamples = append(res.BacklogSamples, b)
+				}
+				if b, err := backlog(ctx, s); err == nil {
+					res.OutboxSamples = append(res.OutboxSamples, b)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,60 @@ func TestOrdersSurviveRabbitMQOutage(t *testing.T) {
 	assertProcessedOnce(t, sys, pool, ids)
 	assert.Zero(t, outboxStatus(t, sys).Pending)
 	t.Logf("duplicates absorbed by the inbox after the outage: %d", len(sys.workers.logs.Find("duplicate task ignored")))
+}
+
+// TestRabbitMQStopsWhileForwarding: the broker goes away while batches are
+// on the wire, their confirms outstanding. Nothing is lost: every batch whose
+// confirms did not all arrive stays in the outbox and is sent again once the
+// broker is back; the copies that had arrived are absorbed by the inbox.
+func TestRabbitMQStopsWhileForwarding(t *testing.T) {
+	topo := testamqp.Outage(t)
+	sys := newSystem(t, testdb.New(t), topo, map[string]string{"PROCESS_CONCURRENCY": "16", "RATE_LIMIT_ENABLED": "false"})
+	auth := sys.login()
+	pool := openPool(t, sys.dbURL)
+
+	var (
+		mu  sync.Mutex
+		ids []uuid.UUID
+		wg  sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for range 8 { // creating all along, before, during and after the outage
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+				if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
+					return
+				}
+				mu.Lock()
+				ids = append(ids, resp.JSON201.Id)
+				mu.Unlock()
+			}
+		})
+	}
+	// Stop the broker once the pipeline is in full flow.
+	_, ok := sys.workers.logs.WaitFor("order processed", 30*time.Second)
+	require.True(t, ok)
+	time.Sleep(500 * time.Millisecond)
+	testamqp.Stop(t)
+	time.Sleep(time.Second)
+	pending := outboxStatus(t, sys).Pending
+	assert.Positive(t, pending, "events wait in the outbox while the broker is down")
+
+	testamqp.Start(t)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	waitAllProcessed(t, pool, ids, 120*time.Second)
+	assertProcessedOnce(t, sys, pool, ids)
+	require.Eventually(t, func() bool { return outboxStatus(t, sys).Pending == 0 }, 30*time.Second, 100*time.Millisecond)
+	t.Logf("%d orders; %d events waiting during the outage; duplicates absorbed by the inbox: %d",
+		len(ids), pending, len(sys.workers.logs.Find("duplicate task ignored")))
 }
 
 // TestWorkersKilledMidRunLoseNothing: SIGKILL while tasks are in flight,

@@ -16,28 +16,38 @@ import (
 	"github.com/ordersvc/orders/internal/outbox"
 )
 
-// forwarders move outbox rows to RabbitMQ. One forwarder publishes one
-// message at a time and waits for the broker's confirm, so throughput comes
-// from running several: each claims its own batch of rows (SKIP LOCKED) and
-// they share one publisher whose channel pool lets their confirms overlap.
-// A row is acked only after RabbitMQ confirmed it; while the broker is down
-// the publish fails, the row stays pending and is retried.
+// forwarders move outbox rows to RabbitMQ. Each claims its own batch of rows
+// (SKIP LOCKED) and publishes the whole batch without waiting message by
+// message; before the rows are marked as forwarded it waits for RabbitMQ's
+// confirms of the batch, so one round trip to the broker serves the batch.
+// When a message is refused or the broker goes away, the claiming
+// transaction rolls back and the batch stays pending, to be sent again
+// (consumers' inboxes absorb the copies that did arrive).
 type forwarders struct {
-	list      []*forwarder.Forwarder
-	publisher *amqp.Publisher
+	list       []*forwarder.Forwarder
+	publishers []*messaging.PipelinedPublisher
+	conn       *amqp.ConnectionWrapper
 }
 
 func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
-	pub, err := amqp.NewPublisher(topo.Events("", cfg.OutboxForwarders), wlog)
+	amqpCfg := topo.Events("", 0)
+	conn, err := amqp.NewConnection(amqpCfg.Connection, wlog)
 	if err != nil {
-		return nil, fmt.Errorf("event publisher: %w", err)
+		return nil, fmt.Errorf("event publisher connection: %w", err)
 	}
-	f := &forwarders{publisher: pub}
+	f := &forwarders{conn: conn}
 	ackDeadline := 30 * time.Second
 	for range cfg.OutboxForwarders {
+		pub := messaging.NewPipelinedPublisher(conn, amqpCfg, wlog)
+		f.publishers = append(f.publishers, pub)
+		confirmed := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), ackDeadline)
+			defer cancel()
+			return pub.Confirmed(ctx)
+		}
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 			SchemaAdapter:  outbox.Schema(cfg.OutboxBatchSize),
-			OffsetsAdapter: outbox.Offsets(),
+			OffsetsAdapter: outbox.Offsets(confirmed),
 			PollInterval:   cfg.OutboxPollInterval,
 			ResendInterval: time.Second,
 			RetryInterval:  time.Second,
@@ -45,6 +55,7 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 			AckDeadline:    &ackDeadline,
 		}, wlog)
 		if err != nil {
+			_ = conn.Close()
 			return nil, fmt.Errorf("outbox subscriber: %w", err)
 		}
 		fw, err := forwarder.NewForwarder(sub, pub, wlog, forwarder.Config{
@@ -52,6 +63,7 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 			CloseTimeout:   ackDeadline,
 		})
 		if err != nil {
+			_ = conn.Close()
 			return nil, fmt.Errorf("forwarder: %w", err)
 		}
 		f.list = append(f.list, fw)
@@ -71,7 +83,10 @@ func (f *forwarders) run(ctx context.Context) error {
 			first = err
 		}
 	}
-	if err := f.publisher.Close(); err != nil && first == nil {
+	for _, pub := range f.publishers {
+		_ = pub.Close()
+	}
+	if err := f.conn.Close(); err != nil && first == nil {
 		first = err
 	}
 	return first

@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
-	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // startProcessing consumes new_order events and starts the background work
@@ -50,10 +47,11 @@ func logStatusChange(logger *slog.Logger) message.NoPublishHandlerFunc {
 }
 
 // processOrder is the task handler: it does the (simulated) work, then sets
-// processed_at and records the task id in the inbox in one statement (one
-// transaction), so a redelivered task changes nothing.
+// processed_at and records the task id in the inbox in one transaction
+// (grouped with the other handlers' tasks), so a redelivered task changes
+// nothing.
 type processOrder struct {
-	queries  *db.Queries
+	marks    *groupCommit
 	duration time.Duration
 	logger   *slog.Logger
 	latency  func(time.Duration) // commit -> processed, for the metrics
@@ -72,14 +70,12 @@ func (h *processOrder) handle(msg *message.Message) error {
 		return err
 	}
 
-	marked, err := h.queries.ProcessOrderOnce(ctx, db.ProcessOrderOnceParams{
-		OrderID: task.OrderID, Handler: messaging.ProcessOrderHandler, MessageID: msg.UUID,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("process order %s: %w", task.OrderID, errOrderMissing)
-	}
+	marked, err := h.marks.mark(ctx, task.OrderID, msg.UUID)
 	if err != nil {
 		return fmt.Errorf("process order %s: %w", task.OrderID, err)
+	}
+	if marked == nil {
+		return fmt.Errorf("process order %s: %w", task.OrderID, errOrderMissing)
 	}
 	if !marked.First {
 		h.logger.InfoContext(ctx, "duplicate task ignored", slog.String("order_id", task.OrderID.String()), slog.String("message_id", msg.UUID))

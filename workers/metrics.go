@@ -20,6 +20,7 @@ type workerMetrics struct {
 	retries    prometheus.Counter       // every retry scheduled
 	duration   *prometheus.HistogramVec // handler
 	processing prometheus.Histogram     // order committed -> processed
+	taskGroup  prometheus.Histogram     // tasks written per group commit
 }
 
 func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMetrics {
@@ -44,8 +45,12 @@ func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMet
 			Namespace: metrics.Namespace, Name: "order_processing_latency_seconds",
 			Help: "From the order's commit to processed_at.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
+		taskGroup: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Name: "task_group_size",
+			Help: "process_order tasks written in one transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
 	}
-	reg.MustRegister(m.attempts, m.deadLetter, m.retries, m.duration, m.processing, &outboxCollector{queries: queries})
+	reg.MustRegister(m.attempts, m.deadLetter, m.retries, m.duration, m.processing, m.taskGroup, &outboxCollector{queries: queries})
 	return m
 }
 

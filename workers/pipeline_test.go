@@ -201,3 +201,33 @@ func (e *env) getenv() func(string) string {
 	vars := map[string]string{"DATABASE_URL": e.dbURL, "AMQP_URL": e.topo.URL, "AMQP_NAMESPACE": e.topo.Namespace}
 	return func(k string) string { return vars[k] }
 }
+
+// An event RabbitMQ refuses (a queue bound to the exchange is full and
+// rejects publishes) is not marked forwarded: its outbox row stays pending
+// and is sent again until the broker takes it.
+func TestRefusedEventStaysInTheOutbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(map[string]string{"OUTBOX_FORWARDERS": "1"})
+	ch := e.amqpChannel()
+	full := e.topo.EventQueue(events.TopicNewOrder, "full")
+	_, err := ch.QueueDeclare(full, false, true, false, false, amqp091.Table{"x-max-length": 0, "x-overflow": "reject-publish"})
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(full, "", e.topo.Name(events.TopicNewOrder), false, nil))
+
+	o := e.createOrder()
+	q := db.New(e.pool)
+	// Refused again and again: the row stays pending.
+	time.Sleep(2 * time.Second)
+	backlog, err := q.OutboxBacklog(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, backlog.Pending, "a refused event is not marked forwarded")
+
+	_, err = ch.QueueDelete(full, false, false, false)
+	require.NoError(t, err)
+	e.waitProcessed(o.ID, 20*time.Second)
+	require.Eventually(t, func() bool {
+		b, err := q.OutboxBacklog(context.Background())
+		return err == nil && b.Pending == 0
+	}, 20*time.Second, 50*time.Millisecond, "forwarded once the broker takes it")
+}

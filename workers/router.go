@@ -36,7 +36,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		return errors.Join(errs...)
 	}
 
-	tasksPub, err := amqp.NewPublisher(topo.Tasks(cfg.OutboxForwarders), wlog)
+	tasksPub, err := amqp.NewPublisher(topo.Tasks(cfg.StartConcurrency), wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("task publisher: %w", err)
 	}
@@ -108,13 +108,17 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	}
 
 	// Each AMQP subscription handles one message at a time, so concurrency
-	// is several subscriptions competing on the same queue.
-	for i := range cfg.OutboxForwarders {
+	// is several subscriptions competing on the same queue. A start_processing
+	// handler spends its time waiting for the task's confirm; it takes
+	// several to keep up with the forwarders, which confirm whole batches.
+	for i := range cfg.StartConcurrency {
 		router.AddHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub,
 			events.TopicProcessOrder, tasksPub, startProcessing)
 	}
 	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
-	worker := &processOrder{queries: db.New(pool), duration: cfg.ProcessOrderDuration, logger: logger,
+	marks := &groupCommit{queries: db.New(pool), timeout: cfg.HandlerTimeout,
+		written: func(n int) { m.taskGroup.Observe(float64(n)) }}
+	worker := &processOrder{marks: marks, duration: cfg.ProcessOrderDuration, logger: logger,
 		latency: func(d time.Duration) { m.processing.Observe(d.Seconds()) }}
 	for i := range cfg.ProcessConcurrency {
 		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)

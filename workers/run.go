@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("workers running",
 		slog.Int("forwarders", cfg.OutboxForwarders),
 		slog.Int("process_concurrency", cfg.ProcessConcurrency),
+		slog.Int("start_processing_concurrency", cfg.StartConcurrency),
 		slog.String("amqp_namespace", cfg.AMQPNamespace))
 
 	pending := map[string]chan error{"router": routerDone, "forwarders": forwardDone}

@@ -1,17 +1,29 @@
--- name: ProcessOrderOnce :one
--- The task handler's effect in one statement (one round trip, its own
--- transaction): record the message in the inbox and set processed_at once.
--- first is false for a redelivered message. No row: the order does not exist,
--- and then nothing is recorded, so a later retry or replay can still apply.
-WITH target AS (
-    SELECT id FROM orders WHERE orders.id = @order_id FOR UPDATE
+-- name: ProcessOrdersOnce :many
+-- The task handlers' effect for a group of tasks in one statement (one round
+-- trip, one transaction, one commit): record each task in the inbox and set
+-- its order's processed_at once. One row per task whose order exists; first
+-- is false for a task the inbox already held (a redelivery). A task whose
+-- order does not exist gets no row and records nothing, so a later retry or
+-- replay can still apply. Orders are locked in id order, so concurrent groups
+-- (several workers processes) cannot deadlock.
+WITH task AS (
+    SELECT unnest(@order_ids::uuid[]) AS order_id, unnest(@message_ids::text[]) AS message_id
+), target AS (
+    SELECT orders.id FROM orders
+    WHERE orders.id IN (SELECT order_id FROM task)
+    ORDER BY orders.id
+    FOR UPDATE
 ), inbox AS (
     INSERT INTO processed_messages (handler, message_id)
-    SELECT @handler, @message_id FROM target
+    SELECT @handler, task.message_id FROM task JOIN target ON target.id = task.order_id
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING message_id
+), marked AS (
+    UPDATE orders
+    SET processed_at = coalesce(processed_at, now())
+    WHERE orders.id IN (SELECT id FROM target)
+    RETURNING orders.id, orders.processed_at, orders.created_at
 )
-UPDATE orders
-SET processed_at = coalesce(processed_at, now())
-WHERE orders.id IN (SELECT id FROM target)
-RETURNING processed_at, created_at, EXISTS (SELECT 1 FROM inbox) AS first;
+SELECT task.message_id::text AS message_id, marked.processed_at, marked.created_at,
+       EXISTS (SELECT 1 FROM inbox WHERE inbox.message_id = task.message_id) AS first
+FROM task JOIN marked ON marked.id = task.order_id;

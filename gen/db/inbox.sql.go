@@ -12,40 +12,71 @@ import (
 	"github.com/google/uuid"
 )
 
-const processOrderOnce = `-- name: ProcessOrderOnce :one
-WITH target AS (
-    SELECT id FROM orders WHERE orders.id = $1 FOR UPDATE
+const processOrdersOnce = `-- name: ProcessOrdersOnce :many
+WITH task AS (
+    SELECT unnest($1::uuid[]) AS order_id, unnest($2::text[]) AS message_id
+), target AS (
+    SELECT orders.id FROM orders
+    WHERE orders.id IN (SELECT order_id FROM task)
+    ORDER BY orders.id
+    FOR UPDATE
 ), inbox AS (
     INSERT INTO processed_messages (handler, message_id)
-    SELECT $2, $3 FROM target
+    SELECT $3, task.message_id FROM task JOIN target ON target.id = task.order_id
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING message_id
+), marked AS (
+    UPDATE orders
+    SET processed_at = coalesce(processed_at, now())
+    WHERE orders.id IN (SELECT id FROM target)
+    RETURNING orders.id, orders.processed_at, orders.created_at
 )
-UPDATE orders
-SET processed_at = coalesce(processed_at, now())
-WHERE orders.id IN (SELECT id FROM target)
-RETURNING processed_at, created_at, EXISTS (SELECT 1 FROM inbox) AS first
+SELECT task.message_id::text AS message_id, marked.processed_at, marked.created_at,
+       EXISTS (SELECT 1 FROM inbox WHERE inbox.message_id = task.message_id) AS first
+FROM task JOIN marked ON marked.id = task.order_id
 `
 
-type ProcessOrderOnceParams struct {
-	OrderID   uuid.UUID
-	Handler   string
-	MessageID string
+type ProcessOrdersOnceParams struct {
+	OrderIds   []uuid.UUID
+	MessageIds []string
+	Handler    string
 }
 
-type ProcessOrderOnceRow struct {
+type ProcessOrdersOnceRow struct {
+	MessageID   string
 	ProcessedAt *time.Time
 	CreatedAt   time.Time
 	First       bool
 }
 
-// The task handler's effect in one statement (one round trip, its own
-// transaction): record the message in the inbox and set processed_at once.
-// first is false for a redelivered message. No row: the order does not exist,
-// and then nothing is recorded, so a later retry or replay can still apply.
-func (q *Queries) ProcessOrderOnce(ctx context.Context, arg ProcessOrderOnceParams) (ProcessOrderOnceRow, error) {
-	row := q.db.QueryRow(ctx, processOrderOnce, arg.OrderID, arg.Handler, arg.MessageID)
-	var i ProcessOrderOnceRow
-	err := row.Scan(&i.ProcessedAt, &i.CreatedAt, &i.First)
-	return i, err
+// The task handlers' effect for a group of tasks in one statement (one round
+// trip, one transaction, one commit): record each task in the inbox and set
+// its order's processed_at once. One row per task whose order exists; first
+// is false for a task the inbox already held (a redelivery). A task whose
+// order does not exist gets no row and records nothing, so a later retry or
+// replay can still apply. Orders are locked in id order, so concurrent groups
+// (several workers processes) cannot deadlock.
+func (q *Queries) ProcessOrdersOnce(ctx context.Context, arg ProcessOrdersOnceParams) ([]ProcessOrdersOnceRow, error) {
+	rows, err := q.db.Query(ctx, processOrdersOnce, arg.OrderIds, arg.MessageIds, arg.Handler)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProcessOrdersOnceRow
+	for rows.Next() {
+		var i ProcessOrdersOnceRow
+		if err := rows.Scan(
+			&i.MessageID,
+			&i.ProcessedAt,
+			&i.CreatedAt,
+			&i.First,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -61,6 +61,7 @@ type Config struct {
 	OutboxIdlePollMax   time.Duration
 	OutboxRetention     time.Duration
 	ProcessConcurrency  int
+	StartConcurrency    int
 	HandlerMaxRetries   int
 	HandlerRetryBackoff time.Duration
 	HandlerTimeout      time.Duration
@@ -122,6 +123,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OutboxIdlePollMax:   r.duration("OUTBOX_IDLE_POLL_MAX", 160*time.Millisecond),
 		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
 		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 64),
+		StartConcurrency:    r.positiveInt("START_PROCESSING_CONCURRENCY", 32),
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}

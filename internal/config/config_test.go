@@ -47,6 +47,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 20*time.Millisecond, c.OutboxPollInterval)
 	assert.Equal(t, 24*time.Hour, c.OutboxRetention)
 	assert.Equal(t, 64, c.ProcessConcurrency)
+	assert.Equal(t, 32, c.StartConcurrency)
 	assert.Equal(t, 5, c.HandlerMaxRetries)
 	assert.Equal(t, 200*time.Millisecond, c.HandlerRetryBackoff)
 	assert.Equal(t, 32*time.Second, c.HandlerTimeout, "PROCESS_ORDER_DURATION + 30s")
@@ -60,31 +61,32 @@ func TestLoadEveryVariable(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("s", 48)
 	c, err := config.Load(env(map[string]string{
-		"HTTP_ADDR":              "127.0.0.1:9000",
-		"DATABASE_URL":           "postgres://app:pw@db.internal:5433/orders?sslmode=require",
-		"DATABASE_MAX_CONNS":     "40",
-		"REDIS_URL":              "redis://cache:6380/2",
-		"AMQP_URL":               "amqp://u:p@mq:5673/vhost",
-		"JWT_SECRET":             secret,
-		"JWT_TTL":                "1h30m",
-		"JWT_ISSUER":             "issuer-x",
-		"MIGRATE_ON_START":       "false",
-		"CORS_ALLOWED_ORIGINS":   "https://a.example, https://b.example",
-		"CACHE_TTL":              "90s",
-		"PROCESS_ORDER_DURATION": "250ms",
-		"LOG_LEVEL":              "debug",
-		"SHUTDOWN_TIMEOUT":       "3s",
-		"PASSWORD_HASH_WORKERS":  "6",
-		"WORKERS_HTTP_ADDR":      ":9091",
-		"AMQP_NAMESPACE":         "orders-test_1.a",
-		"OUTBOX_FORWARDERS":      "2",
-		"OUTBOX_BATCH_SIZE":      "500",
-		"OUTBOX_POLL_INTERVAL":   "50ms",
-		"OUTBOX_RETENTION":       "72h",
-		"PROCESS_CONCURRENCY":    "3",
-		"HANDLER_MAX_RETRIES":    "0",
-		"HANDLER_RETRY_BACKOFF":  "1s",
-		"HANDLER_TIMEOUT":        "10s",
+		"HTTP_ADDR":                    "127.0.0.1:9000",
+		"DATABASE_URL":                 "postgres://app:pw@db.internal:5433/orders?sslmode=require",
+		"DATABASE_MAX_CONNS":           "40",
+		"REDIS_URL":                    "redis://cache:6380/2",
+		"AMQP_URL":                     "amqp://u:p@mq:5673/vhost",
+		"JWT_SECRET":                   secret,
+		"JWT_TTL":                      "1h30m",
+		"JWT_ISSUER":                   "issuer-x",
+		"MIGRATE_ON_START":             "false",
+		"CORS_ALLOWED_ORIGINS":         "https://a.example, https://b.example",
+		"CACHE_TTL":                    "90s",
+		"PROCESS_ORDER_DURATION":       "250ms",
+		"LOG_LEVEL":                    "debug",
+		"SHUTDOWN_TIMEOUT":             "3s",
+		"PASSWORD_HASH_WORKERS":        "6",
+		"WORKERS_HTTP_ADDR":            ":9091",
+		"AMQP_NAMESPACE":               "orders-test_1.a",
+		"OUTBOX_FORWARDERS":            "2",
+		"OUTBOX_BATCH_SIZE":            "500",
+		"OUTBOX_POLL_INTERVAL":         "50ms",
+		"OUTBOX_RETENTION":             "72h",
+		"PROCESS_CONCURRENCY":          "3",
+		"START_PROCESSING_CONCURRENCY": "5",
+		"HANDLER_MAX_RETRIES":          "0",
+		"HANDLER_RETRY_BACKOFF":        "1s",
+		"HANDLER_TIMEOUT":              "10s",
 	}))
 	require.NoError(t, err)
 
@@ -110,6 +112,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, 50*time.Millisecond, c.OutboxPollInterval)
 	assert.Equal(t, 72*time.Hour, c.OutboxRetention)
 	assert.Equal(t, 3, c.ProcessConcurrency)
+	assert.Equal(t, 5, c.StartConcurrency)
 	assert.Equal(t, 0, c.HandlerMaxRetries)
 	assert.Equal(t, time.Second, c.HandlerRetryBackoff)
 	assert.Equal(t, 10*time.Second, c.HandlerTimeout)
@@ -155,6 +158,7 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 		{"OUTBOX_FORWARDERS", "none"},
 		{"OUTBOX_BATCH_SIZE", "0"},
 		{"PROCESS_CONCURRENCY", "-1"},
+		{"START_PROCESSING_CONCURRENCY", "0"},
 		{"HANDLER_MAX_RETRIES", "-1"},
 		{"HANDLER_MAX_RETRIES", "five"},
 		{"JWT_TTL", "30"},

@@ -157,8 +157,8 @@ func TestCacheTTL(t *testing.T) {
 	assert.InDelta(t, testUnprocessedTTL, f.ttl(t, o.ID), float64(5*time.Second),
 		"not processed yet: the short TTL bounds how long processed_at can show null")
 
-	_, err := f.queries.ProcessOrderOnce(ctx, db.ProcessOrderOnceParams{ // what the workers do
-		OrderID: o.ID, Handler: "process_order", MessageID: "task-" + o.ID.String(),
+	_, err := f.queries.ProcessOrdersOnce(ctx, db.ProcessOrdersOnceParams{ // what the workers do
+		OrderIds: []uuid.UUID{o.ID}, Handler: "process_order", MessageIds: []string{"task-" + o.ID.String()},
 	})
 	require.NoError(t, err)
 	f.forget(t, o.ID)

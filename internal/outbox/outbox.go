@@ -54,9 +54,12 @@ func Schema(batchSize int) wsql.SchemaAdapter {
 
 // Offsets is the outbox offsets adapter: forwarded rows are marked acked
 // (and deleted later by retention), not deleted at once, so a recent event
-// can still be inspected.
-func Offsets() wsql.OffsetsAdapter {
-	return offsets{wsql.PostgreSQLQueueOffsetsAdapter{GenerateMessagesTableName: tableName}}
+// can still be inspected. confirmed, when not nil, runs before a batch's rows
+// are marked: a forwarder that publishes without waiting for each confirm
+// waits there for the whole batch's, and its error leaves every row of the
+// batch pending (the claiming transaction rolls back).
+func Offsets(confirmed func() error) wsql.OffsetsAdapter {
+	return offsets{wsql.PostgreSQLQueueOffsetsAdapter{GenerateMessagesTableName: tableName}, confirmed}
 }
 
 type schema struct{ wsql.PostgreSQLQueueSchema }
@@ -81,6 +84,7 @@ func (s schema) SubscribeIsolationLevel() sql.IsolationLevel { return sql.LevelR
 
 type offsets struct {
 	wsql.PostgreSQLQueueOffsetsAdapter
+	confirmed func() error
 }
 
 // AckMessageQuery acks the rows up to the last one forwarded. Watermill
@@ -94,5 +98,10 @@ func (a offsets) AckMessageQuery(params wsql.AckMessageQueryParams) (wsql.Query,
 		}
 	}
 	params.Rows = done
+	if a.confirmed != nil {
+		if err := a.confirmed(); err != nil {
+			return wsql.Query{}, fmt.Errorf("outbox: batch of %d not confirmed, left pending: %w", len(done), err)
+		}
+	}
 	return a.PostgreSQLQueueOffsetsAdapter.AckMessageQuery(params)
 }
