@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +33,14 @@ type PipelineResult struct {
 	BacklogMax       int64     `json:"backlog_max"`
 	BacklogEnd       int64     `json:"backlog_at_end"`
 	DrainSeconds     float64   `json:"drain_seconds"`
+	DrainRate        float64   `json:"drain_per_sec"` // the backlog left at the end over the time to process it, API idle
 	SampleIntervalMS int       `json:"sample_interval_ms"`
 	Latencies        []float64 `json:"-"`
 }
 
 // pipelineRun creates orders through the API at rate per second (open loop:
-// a pacer hands out one token per order, workers take them) for d, sampling
+// a pacer hands out one token per order, workers take them), or as fast as
+// the API answers when rate is 0 (closed loop), for d, sampling
 // the backlog of the whole pipeline (orders not yet processed) and of its
 // first stage (events not yet forwarded), then waits for every order to be processed and reads
 // commit -> processed latencies from the database.
@@ -46,6 +51,14 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 	runCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 
+	// The backlog comes from the workers' own counters (orders created
+	// minus orders processed), not from counting rows: a count over the
+	// orders table twice a second would take PostgreSQL CPU from the
+	// system being measured.
+	processedAtStart, err := processedCount(ctx, s)
+	if err != nil {
+		return res, err
+	}
 	var created, failed atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -71,8 +84,8 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if b, err := db.New(pool).CountUnprocessedSince(ctx, since); err == nil {
-					res.BacklogSamples = append(res.BacklogSamples, b)
+				if p, err := processedCount(ctx, s); err == nil {
+					res.BacklogSamples = append(res.BacklogSamples, max(0, created.Load()-(p-processedAtStart)))
 				}
 				if b, err := backlog(ctx, s); err == nil {
 					res.OutboxSamples = append(res.OutboxSamples, b)
@@ -82,12 +95,15 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 	}()
 
 	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
+	}
 	next := start
 pace:
 	for {
 		next = next.Add(interval)
-		if wait := time.Until(next); wait > 0 {
+		if wait := time.Until(next); interval > 0 && wait > 0 {
 			select {
 			case <-runCtx.Done():
 				break pace
@@ -114,11 +130,12 @@ pace:
 	q := db.New(pool)
 	drainStart := time.Now()
 	for {
-		pending, err := q.CountUnprocessedSince(ctx, since)
+		p, err := processedCount(ctx, s)
 		if err != nil {
 			return res, err
 		}
-		if pending == 0 {
+		pending := created.Load() - (p - processedAtStart)
+		if pending <= 0 {
 			break
 		}
 		if time.Since(drainStart) > 2*time.Minute {
@@ -127,6 +144,9 @@ pace:
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.DrainSeconds = time.Since(drainStart).Seconds()
+	if res.DrainSeconds > 0.5 {
+		res.DrainRate = float64(res.BacklogEnd) / res.DrainSeconds
+	}
 
 	lat, err := q.ProcessingLatenciesSince(ctx, since)
 	if err != nil {
@@ -142,6 +162,31 @@ pace:
 		res.CommitToProcP99 = res.Latencies[int(float64(n-1)*0.99)]
 	}
 	return res, nil
+}
+
+// processedCount is how many orders the workers have processed so far (each
+// once: redelivered tasks do not count), from their /metrics.
+func processedCount(ctx context.Context, s *system) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	const series = "orders_order_processing_latency_seconds_count "
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("workers /metrics has no %q", strings.TrimSpace(series))
 }
 
 func backlog(ctx context.Context, s *system) (int64, error) {

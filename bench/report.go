@@ -59,10 +59,13 @@ func printReport(r *Report) {
 	}
 	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_http %.2f\n", r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_http"])
 	fmt.Printf("max RSS: api %.1f MiB, workers %.1f MiB\n", r.RSSMiB["api"], r.RSSMiB["workers"])
-	for _, name := range []string{"half", "full"} {
-		p := r.Pipeline[name]
-		fmt.Printf("pipeline %-4s: target %.0f/s achieved %.0f/s, processed %.0f/s, commit->processed p50 %.1f ms p99 %.1f ms, backlog max %d end %d, drained in %.1f s\n",
-			name, p.TargetRate, p.AchievedRate, p.ProcessedPerSec, p.CommitToProcP50, p.CommitToProcP99, p.BacklogMax, p.BacklogEnd, p.DrainSeconds)
+	for _, name := range []string{"half", "full", "closed"} {
+		p, ok := r.Pipeline[name]
+		if !ok {
+			continue
+		}
+		fmt.Printf("pipeline %-6s: target %.0f/s achieved %.0f/s, processed %.0f/s, commit->processed p50 %.1f ms p99 %.1f ms, backlog max %d end %d, drained in %.1f s (%.0f/s)\n",
+			name, p.TargetRate, p.AchievedRate, p.ProcessedPerSec, p.CommitToProcP50, p.CommitToProcP99, p.BacklogMax, p.BacklogEnd, p.DrainSeconds, p.DrainRate)
 		fmt.Printf("               unprocessed orders every %d ms: %v\n", p.SampleIntervalMS, p.BacklogSamples)
 		fmt.Printf("               unforwarded events every %d ms: %v\n", p.SampleIntervalMS, p.OutboxSamples)
 	}

@@ -144,11 +144,15 @@ func runBench(ctx context.Context, p plan, o options) error {
 	for _, run := range []struct {
 		name string
 		rate float64
-	}{{"half", maxRate / 2}, {"full", maxRate}} {
+	}{{"half", maxRate / 2}, {"full", maxRate}, {"closed", 0}} {
 		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
 			return err
 		}
-		fmt.Printf("pipeline at %s create rate (%.0f/s) for %s\n", run.name, run.rate, p.Pipeline)
+		if run.rate > 0 {
+			fmt.Printf("pipeline at %s create rate (%.0f/s) for %s\n", run.name, run.rate, p.Pipeline)
+		} else {
+			fmt.Printf("pipeline with creates as fast as the API answers (%d clients) for %s\n", concurrency, p.Pipeline)
+		}
 		stop := sampleRSS(sys, rep.RSSMiB)
 		res, err := pipelineRun(ctx, a, sys, pool, run.rate, p.Pipeline, concurrency)
 		stop()

@@ -74,7 +74,6 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 		"WORKERS_HTTP_ADDR=127.0.0.1:0",
 		"LOG_LEVEL=info", // as in production: one access-log line per request
 		"PROCESS_ORDER_DURATION=0s",
-		"PROCESS_CONCURRENCY=16",
 		"RATE_LIMIT_ENABLED=false",
 		"DEBUG_ADDR=127.0.0.1:0",
 	}, extraEnv...)

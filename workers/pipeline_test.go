@@ -19,6 +19,7 @@ import (
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/outbox"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -230,4 +231,43 @@ func TestRefusedEventStaysInTheOutbox(t *testing.T) {
 		b, err := q.OutboxBacklog(context.Background())
 		return err == nil && b.Pending == 0
 	}, 20*time.Second, 50*time.Millisecond, "forwarded once the broker takes it")
+}
+
+// An event committed after events with newer offsets were forwarded (its
+// transaction was slow) is still forwarded: forwarders start their claims
+// after rows already forwarded, but scan from the start every
+// outbox.FullScanInterval.
+func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(map[string]string{"OUTBOX_FORWARDERS": "2"})
+	ctx := context.Background()
+
+	// The slow transaction takes its outbox offset first...
+	tx, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	slow := uuid.Must(uuid.NewV7())
+	_, err = db.New(tx).CreateOrder(ctx, db.CreateOrderParams{ID: slow, UserID: e.userID,
+		Items: []byte(`[{"product_id":1,"quantity":1,"price":"1.00"}]`), TotalPrice: money.MustParse("1.00"), CreatedAt: time.Now().UTC()})
+	require.NoError(t, err)
+	msg, err := events.NewOrderEvent(ctx, events.Order{ID: slow, UserID: e.userID, TotalPrice: money.MustParse("1.00"), Status: "PENDING"})
+	require.NoError(t, err)
+	require.NoError(t, outbox.Publish(tx, events.TopicNewOrder, msg))
+
+	// ...while later orders commit, get forwarded and processed.
+	for range 3 {
+		for range 20 {
+			e.createOrder()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	last := e.createOrder()
+	e.waitProcessed(last.ID, 20*time.Second)
+
+	require.NoError(t, tx.Commit(ctx))
+	committed := time.Now()
+	processedAt := e.waitProcessed(slow, 20*time.Second)
+	assert.Less(t, processedAt.Sub(committed), outbox.FullScanInterval+2*time.Second,
+		"found by the next full scan")
 }

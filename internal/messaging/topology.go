@@ -42,8 +42,17 @@ func (t Topology) EventQueue(topic, handler string) string { return t.Name(topic
 func (t Topology) Events(handler string, channels int) amqp.Config {
 	cfg := amqp.NewDurablePubSubConfig(t.URL, func(topic string) string { return t.EventQueue(topic, handler) })
 	cfg.Exchange.GenerateName = t.Name
+	// Event handlers are quick: a few messages waiting at each consumer
+	// spare it the broker round trip between its ack and the next delivery.
+	// Tasks keep Watermill's prefetch of 1, so a long task never holds
+	// others back while another consumer is free.
+	cfg.Consume.Qos.PrefetchCount = EventPrefetch
 	return withConfirms(cfg, channels)
 }
+
+// EventPrefetch is how many event messages RabbitMQ hands each consumer
+// before it acks.
+const EventPrefetch = 4
 
 // Tasks returns the config for the task queue and the dead-letter queue.
 func (t Topology) Tasks(channels int) amqp.Config {
