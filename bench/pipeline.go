@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -167,17 +168,13 @@ pace:
 // processedCount is how many orders the workers have processed so far (each
 // once: redelivered tasks do not count), from their /metrics.
 func processedCount(ctx context.Context, s *system) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+"/metrics", nil)
+	body, err := getStatus(ctx, s, "/metrics")
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
+	defer body.Close()
 	const series = "orders_order_processing_latency_seconds_count "
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), series); ok {
 			return strconv.ParseInt(v, 10, 64)
@@ -189,18 +186,32 @@ func processedCount(ctx context.Context, s *system) (int64, error) {
 	return 0, fmt.Errorf("workers /metrics has no %q", strings.TrimSpace(series))
 }
 
+// backlog is the workers' count of events not yet forwarded.
 func backlog(ctx context.Context, s *system) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+"/outbox", nil)
+	body, err := getStatus(ctx, s, "/outbox")
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
+	defer body.Close()
 	var b struct {
 		Pending int64 `json:"pending"`
 	}
-	return b.Pending, json.NewDecoder(resp.Body).Decode(&b)
+	return b.Pending, json.NewDecoder(body).Decode(&b)
+}
+
+// getStatus GETs path from the workers' status server.
+func getStatus(ctx context.Context, s *system, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("workers %s: %s", path, resp.Status)
+	}
+	return resp.Body, nil
 }
