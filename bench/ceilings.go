@@ -78,6 +78,7 @@ func startCeilingServer(ctx context.Context, dir string, body []byte) (string, *
 		return "", nil, err
 	}
 	cmd := exec.CommandContext(ctx, self, "-serve-ceiling", bodyFile)
+	cmd.SysProcAttr = ownSession
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err

@@ -101,6 +101,14 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 	return s, nil
 }
 
+// ownSession starts a process in a session of its own. Linux schedules each
+// session as a group (autogroup) and shares the CPU between groups, the way
+// systemd units or containers each get a cgroup in a deployment: the API,
+// the workers and the load generator compete as separate services, as
+// PostgreSQL and RabbitMQ already do, instead of as one group sharing one
+// share of the machine.
+var ownSession = &syscall.SysProcAttr{Setsid: true}
+
 func (s *system) start(ctx context.Context, name string, env []string, logName string) (*process, error) {
 	logPath := filepath.Join(s.dir, logName+".log")
 	f, err := os.Create(logPath)
@@ -108,6 +116,7 @@ func (s *system) start(ctx context.Context, name string, env []string, logName s
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(s.dir, name))
+	cmd.SysProcAttr = ownSession
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
