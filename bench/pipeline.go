@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -57,10 +55,11 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 	// minus orders processed), not from counting rows: a count over the
 	// orders table twice a second would take PostgreSQL CPU from the
 	// system being measured.
-	processedAtStart, err := processedCount(ctx, s)
+	start0, err := readWorkers(ctx, s)
 	if err != nil {
 		return res, err
 	}
+	processedAtStart := start0.processed
 	var created, failed atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -86,11 +85,9 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if p, err := processedCount(ctx, s); err == nil {
-					res.BacklogSamples = append(res.BacklogSamples, max(0, created.Load()-(p-processedAtStart)))
-				}
-				if b, err := backlog(ctx, s); err == nil {
-					res.OutboxSamples = append(res.OutboxSamples, b)
+				if w, err := readWorkers(ctx, s); err == nil {
+					res.BacklogSamples = append(res.BacklogSamples, max(0, created.Load()-(w.processed-processedAtStart)))
+					res.OutboxSamples = append(res.OutboxSamples, w.unforwarded)
 				}
 			}
 		}
@@ -133,11 +130,11 @@ pace:
 	q := db.New(pool)
 	drainStart := time.Now()
 	for {
-		p, err := processedCount(ctx, s)
+		w, err := readWorkers(ctx, s)
 		if err != nil {
 			return res, err
 		}
-		pending := created.Load() - (p - processedAtStart)
+		pending := created.Load() - (w.processed - processedAtStart)
 		if pending <= 0 {
 			break
 		}
@@ -167,53 +164,53 @@ pace:
 	return res, nil
 }
 
-// processedCount is how many orders the workers have processed so far (each
-// once: redelivered tasks do not count), from their /metrics.
-func processedCount(ctx context.Context, s *system) (int64, error) {
-	body, err := getStatus(ctx, s, "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer body.Close()
-	const series = "orders_order_processing_latency_seconds_count "
-	sc := bufio.NewScanner(body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("workers /metrics has no %q", strings.TrimSpace(series))
+// workerCounts are the workers' own figures, from one scrape of /metrics.
+type workerCounts struct {
+	processed   int64 // orders processed so far (each once: redelivered tasks do not count)
+	unforwarded int64 // events in the outbox not yet forwarded
 }
 
-// backlog is the workers' count of events not yet forwarded.
-func backlog(ctx context.Context, s *system) (int64, error) {
-	body, err := getStatus(ctx, s, "/outbox")
+// readWorkers scrapes the workers' /metrics for the pipeline's counts.
+func readWorkers(ctx context.Context, s *system) (workerCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+"/metrics", nil)
 	if err != nil {
-		return 0, err
-	}
-	defer body.Close()
-	var b struct {
-		Pending int64 `json:"pending"`
-	}
-	return b.Pending, json.NewDecoder(body).Decode(&b)
-}
-
-// getStatus GETs path from the workers' status server.
-func getStatus(ctx context.Context, s *system, path string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.statusURL+path, nil)
-	if err != nil {
-		return nil, err
+		return workerCounts{}, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return workerCounts{}, err
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_ = resp.Body.Close()
-		return nil, fmt.Errorf("workers %s: %s", path, resp.Status)
+		return workerCounts{}, fmt.Errorf("workers /metrics: %s", resp.Status)
 	}
-	return resp.Body, nil
+	const processedSeries, unforwardedSeries = "orders_order_processing_latency_seconds_count", "orders_outbox_pending"
+	var w workerCounts
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		var into *int64
+		switch name {
+		case processedSeries:
+			into = &w.processed
+		case unforwardedSeries:
+			into = &w.unforwarded
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64) // a gauge may read 1e+06
+		if err != nil {
+			return workerCounts{}, fmt.Errorf("workers /metrics %s: %w", name, err)
+		}
+		*into = int64(v)
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return workerCounts{}, err
+	}
+	if found != 2 {
+		return workerCounts{}, fmt.Errorf("workers /metrics lacks %s or %s", processedSeries, unforwardedSeries)
+	}
+	return w, nil
 }

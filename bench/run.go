@@ -200,7 +200,7 @@ func settle(ctx context.Context, sys *system, pool *pgxpool.Pool, since time.Tim
 	q := db.New(pool)
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		b, err := backlog(ctx, sys)
+		w, err := readWorkers(ctx, sys)
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func settle(ctx context.Context, sys *system, pool *pgxpool.Pool, since time.Tim
 		if err != nil {
 			return err
 		}
-		if b == 0 && pending == 0 {
+		if w.unforwarded == 0 && pending == 0 {
 			if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 				return fmt.Errorf("vacuum: %w", err)
 			}
