@@ -5,14 +5,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
-	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/process"
 )
 
 // defaultMemoryLimit is the API's soft memory limit unless GOMEMLIMIT says
@@ -26,14 +22,5 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	getenv, err := config.Getenv()
-	if err == nil {
-		err = run(ctx, os.Args[1:], getenv, os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "server:", err)
-		os.Exit(1)
-	}
+	process.Main("server", run)
 }

@@ -7,14 +7,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
-	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/process"
 )
 
 // defaultGCPercent is the workers' GOGC unless the environment sets one.
@@ -29,14 +25,5 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	getenv, err := config.Getenv()
-	if err == nil {
-		err = run(ctx, os.Args[1:], getenv, os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "workers:", err)
-		os.Exit(1)
-	}
+	process.Main("workers", run)
 }
