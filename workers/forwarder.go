@@ -30,7 +30,7 @@ type forwarders struct {
 }
 
 func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
-	amqpCfg := topo.Events("", 0)
+	amqpCfg := topo.Events("")
 	conn, err := amqp.NewConnection(amqpCfg.Connection, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("event publisher connection: %w", err)

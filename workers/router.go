@@ -81,7 +81,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	)
 
 	newEventSub := func(handler string) (*amqp.Subscriber, error) {
-		sub, err := amqp.NewSubscriber(topo.Events(handler, 0), wlog)
+		sub, err := amqp.NewSubscriber(topo.Events(handler), wlog)
 		if err == nil {
 			closers = append(closers, sub.Close)
 		}

@@ -21,7 +21,7 @@ const topic = "new_order"
 
 func newPipelined(t *testing.T, topo messaging.Topology) *messaging.PipelinedPublisher {
 	t.Helper()
-	cfg := topo.Events("", 0)
+	cfg := topo.Events("")
 	conn, err := amqp.NewConnection(cfg.Connection, watermill.NopLogger{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
@@ -36,7 +36,7 @@ func newPipelined(t *testing.T, topo messaging.Topology) *messaging.PipelinedPub
 func TestPipelinedPublisherDeliversWhatItConfirms(t *testing.T) {
 	t.Parallel()
 	topo := testamqp.Namespace(t)
-	sub, err := amqp.NewSubscriber(topo.Events("start_processing", 0), watermill.NopLogger{})
+	sub, err := amqp.NewSubscriber(topo.Events("start_processing"), watermill.NopLogger{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 	require.NoError(t, sub.SubscribeInitialize(topic)) // the queue is bound before anything is published

@@ -38,21 +38,23 @@ func (t Topology) Name(topic string) string { return t.Namespace + "." + topic }
 // EventQueue is the queue a handler group consumes an event topic from.
 func (t Topology) EventQueue(topic, handler string) string { return t.Name(topic) + "." + handler }
 
-// Events returns the config for publishing events, or for consuming them as handler.
-func (t Topology) Events(handler string, channels int) amqp.Config {
+// Events returns the config for publishing events, or for consuming them as
+// handler. Publishers of events are the forwarders, each with a channel of its
+// own (messaging.PipelinedPublisher), so there is no channel pool.
+func (t Topology) Events(handler string) amqp.Config {
 	cfg := amqp.NewDurablePubSubConfig(t.URL, func(topic string) string { return t.EventQueue(topic, handler) })
 	cfg.Exchange.GenerateName = t.Name
 	// Event handlers are quick: a few messages waiting at each consumer
 	// spare it the broker round trip between its ack and the next delivery.
 	// Tasks keep Watermill's prefetch of 1, so a long task never holds
 	// others back while another consumer is free.
-	cfg.Consume.Qos.PrefetchCount = EventPrefetch
-	return withConfirms(cfg, channels)
+	cfg.Consume.Qos.PrefetchCount = eventPrefetch
+	return withConfirms(cfg, 0)
 }
 
-// EventPrefetch is how many event messages RabbitMQ hands each consumer
+// eventPrefetch is how many event messages RabbitMQ hands each consumer
 // before it acks.
-const EventPrefetch = 4
+const eventPrefetch = 4
 
 // Tasks returns the config for the task queue and the dead-letter queue.
 func (t Topology) Tasks(channels int) amqp.Config {
