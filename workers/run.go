@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
@@ -52,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	reg := metrics.NewRegistry(pool)
 	m := newWorkerMetrics(reg, db.New(pool))
-	wlog := watermill.NewSlogLogger(logger)
+	wlog := messaging.Logger(logger)
 	router, closeRouter, err := newRouter(cfg, topo, pool, m, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {
