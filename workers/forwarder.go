@@ -37,6 +37,7 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 	}
 	f := &forwarders{conn: conn}
 	ackDeadline := 30 * time.Second
+	pacer := outbox.NewPacer(cfg.OutboxPollInterval, cfg.OutboxIdlePollMax, time.Second)
 	for range cfg.OutboxForwarders {
 		pub := messaging.NewPipelinedPublisher(conn, amqpCfg, wlog)
 		f.publishers = append(f.publishers, pub)
@@ -45,13 +46,14 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 			defer cancel()
 			return pub.Confirmed(ctx)
 		}
+		schema, backoff := pacer.Forwarder(cfg.OutboxBatchSize)
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
-			SchemaAdapter:  outbox.Schema(cfg.OutboxBatchSize),
+			SchemaAdapter:  schema,
 			OffsetsAdapter: outbox.Offsets(confirmed),
 			PollInterval:   cfg.OutboxPollInterval,
 			ResendInterval: time.Second,
 			RetryInterval:  time.Second,
-			BackoffManager: outbox.NewIdleBackoff(cfg.OutboxPollInterval, cfg.OutboxIdlePollMax, time.Second),
+			BackoffManager: backoff,
 			AckDeadline:    &ackDeadline,
 		}, wlog)
 		if err != nil {

@@ -1,39 +1,100 @@
 package outbox
 
 import (
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
-// IdleBackoff paces one forwarder's polls: every poll that finds the outbox
-// empty doubles the wait, from base up to max, and the first poll that finds
-// events goes back to base. Under load nothing changes; an idle system stops
-// costing PostgreSQL a transaction per forwarder every base (8 forwarders at
-// 20 ms were 400 a second), and the first event after a quiet spell waits
-// only until the soonest of the forwarders looks.
-type IdleBackoff struct {
-	base, max time.Duration
-	idle      int
-	errors    wsql.BackoffManager // Watermill's own handling of query errors
+// Pacer spaces the claims of all the forwarders of one workers process.
+//
+// A claim that fills its batch means more events are waiting: that forwarder
+// claims again at once, and under a backlog every forwarder does. A claim
+// that found fewer rows took everything there was: the next claim by any
+// forwarder starts no sooner than interval after the previous one, so events
+// gather into batches instead of each costing a transaction and a confirm
+// round trip of its own. Every claim that finds nothing doubles the spacing,
+// up to idleMax, and the first claim that finds events goes back to interval.
+//
+// Without it, each forwarder claimed again as soon as it had forwarded
+// anything: at 350 events/s the 8 forwarders claimed one or two rows at a
+// time, and the pipeline cost as much CPU as at twice the rate.
+type Pacer struct {
+	interval, idleMax, retry time.Duration
+
+	mu   sync.Mutex
+	next time.Time // the earliest start of the next spaced claim
+	idle int       // claims in a row, by any forwarder, that found nothing
 }
 
-// NewIdleBackoff returns the backoff of one forwarder (it keeps state: one each).
-func NewIdleBackoff(base, maxWait, retry time.Duration) *IdleBackoff {
-	return &IdleBackoff{base: base, max: max(maxWait, base), errors: wsql.NewDefaultBackoffManager(base, retry)}
+// NewPacer returns the pacer the forwarders of a process share. retry is the
+// wait after a failed claim (database down).
+func NewPacer(interval, idleMax, retry time.Duration) *Pacer {
+	return &Pacer{interval: interval, idleMax: max(idleMax, interval), retry: retry}
+}
+
+// Forwarder returns one forwarder's schema adapter, claiming up to batchSize
+// rows, and its backoff manager, which asks the pacer when to claim next.
+func (p *Pacer) Forwarder(batchSize int) (wsql.SchemaAdapter, wsql.BackoffManager) {
+	if batchSize <= 0 {
+		batchSize = watermillBatchSize
+	}
+	s := Schema(batchSize).(schema)
+	return s, forwarderBackoff{pacer: p, floor: s.floor, batch: batchSize}
+}
+
+// wait is how long a forwarder waits before its next claim, now that its
+// last one found rows rows of a batch of batch.
+func (p *Pacer) wait(rows, batch int, now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var gap time.Duration
+	var start time.Time
+	switch {
+	case rows >= batch:
+		p.idle = 0
+		return 0
+	case rows > 0:
+		// The next spaced claim; but the first events after an idle spell
+		// need none of the long waits planned then: interval from now.
+		wasIdle := p.idle > 0
+		p.idle, gap = 0, p.interval
+		start = p.next
+		if start.Before(now) {
+			start = now
+		} else if limit := now.Add(gap); wasIdle && start.After(limit) {
+			start = limit
+		}
+	default:
+		gap = p.interval << min(p.idle, 16)
+		if gap > p.idleMax || gap <= 0 {
+			gap = p.idleMax
+		}
+		p.idle++
+		start = now.Add(gap)
+		if p.next.After(start) {
+			start = p.next
+		}
+	}
+	p.next = start.Add(gap)
+	return start.Sub(now)
+}
+
+// watermillBatchSize is the claim size Watermill uses when given none.
+const watermillBatchSize = 100
+
+type forwarderBackoff struct {
+	pacer *Pacer
+	floor *floor
+	batch int
 }
 
 // HandleError implements wsql.BackoffManager.
-func (b *IdleBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil || !noMsg {
-		b.idle = 0
-		return b.errors.HandleError(logger, noMsg, err)
+func (b forwarderBackoff) HandleError(_ watermill.LoggerAdapter, _ bool, err error) time.Duration {
+	if err != nil {
+		return b.pacer.retry
 	}
-	wait := b.base << min(b.idle, 16)
-	if wait >= b.max || wait <= 0 {
-		return b.max
-	}
-	b.idle++
-	return wait
+	return b.pacer.wait(b.floor.claimed(), b.batch, time.Now())
 }

@@ -6,27 +6,70 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/stretchr/testify/assert"
 )
 
-func TestIdleBackoffDoublesWhileEmptyAndResetsOnEvents(t *testing.T) {
+const ms = time.Millisecond
+
+func TestPacerSpacesPartialClaimsOfAllForwarders(t *testing.T) {
 	t.Parallel()
-	b := NewIdleBackoff(20*time.Millisecond, 160*time.Millisecond, time.Second)
-	log := watermill.NopLogger{}
-	var waits []time.Duration
-	for range 6 {
-		waits = append(waits, b.HandleError(log, true, nil))
-	}
-	assert.Equal(t, []time.Duration{20, 40, 80, 160, 160, 160}, scale(waits, time.Millisecond))
-	assert.Zero(t, b.HandleError(log, false, nil), "a poll that found events polls again at once")
-	assert.Equal(t, 20*time.Millisecond, b.HandleError(log, true, nil), "and the next empty poll starts from base")
-	assert.Equal(t, time.Second, b.HandleError(log, false, errors.New("connection refused")), "query errors wait the retry interval")
+	p := NewPacer(20*ms, 160*ms, time.Second)
+	now := time.Now()
+	// Three forwarders each forwarded a partial batch at the same moment:
+	// their next claims are spread out, one per interval.
+	assert.Equal(t, []time.Duration{0, 20, 40}, scale([]time.Duration{p.wait(3, 100, now), p.wait(1, 100, now), p.wait(7, 100, now)}))
+	// A full batch means more is waiting: claim again at once.
+	assert.Zero(t, p.wait(100, 100, now))
+	// The next partial claim queues behind the ones planned.
+	assert.Equal(t, 60*ms, p.wait(5, 100, now))
 }
 
-func scale(ds []time.Duration, unit time.Duration) []time.Duration {
+func TestPacerDoublesWhileIdleAndComesBackOnEvents(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 160*ms, time.Second)
+	now := time.Now()
+	var waits []time.Duration
+	for range 6 { // one forwarder finding nothing, claims taking no time
+		w := p.wait(0, 100, now)
+		waits = append(waits, w)
+		now = now.Add(w)
+	}
+	assert.Equal(t, []time.Duration{20, 40, 80, 160, 160, 160}, scale(waits))
+	// Other forwarders went idle too: spaced claims are planned far ahead.
+	for range 7 {
+		p.wait(0, 100, now)
+	}
+	// Events again: the next claim is at most one interval away.
+	assert.Equal(t, 20*ms, p.wait(1, 100, now))
+	assert.Equal(t, 20*ms, p.wait(0, 100, now.Add(20*ms)), "and an empty claim starts doubling from interval again")
+}
+
+func TestForwarderBackoffReadsTheClaimSize(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 160*ms, time.Second)
+	adapter, backoff := p.Forwarder(2)
+	s := adapter.(schema)
+	_, err := s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
+	assert.NoError(t, err)
+	f := s.floor
+	f.saw(10)
+	f.saw(11)
+	log := watermill.NopLogger{}
+	assert.Zero(t, backoff.HandleError(log, false, nil), "a full claim of 2 claims again at once")
+	_, _ = s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
+	f.saw(12)
+	assert.Equal(t, time.Duration(0), backoff.HandleError(log, false, nil), "the first partial claim takes the free slot")
+	_, _ = s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
+	f.saw(13)
+	assert.InDelta(t, float64(20*ms), float64(backoff.HandleError(log, false, nil)), float64(5*ms), "the next one waits its turn")
+	assert.Equal(t, time.Second, backoff.HandleError(log, false, errors.New("connection refused")), "a failed claim waits the retry interval")
+}
+
+func scale(ds []time.Duration) []time.Duration {
 	out := make([]time.Duration, len(ds))
 	for i, d := range ds {
-		out[i] = d / unit
+		out[i] = d / ms
 	}
 	return out
 }

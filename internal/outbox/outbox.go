@@ -79,12 +79,13 @@ type floor struct {
 	offset   int64     // first offset of the latest claim that found rows; 0: none yet
 	fullScan time.Time // when the last claim without a floor ran
 	claiming bool      // the current claim has not seen a row yet
+	rows     int       // rows the current (or latest) claim found
 }
 
 func (f *floor) where(wsql.GenerateWhereClauseParams) (string, []any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.claiming = true
+	f.claiming, f.rows = true, 0
 	if f.offset == 0 || time.Since(f.fullScan) >= f.fullScanEvery {
 		f.fullScan = time.Now()
 		return "", nil
@@ -97,9 +98,17 @@ func (f *floor) where(wsql.GenerateWhereClauseParams) (string, []any) {
 func (f *floor) saw(offset int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.rows++
 	if f.claiming {
 		f.offset, f.claiming = offset, false
 	}
+}
+
+// claimed is how many rows the latest claim found.
+func (f *floor) claimed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rows
 }
 
 // Offsets is the outbox offsets adapter: forwarded rows are marked acked
