@@ -13,29 +13,41 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // PipelineResult is one sustained-rate run of the event pipeline.
 type PipelineResult struct {
-	TargetRate       float64   `json:"target_rate"`
-	AchievedRate     float64   `json:"achieved_create_rate"`
-	Seconds          float64   `json:"seconds"`
-	Orders           int       `json:"orders"`
-	CreateErrors     int       `json:"create_errors"`
-	ProcessedPerSec  float64   `json:"processed_per_sec"`            // from the first to the last processed_at, drain included
-	ProcessedInRun   float64   `json:"processed_during_run_per_sec"` // orders processed while creates ran, per second
-	CommitToProcP50  float64   `json:"commit_to_processed_p50_ms"`
-	CommitToProcP99  float64   `json:"commit_to_processed_p99_ms"`
-	BacklogSamples   []int64   `json:"backlog_samples"` // orders created in the run and not yet processed
-	OutboxSamples    []int64   `json:"outbox_samples"`  // events not yet forwarded to RabbitMQ
-	BacklogMax       int64     `json:"backlog_max"`
-	BacklogEnd       int64     `json:"backlog_at_end"`
-	DrainSeconds     float64   `json:"drain_seconds"`
-	DrainRate        float64   `json:"drain_per_sec"` // the backlog left at the end over the time to process it, API idle
-	SampleIntervalMS int       `json:"sample_interval_ms"`
-	Latencies        []float64 `json:"-"`
+	TargetRate       float64 `json:"target_rate"`
+	AchievedRate     float64 `json:"achieved_create_rate"`
+	Seconds          float64 `json:"seconds"`
+	Orders           int     `json:"orders"`
+	CreateErrors     int     `json:"create_errors"`
+	ProcessedPerSec  float64 `json:"processed_per_sec"`            // from the first to the last processed_at, drain included
+	ProcessedInRun   float64 `json:"processed_during_run_per_sec"` // orders processed while creates ran, per second
+	CommitToProcP50  float64 `json:"commit_to_processed_p50_ms"`
+	CommitToProcP99  float64 `json:"commit_to_processed_p99_ms"`
+	BacklogSamples   []int64 `json:"backlog_samples"`             // orders created in the run and not yet processed
+	OutboxSamples    []int64 `json:"outbox_samples"`              // events not yet forwarded to RabbitMQ
+	EventQueue       []int64 `json:"new_order_queue_samples"`     // new_order events waiting in RabbitMQ
+	TaskQueue        []int64 `json:"process_order_queue_samples"` // process_order tasks waiting in RabbitMQ
+	BacklogMax       int64   `json:"backlog_max"`
+	BacklogEnd       int64   `json:"backlog_at_end"`
+	DrainSeconds     float64 `json:"drain_seconds"`
+	DrainRate        float64 `json:"drain_per_sec"` // the backlog left at the end over the time to process it, API idle
+	SampleIntervalMS int     `json:"sample_interval_ms"`
+	// Cores each part of the system used while creates ran: where the
+	// machine's 2 cores went (api, workers, postgres, rabbitmq, redis, load).
+	CPUCores map[string]float64 `json:"cpu_cores_during_run"`
+	// PostgreSQL transactions committed in the bench database per order
+	// created, while creates ran: the API's, the forwarders' claims and
+	// the task handlers' group commits together.
+	TxPerOrder float64   `json:"db_transactions_per_order"`
+	Latencies  []float64 `json:"-"`
 }
 
 // pipelineRun creates orders through the API at rate per second (open loop:
@@ -60,6 +72,11 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 		return res, err
 	}
 	processedAtStart := start0.processed
+	queues, err := dialQueues(s)
+	if err != nil {
+		return res, err
+	}
+	defer queues.close()
 	var created, failed atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -88,12 +105,20 @@ func pipelineRun(ctx context.Context, a *api, s *system, pool *pgxpool.Pool, rat
 				if w, err := readWorkers(ctx, s); err == nil {
 					res.BacklogSamples = append(res.BacklogSamples, max(0, created.Load()-(w.processed-processedAtStart)))
 					res.OutboxSamples = append(res.OutboxSamples, w.unforwarded)
+					events, tasks := queues.depths()
+					res.EventQueue = append(res.EventQueue, events)
+					res.TaskQueue = append(res.TaskQueue, tasks)
 				}
 			}
 		}
 	}()
 
 	start := time.Now()
+	cpuBefore := cpuSeconds(s)
+	txBefore, err := committedTx(ctx, pool)
+	if err != nil {
+		return res, err
+	}
 	var interval time.Duration
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) / rate)
@@ -119,8 +144,16 @@ pace:
 	wg.Wait()
 	<-samplerDone
 	elapsed := time.Since(start)
+	res.CPUCores = cpuCores(cpuBefore, cpuSeconds(s), elapsed.Seconds())
+	txAfter, err := committedTx(ctx, pool)
+	if err != nil {
+		return res, err
+	}
 	res.Seconds, res.Orders, res.CreateErrors = elapsed.Seconds(), int(created.Load()), int(failed.Load())
 	res.AchievedRate = float64(res.Orders) / elapsed.Seconds()
+	if res.Orders > 0 {
+		res.TxPerOrder = float64(txAfter-txBefore) / float64(res.Orders)
+	}
 	if len(res.BacklogSamples) > 0 {
 		res.BacklogMax = slices.Max(res.BacklogSamples)
 		res.BacklogEnd = res.BacklogSamples[len(res.BacklogSamples)-1]
@@ -214,3 +247,50 @@ func readWorkers(ctx context.Context, s *system) (workerCounts, error) {
 	}
 	return w, nil
 }
+
+// committedTx reads how many transactions the bench database has committed.
+// PostgreSQL publishes these counts within a second or so.
+func committedTx(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var n int64
+	err := pool.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+	return n, err
+}
+
+// queueDepths reads how many messages wait in the pipeline's two work queues.
+type queueDepths struct {
+	conn         *amqp091.Connection
+	ch           *amqp091.Channel
+	events, task string
+}
+
+func dialQueues(s *system) (*queueDepths, error) {
+	topo := messaging.Topology{Namespace: s.namespace}
+	conn, err := amqp091.Dial(amqpURL())
+	if err != nil {
+		return nil, fmt.Errorf("rabbitmq: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("rabbitmq: %w", err)
+	}
+	return &queueDepths{conn: conn, ch: ch,
+		events: topo.EventQueue(events.TopicNewOrder, messaging.StartProcessingHandler),
+		task:   topo.Name(events.TopicProcessOrder)}, nil
+}
+
+// depths are the ready messages of the new_order and process_order queues
+// (-1 when unreadable); messages handed to a consumer and not yet acked are
+// not counted.
+func (q *queueDepths) depths() (int64, int64) {
+	depth := func(name string) int64 {
+		st, err := q.ch.QueueDeclarePassive(name, true, false, false, false, nil)
+		if err != nil {
+			return -1
+		}
+		return int64(st.Messages)
+	}
+	return depth(q.events), depth(q.task)
+}
+
+func (q *queueDepths) close() { _ = q.conn.Close() }

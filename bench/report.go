@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -68,6 +69,9 @@ func printReport(r *Report) {
 			name, p.TargetRate, p.AchievedRate, p.ProcessedInRun, p.CommitToProcP50, p.CommitToProcP99, p.BacklogMax, p.BacklogEnd, p.DrainSeconds, p.DrainRate)
 		fmt.Printf("               unprocessed orders every %d ms: %v\n", p.SampleIntervalMS, p.BacklogSamples)
 		fmt.Printf("               unforwarded events every %d ms: %v\n", p.SampleIntervalMS, p.OutboxSamples)
+		fmt.Printf("               new_order queue every %d ms: %v\n", p.SampleIntervalMS, p.EventQueue)
+		fmt.Printf("               process_order queue every %d ms: %v\n", p.SampleIntervalMS, p.TaskQueue)
+		fmt.Printf("               cores used during the run: %s; %.1f database transactions per order\n", formatCores(p.CPUCores), p.TxPerOrder)
 	}
 	fmt.Println("\ntargets:")
 	for _, t := range r.Targets {
@@ -108,4 +112,19 @@ func cpuModel() string {
 		}
 	}
 	return "unknown"
+}
+
+// formatCores lists the parts of the system by the cores they used, most first.
+func formatCores(cores map[string]float64) string {
+	parts := make([]string, 0, len(cores))
+	for p := range cores {
+		parts = append(parts, p)
+	}
+	slices.SortFunc(parts, func(a, b string) int { return cmp.Compare(cores[b], cores[a]) })
+	var total float64
+	for i, p := range parts {
+		total += cores[p]
+		parts[i] = fmt.Sprintf("%s %.2f", p, cores[p])
+	}
+	return fmt.Sprintf("%s (total %.2f)", strings.Join(parts, ", "), total)
 }

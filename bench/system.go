@@ -169,7 +169,7 @@ func (s *system) stop(ctx context.Context) {
 		}
 	}
 	_ = adminExec(ctx, s.adminURL, "DROP DATABASE IF EXISTS "+s.dbName+" WITH (FORCE)")
-	_ = messaging.Topology{Namespace: s.namespace, URL: envOr("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")}.Delete()
+	_ = messaging.Topology{Namespace: s.namespace, URL: amqpURL()}.Delete()
 	_ = os.RemoveAll(s.dir)
 }
 
@@ -188,3 +188,5 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+func amqpURL() string { return envOr("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/") }
