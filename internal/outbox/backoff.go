@@ -23,6 +23,7 @@ import (
 // time, and the pipeline cost as much CPU as at twice the rate.
 type Pacer struct {
 	interval, idleMax, retry time.Duration
+	scans                    *scanClock // one full scan per interval for the process
 
 	mu   sync.Mutex
 	next time.Time // the earliest start of the next spaced claim
@@ -32,7 +33,7 @@ type Pacer struct {
 // NewPacer returns the pacer the forwarders of a process share. retry is the
 // wait after a failed claim (database down).
 func NewPacer(interval, idleMax, retry time.Duration) *Pacer {
-	return &Pacer{interval: interval, idleMax: max(idleMax, interval), retry: retry}
+	return &Pacer{interval: interval, idleMax: max(idleMax, interval), retry: retry, scans: &scanClock{every: FullScanInterval}}
 }
 
 // Forwarder returns one forwarder's schema adapter, claiming up to batchSize
@@ -41,7 +42,7 @@ func (p *Pacer) Forwarder(batchSize int) (wsql.SchemaAdapter, wsql.BackoffManage
 	if batchSize <= 0 {
 		batchSize = watermillBatchSize
 	}
-	s := Schema(batchSize).(schema)
+	s := newSchema(batchSize, p.scans)
 	return s, forwarderBackoff{pacer: p, floor: s.floor, batch: batchSize}
 }
 

@@ -73,3 +73,31 @@ func scale(ds []time.Duration) []time.Duration {
 	}
 	return out
 }
+
+func TestForwardersOfAPacerShareTheFullScans(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 160*ms, time.Second)
+	first, _ := p.Forwarder(10)
+	second, _ := p.Forwarder(10)
+	floors := []*floor{first.(schema).floor, second.(schema).floor}
+	for i, f := range floors {
+		where, _ := f.where(wsql.GenerateWhereClauseParams{})
+		assert.Empty(t, where, "a forwarder's first claim has no floor")
+		f.saw(int64(100 + i))
+	}
+	claim := func(i int) string {
+		where, args := floors[i].where(wsql.GenerateWhereClauseParams{})
+		if where != "" {
+			assert.Equal(t, []any{int64(100 + i)}, args, "forwarder %d claims from its own floor", i)
+		}
+		return where
+	}
+	assert.Empty(t, claim(0), "the process's first full scan is due")
+	assert.Equal(t, `"offset" >= $1`, claim(1), "the other forwarder claims from its floor")
+	assert.Equal(t, `"offset" >= $1`, claim(0), "and so does the first, until the next scan is due")
+	p.scans.mu.Lock()
+	p.scans.last = time.Now().Add(-FullScanInterval)
+	p.scans.mu.Unlock()
+	assert.Empty(t, claim(1), "once due, the next claim by any forwarder scans from the oldest pending row")
+	assert.NotEmpty(t, claim(0), "and only that one")
+}

@@ -49,7 +49,11 @@ func Publish(tx pgx.Tx, topic string, msgs ...*message.Message) error {
 // forwarder claims at once (0: Watermill's default). Each forwarder needs
 // its own: it remembers where the forwarder's last claim started.
 func Schema(batchSize int) wsql.SchemaAdapter {
-	f := &floor{fullScanEvery: FullScanInterval}
+	return newSchema(batchSize, &scanClock{every: FullScanInterval})
+}
+
+func newSchema(batchSize int, scans *scanClock) schema {
+	f := &floor{scans: scans}
 	return schema{wsql.PostgreSQLQueueSchema{
 		GenerateMessagesTableName: tableName,
 		SubscribeBatchSize:        batchSize,
@@ -57,11 +61,32 @@ func Schema(batchSize int) wsql.SchemaAdapter {
 	}, f}
 }
 
-// FullScanInterval is how often a forwarder's claim starts from the
-// beginning of the pending rows instead of from its last claim: the longest
-// an event committed out of order (its offset is older than events already
-// forwarded) waits for a forwarder.
+// FullScanInterval is how often a claim starts from the beginning of the
+// pending rows instead of from its forwarder's last claim: the longest an
+// event committed out of order (its offset is older than events already
+// forwarded) waits for a forwarder. The forwarders of a process take turns:
+// one full scan per interval, by whichever claims first once it is due.
 const FullScanInterval = time.Second
+
+// scanClock says when the next full scan is due; forwarders sharing one
+// share the full scans.
+type scanClock struct {
+	every time.Duration
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+// due reports whether a full scan is due and, if so, counts it as done.
+func (c *scanClock) due(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.last) < c.every {
+		return false
+	}
+	c.last = now
+	return true
+}
 
 // floor lets a forwarder's claim start at the offset where its previous
 // claim started instead of at the oldest pending row. Marking a row
@@ -73,21 +98,19 @@ const FullScanInterval = time.Second
 // leaves it to the next full scan) or was committed after rows with newer
 // offsets; the claim without a floor, every FullScanInterval, finds both.
 type floor struct {
-	fullScanEvery time.Duration
+	scans *scanClock
 
 	mu       sync.Mutex
-	offset   int64     // first offset of the latest claim that found rows; 0: none yet
-	fullScan time.Time // when the last claim without a floor ran
-	claiming bool      // the current claim has not seen a row yet
-	rows     int       // rows the current (or latest) claim found
+	offset   int64 // first offset of the latest claim that found rows; 0: none yet
+	claiming bool  // the current claim has not seen a row yet
+	rows     int   // rows the current (or latest) claim found
 }
 
 func (f *floor) where(wsql.GenerateWhereClauseParams) (string, []any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.claiming, f.rows = true, 0
-	if f.offset == 0 || time.Since(f.fullScan) >= f.fullScanEvery {
-		f.fullScan = time.Now()
+	if f.offset == 0 || f.scans.due(time.Now()) {
 		return "", nil
 	}
 	return `"offset" >= $1`, []any{f.offset}
