@@ -17,7 +17,7 @@ import (
 // separate channels. A redelivered event yields the same task id, which the
 // task handler's inbox recognises.
 func startProcessing(msg *message.Message) ([]*message.Message, error) {
-	event, err := events.DecodeEvent(msg)
+	event, err := events.DecodeHead(msg)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func TestDuplicateTaskHasOneEffect(t *testing.T) {
 
 	// Deliver the very task the pipeline already handled (same message id,
 	// as after a broker restart) twice more.
-	event := events.Envelope{ID: uuid.Must(uuid.NewV7()), Order: events.Order{ID: o.ID}}
+	event := events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: o.ID}
 	task, err := events.NewProcessOrderTask(event, "")
 	require.NoError(t, err)
 	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
@@ -118,7 +118,7 @@ func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
 
 	// A task for an order that does not exist yet fails every retry.
 	missing := uuid.Must(uuid.NewV7())
-	task, err := events.NewProcessOrderTask(events.Envelope{ID: uuid.Must(uuid.NewV7()), Order: events.Order{ID: missing}}, "req-1")
+	task, err := events.NewProcessOrderTask(events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: missing}, "req-1")
 	require.NoError(t, err)
 	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
 	require.NoError(t, err)
