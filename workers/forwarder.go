@@ -50,9 +50,10 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 			SchemaAdapter:  schema,
 			OffsetsAdapter: outbox.Offsets(confirmed),
-			PollInterval:   cfg.OutboxPollInterval,
 			ResendInterval: time.Second,
-			RetryInterval:  time.Second,
+			// The pacer decides every wait between claims, after a failed
+			// one too; Watermill's PollInterval and RetryInterval only feed
+			// its default backoff manager.
 			BackoffManager: backoff,
 			AckDeadline:    &ackDeadline,
 		}, wlog)
