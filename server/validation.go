@@ -191,3 +191,28 @@ func isJSON(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	return err == nil && (mt == echo.MIMEApplicationJSON || strings.HasSuffix(mt, "+json"))
 }
+
+// maxReportedErrors bounds the field errors one answer lists; the rest are
+// counted in a last entry.
+const maxReportedErrors = 20
+
+// fieldList collects field errors, keeping the first maxReportedErrors.
+type fieldList struct {
+	kept  []apperr.FieldError
+	total int
+}
+
+func (l *fieldList) add(field, message string) {
+	l.total++
+	if len(l.kept) < maxReportedErrors {
+		l.kept = append(l.kept, apperr.FieldError{Field: field, Message: message})
+	}
+}
+
+// list returns the kept errors, with "and N more" when some were dropped.
+func (l *fieldList) list() []apperr.FieldError {
+	if more := l.total - len(l.kept); more > 0 {
+		return append(l.kept, apperr.FieldError{Field: "body", Message: fmt.Sprintf("and %d more", more)})
+	}
+	return l.kept
+}

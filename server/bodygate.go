@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordersvc/orders/internal/apperr"
+)
+
+// Bounds on a request body that the contract implies but a validator
+// working on a decoded document would check only after paying for it.
+const (
+	// maxNumberLiteral is the longest number literal read: a price or an id
+	// needs fewer than 20 characters; a million-digit one costs seconds to parse.
+	maxNumberLiteral = 40
+	// maxObjectMembers bounds the members of one object, declared or not:
+	// no object in the contract has more than a handful.
+	maxObjectMembers = 64
+	// maxFormFields bounds the fields of a form body.
+	maxFormFields = 32
+)
+
+// bodyGate reads each request body of the contract once, within the bounds
+// the contract sets, before anything decodes it: array and string lengths
+// (maxItems, maxLength), number literal lengths, member counts, and a JSON
+// type for every declared member. It refuses what a decoder would read
+// ambiguously: a duplicated member, or one whose name differs from a
+// declared one only by letter case (encoding/json would bind it). What it
+// passes on is a canonical copy holding only the declared members, so the
+// validator and the handler read the same bytes. Undeclared members are
+// ignored, as the original service ignored them.
+//
+// It runs after authentication: a body is never read for a caller the
+// headers already refuse.
+type bodyGate struct {
+	rules map[operationKey]bodyRule
+}
+
+// bodyRule is what an operation's request body must look like.
+type bodyRule struct {
+	mediaType string
+	schema    *openapi3.Schema
+}
+
+func newBodyGate(ops map[operationKey]*openapi3.Operation) bodyGate {
+	g := bodyGate{rules: map[operationKey]bodyRule{}}
+	for key, op := range ops {
+		if op.RequestBody == nil || op.RequestBody.Value == nil {
+			continue
+		}
+		for mediaType, content := range op.RequestBody.Value.Content {
+			if content.Schema != nil && content.Schema.Value != nil {
+				g.rules[key] = bodyRule{mediaType: mediaType, schema: content.Schema.Value}
+			}
+		}
+	}
+	return g
+}
+
+func (g bodyGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		rule, ok := g.rules[operationKey{req.Method, c.Path()}]
+		if !ok || req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+		if err != nil || mediaType != rule.mediaType {
+			return next(c) // the validator names the expected media type
+		}
+		var canonical []byte
+		switch mediaType {
+		case echo.MIMEApplicationJSON:
+			canonical, err = canonicalJSON(req.Body, rule.schema)
+		case echo.MIMEApplicationForm:
+			canonical, err = canonicalForm(req.Body, rule.schema)
+		default:
+			return next(c)
+		}
+		if err != nil {
+			return err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(canonical))
+		req.ContentLength = int64(len(canonical))
+		return next(c)
+	}
+}
+
+// errAbort ends a scan early: what was found already decides the answer.
+var errAbort = errors.New("scan aborted")
+
+// jsonScan walks a JSON body token by token beside its schema, writing the
+// declared parts to out until the first problem, then only collecting problems.
+type jsonScan struct {
+	dec     *jsontext.Decoder
+	out     *jsontext.Encoder
+	buf     bytes.Buffer
+	path    []string
+	scratch []byte
+	fields  fieldList
+}
+
+func canonicalJSON(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
+	s := &jsonScan{dec: jsontext.NewDecoder(body)}
+	s.out = jsontext.NewEncoder(&s.buf)
+	err := s.value(schema)
+	if err == nil {
+		if _, err = s.dec.ReadToken(); err == io.EOF {
+			err = nil
+		} else if err == nil {
+			err = errors.New("unexpected data after the top-level value")
+		}
+	}
+	switch {
+	case err == nil || errors.Is(err, errAbort):
+	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
+		return nil, echo.ErrStatusRequestEntityTooLarge
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		var syn *jsontext.SyntacticError
+		errors.As(err, &syn)
+		s.fields.add("body"+pointerPath(strings.Split(strings.TrimPrefix(string(syn.JSONPointer), "/"), "/")),
+			"appears more than once")
+	default:
+		return nil, &requestInvalid{status: http.StatusBadRequest, fields: []apperr.FieldError{{
+			Field: "body", Message: "not valid JSON: " + strings.TrimPrefix(err.Error(), "jsontext: "),
+		}}}
+	}
+	if s.fields.total > 0 {
+		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: s.fields.list()}
+	}
+	return bytes.TrimSuffix(s.buf.Bytes(), []byte("\n")), nil
+}
+
+// problem records a field problem at the current path and stops the output.
+func (s *jsonScan) problem(format string, args ...any) {
+	s.fields.add("body"+pointerPath(s.path), fmt.Sprintf(format, args...))
+}
+
+func (s *jsonScan) write(t jsontext.Token) error {
+	if s.fields.total > 0 {
+		return nil
+	}
+	return s.out.WriteToken(t)
+}
+
+func (s *jsonScan) writeValue(v jsontext.Value) error {
+	if s.fields.total > 0 {
+		return nil
+	}
+	return s.out.WriteValue(v)
+}
+
+func (s *jsonScan) value(schema *openapi3.Schema) error {
+	kind := s.dec.PeekKind()
+	if kind == 0 {
+		_, err := s.dec.ReadToken() // the reason there is no value
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	want := jsonKindOf(schema)
+	if want == 0 {
+		return s.skip() // nothing declared here, or nothing to bound
+	}
+	if got := kind; got != want && (got != 't' || want != 'f') {
+		s.problem("must be %s, not %s", kindName(want), kindName(got))
+		return s.skip()
+	}
+	switch kind {
+	case '{':
+		return s.object(schema)
+	case '[':
+		return s.array(schema)
+	}
+	v, err := s.dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case '"':
+		if schema.MaxLength != nil {
+			if s.scratch, err = jsontext.AppendUnquote(s.scratch[:0], v); err != nil {
+				return err
+			}
+			if n := utf8.RuneCount(s.scratch); uint64(n) > *schema.MaxLength {
+				s.problem("must be at most %d characters long", *schema.MaxLength)
+				return nil
+			}
+		}
+	case '0':
+		if len(v) > maxNumberLiteral {
+			s.problem("number literal is longer than %d characters", maxNumberLiteral)
+			return nil
+		}
+	}
+	return s.writeValue(v)
+}
+
+// skip passes over a value without keeping it; the decoder still checks its
+// syntax and refuses duplicate names in it.
+func (s *jsonScan) skip() error { return s.dec.SkipValue() }
+
+func (s *jsonScan) object(schema *openapi3.Schema) error {
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	if err := s.write(jsontext.BeginObject); err != nil {
+		return err
+	}
+	for members := 1; s.dec.PeekKind() != '}'; members++ {
+		if members > maxObjectMembers {
+			s.problem("has more than %d members", maxObjectMembers)
+			return errAbort
+		}
+		raw, err := s.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if s.scratch, err = jsontext.AppendUnquote(s.scratch[:0], raw); err != nil {
+			return err
+		}
+		name, declared, exact := declaredMember(schema, s.scratch)
+		if !declared {
+			if err := s.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if !exact {
+			s.path = append(s.path, string(s.scratch))
+			s.problem("unknown member; member names are case-sensitive: did you mean %q?", name)
+			s.path = s.path[:len(s.path)-1]
+			if err := s.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.write(jsontext.String(name)); err != nil {
+			return err
+		}
+		s.path = append(s.path, name)
+		err = s.value(schema.Properties[name].Value)
+		s.path = s.path[:len(s.path)-1]
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	return s.write(jsontext.EndObject)
+}
+
+func (s *jsonScan) array(schema *openapi3.Schema) error {
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	if err := s.write(jsontext.BeginArray); err != nil {
+		return err
+	}
+	var items *openapi3.Schema
+	if schema.Items != nil {
+		items = schema.Items.Value
+	}
+	for n := 0; s.dec.PeekKind() != ']'; n++ {
+		if schema.MaxItems != nil && uint64(n) >= *schema.MaxItems {
+			s.problem("must have at most %d items", *schema.MaxItems)
+			return errAbort
+		}
+		s.path = append(s.path, strconv.Itoa(n))
+		err := s.value(items)
+		s.path = s.path[:len(s.path)-1]
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	return s.write(jsontext.EndArray)
+}
+
+// declaredMember finds the declared member name matches: exactly, or (exact
+// false) only when letter case is ignored, the way encoding/json would bind it.
+func declaredMember(schema *openapi3.Schema, name []byte) (declared string, found, exact bool) {
+	if _, ok := schema.Properties[string(name)]; ok {
+		return string(name), true, true
+	}
+	for prop := range schema.Properties {
+		if bytes.EqualFold([]byte(prop), name) {
+			return prop, true, false
+		}
+	}
+	return "", false, false
+}
+
+// jsonKindOf is the JSON kind (as jsontext names kinds) a schema asks for,
+// or 0 when it asks for none in particular.
+func jsonKindOf(schema *openapi3.Schema) jsontext.Kind {
+	if schema == nil || schema.Type == nil {
+		return 0
+	}
+	switch {
+	case schema.Type.Is(openapi3.TypeObject):
+		return '{'
+	case schema.Type.Is(openapi3.TypeArray):
+		return '['
+	case schema.Type.Is(openapi3.TypeString):
+		return '"'
+	case schema.Type.Is(openapi3.TypeNumber), schema.Type.Is(openapi3.TypeInteger):
+		return '0'
+	case schema.Type.Is(openapi3.TypeBoolean):
+		return 'f'
+	}
+	return 0
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a JSON value"
+}
+
+// canonicalForm applies the same rules to a form body: bounded field count,
+// each declared field at most once and spelled exactly, values within their
+// maxLength; undeclared fields are dropped.
+func canonicalForm(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	if n := bytes.Count(raw, []byte("&")) + 1; n > maxFormFields {
+		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: []apperr.FieldError{{
+			Field: "body", Message: fmt.Sprintf("has %d fields; at most %d are read", n, maxFormFields),
+		}}}
+	}
+	values, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: []apperr.FieldError{{
+			Field: "body", Message: "not a valid form body",
+		}}}
+	}
+	var fields fieldList
+	kept := url.Values{}
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		name, declared, exact := declaredMember(schema, []byte(key))
+		switch {
+		case !declared:
+			continue
+		case !exact:
+			fields.add("body."+key, fmt.Sprintf("unknown field; field names are case-sensitive: did you mean %q?", name))
+			continue
+		case len(values[key]) > 1:
+			fields.add("body."+key, "appears more than once")
+			continue
+		}
+		prop := schema.Properties[name].Value
+		if prop != nil && prop.MaxLength != nil && uint64(utf8.RuneCountInString(values[key][0])) > *prop.MaxLength {
+			fields.add("body."+key, fmt.Sprintf("must be at most %d characters long", *prop.MaxLength))
+			continue
+		}
+		kept[key] = values[key]
+	}
+	if fields.total > 0 {
+		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: fields.list()}
+	}
+	return []byte(kept.Encode()), nil
+}
