@@ -54,7 +54,7 @@ func TestCanonicalJSON(t *testing.T) {
 		{name: "case variant alone", schema: register, body: `{"EMAIL":"a@b.io","password":"long-enough-1"}`,
 			status: http.StatusUnprocessableEntity, field: "body.EMAIL", detail: `did you mean "email"`},
 		{name: "Unicode case folding (long s) as encoding/json folds it", schema: register,
-			body: `{"email":"a@b.io","paſſword":"x","password":"long-enough-1"}`,
+			body:   `{"email":"a@b.io","paſſword":"x","password":"long-enough-1"}`,
 			status: http.StatusUnprocessableEntity, field: "body.paſſword", detail: "case-sensitive"},
 		{name: "string longer than maxLength", schema: register,
 			body:   `{"email":"a@b.io","password":"` + strings.Repeat("p", 129) + `"}`,
