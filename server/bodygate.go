@@ -30,8 +30,14 @@ const (
 	// maxObjectMembers bounds the members of one object, declared or not:
 	// no object in the contract has more than a handful.
 	maxObjectMembers = 64
-	// maxFormFields bounds the fields of a form body.
+	// maxStringBytes bounds one string of a JSON body, declared or not, as
+	// written (escapes included): the longest declared string is 1,000
+	// characters. Without it, the decoder would hold a whole 1 MiB string.
+	maxStringBytes = 16 << 10
+	// maxFormFields and maxFormBytes bound a form body: its fields are few
+	// and short.
 	maxFormFields = 32
+	maxFormBytes  = 64 << 10
 )
 
 // bodyGate reads each request body of the contract once, within the bounds
@@ -115,10 +121,14 @@ type jsonScan struct {
 }
 
 func canonicalJSON(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
-	s := &jsonScan{dec: jsontext.NewDecoder(body)}
+	s := &jsonScan{dec: jsontext.NewDecoder(&scalarGuard{r: body})}
 	s.out = jsontext.NewEncoder(&s.buf)
-	err := s.value(schema)
-	if err == nil {
+	var err error
+	if s.dec.PeekKind() == 0 { // no value: why?
+		if _, err = s.dec.ReadToken(); err == io.EOF {
+			return nil, nil // no body: the validator says it is required
+		}
+	} else if err = s.value(schema); err == nil {
 		if _, err = s.dec.ReadToken(); err == io.EOF {
 			err = nil
 		} else if err == nil {
@@ -129,11 +139,14 @@ func canonicalJSON(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
 	case err == nil || errors.Is(err, errAbort):
 	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
 		return nil, echo.ErrStatusRequestEntityTooLarge
+	case errors.Is(err, errStringTooLong):
+		s.fields.add("body"+pointerPath(pointerTokens(s.dec.StackPointer())), errStringTooLong.Error())
+	case errors.Is(err, errNumberTooLong):
+		s.fields.add("body"+pointerPath(pointerTokens(s.dec.StackPointer())), errNumberTooLong.Error())
 	case errors.Is(err, jsontext.ErrDuplicateName):
 		var syn *jsontext.SyntacticError
 		errors.As(err, &syn)
-		s.fields.add("body"+pointerPath(strings.Split(strings.TrimPrefix(string(syn.JSONPointer), "/"), "/")),
-			"appears more than once")
+		s.fields.add("body"+pointerPath(pointerTokens(syn.JSONPointer)), "appears more than once")
 	default:
 		return nil, &requestInvalid{status: http.StatusBadRequest, fields: []apperr.FieldError{{
 			Field: "body", Message: "not valid JSON: " + strings.TrimPrefix(err.Error(), "jsontext: "),
@@ -202,13 +215,9 @@ func (s *jsonScan) value(schema *openapi3.Schema) error {
 				return nil
 			}
 		}
-	case '0':
-		if len(v) > maxNumberLiteral {
-			s.problem("number literal is longer than %d characters", maxNumberLiteral)
-			return nil
-		}
 	}
-	return s.writeValue(v)
+	return s.writeValue(v) // numbers: scalarGuard has bounded their length
+
 }
 
 // skip passes over a value without keeping it; the decoder still checks its
@@ -352,9 +361,14 @@ func kindName(k jsontext.Kind) string {
 // each declared field at most once and spelled exactly, values within their
 // maxLength; undeclared fields are dropped.
 func canonicalForm(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
-	raw, err := io.ReadAll(body)
+	raw, err := io.ReadAll(io.LimitReader(body, maxFormBytes+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(raw) > maxFormBytes {
+		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: []apperr.FieldError{{
+			Field: "body", Message: fmt.Sprintf("a form body is at most %d bytes", maxFormBytes),
+		}}}
 	}
 	if n := bytes.Count(raw, []byte("&")) + 1; n > maxFormFields {
 		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: []apperr.FieldError{{
@@ -392,4 +406,64 @@ func canonicalForm(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
 		return nil, &requestInvalid{status: http.StatusUnprocessableEntity, fields: fields.list()}
 	}
 	return []byte(kept.Encode()), nil
+}
+
+// pointerTokens splits a JSON pointer into its reference tokens.
+func pointerTokens(p jsontext.Pointer) []string {
+	var out []string
+	for tok := range p.Tokens() {
+		out = append(out, tok)
+	}
+	return out
+}
+
+var (
+	errStringTooLong = fmt.Errorf("string is longer than %d bytes", maxStringBytes)
+	errNumberTooLong = fmt.Errorf("number literal is longer than %d characters", maxNumberLiteral)
+)
+
+// scalarGuard fails a JSON body as soon as one string or number in it grows
+// past its bound, wherever it sits: the decoder buffers a whole scalar
+// before handing it over, so this is what keeps a request's memory small.
+type scalarGuard struct {
+	r        io.Reader
+	err      error // once too long, always
+	inString bool
+	escaped  bool
+	run      int // length of the current string or number so far
+}
+
+func (g *scalarGuard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.r.Read(p)
+	for _, c := range p[:n] {
+		switch {
+		case g.inString:
+			g.run++
+			switch {
+			case g.escaped:
+				g.escaped = false
+			case c == '\\':
+				g.escaped = true
+			case c == '"':
+				g.inString, g.run = false, 0
+			}
+			if g.run > maxStringBytes {
+				g.err = errStringTooLong
+				return 0, g.err
+			}
+		case c == '"':
+			g.inString, g.run = true, 1
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+			if g.run++; g.run > maxNumberLiteral {
+				g.err = errNumberTooLong
+				return 0, g.err
+			}
+		default:
+			g.run = 0
+		}
+	}
+	return n, err
 }

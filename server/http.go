@@ -18,7 +18,7 @@ import (
 )
 
 // maxBodyBytes bounds every request body; larger ones get 413.
-const maxBodyBytes = "1M"
+const maxBodyBytes = "1MiB"
 
 // outsideContract are the paths served beside the contract: no spec
 // validation, and no trailing slash added.
@@ -93,6 +93,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	if edge.limits != nil {
 		e.Use(edge.limits.beforeAuth)
 	}
+	e.Use(newBodyGate(contractOperations(spec)).middleware)
 	e.Use(requestValidator(spec, srv.auth.Authenticate))
 	e.Use(bindUser)
 	if edge.limits != nil {

@@ -99,6 +99,7 @@ func (e *requestInvalid) Error() string { return "request does not match the con
 // the list of invalid fields.
 func classifyValidation(me openapi3.MultiError) error {
 	out := &requestInvalid{status: http.StatusUnprocessableEntity}
+	var fields fieldList
 	for _, err := range me {
 		var secErr *openapi3filter.SecurityRequirementsError
 		if errors.As(err, &secErr) {
@@ -109,14 +110,17 @@ func classifyValidation(me openapi3.MultiError) error {
 		}
 		var reqErr *openapi3filter.RequestError
 		if !errors.As(err, &reqErr) {
-			out.fields = append(out.fields, apperr.FieldError{Field: "request", Message: err.Error()})
+			fields.add("request", err.Error())
 			continue
 		}
 		if reqErr.Reason == "failed to decode request body" && isJSON(reqErr.Input.Request) {
 			out.status = http.StatusBadRequest
 		}
-		out.fields = append(out.fields, fieldErrors(reqErr)...)
+		for _, f := range fieldErrors(reqErr) {
+			fields.add(f.Field, f.Message)
+		}
 	}
+	out.fields = fields.list()
 	return out
 }
 
