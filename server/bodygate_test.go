@@ -16,7 +16,7 @@ import (
 )
 
 // contractSchema returns the request body schema of the operation at route.
-func contractSchema(t *testing.T, method, route string) *openapi3.Schema {
+func contractSchema(t testing.TB, method, route string) *openapi3.Schema {
 	t.Helper()
 	spec, err := api.GetSpec()
 	require.NoError(t, err)

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
+
+	"github.com/ordersvc/orders/internal/hostile"
 )
 
 // BenchmarkHostileBodies sends each hostile shape to the real server (in
@@ -19,42 +19,23 @@ func BenchmarkHostileBodies(b *testing.B) {
 	ts := startQuietServer(b, nil)
 	token, ids := seedOrders(b, ts, 1)
 	httpClient := &http.Client{}
-	for _, shape := range hostileShapes() {
-		b.Run(shape.name, func(b *testing.B) {
-			req := shape.request(b.Context(), b, ts.URL, token, ids[0].String())
+	for _, shape := range hostile.Shapes() {
+		b.Run(shape.Name, func(b *testing.B) {
+			req := shape.Request(b.Context(), b, ts.URL, token, ids[0].String())
 			b.ReportAllocs()
-			b.SetBytes(int64(len(shape.body)))
+			b.SetBytes(int64(len(shape.Body)))
 			for b.Loop() {
-				req.Body = io.NopCloser(bytes.NewReader(shape.body))
+				req.Body = io.NopCloser(bytes.NewReader(shape.Body))
 				resp, err := httpClient.Do(req)
 				if err != nil {
 					b.Fatal(err)
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
-				if resp.StatusCode != shape.want {
-					b.Fatalf("%s answered %d, want %d", shape.name, resp.StatusCode, shape.want)
+				if resp.StatusCode != shape.Want {
+					b.Fatalf("%s answered %d, want %d", shape.Name, resp.StatusCode, shape.Want)
 				}
 			}
 		})
 	}
-}
-
-// request builds the shape's request against base, authenticated as the
-// shape says, on the order id when the path names one.
-func (s hostileShape) request(ctx context.Context, t testing.TB, base, token, orderID string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, s.method, base+strings.ReplaceAll(s.path, "{order}", orderID), bytes.NewReader(s.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", s.contentType)
-	switch s.token {
-	case "":
-	case "valid":
-		req.Header.Set("Authorization", "Bearer "+token)
-	default:
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	return req
 }

@@ -131,7 +131,7 @@ func startQuietServer(b *testing.B, env map[string]string) *testServer {
 }
 
 // seedOrders registers a user and creates n orders through the API.
-func seedOrders(b *testing.B, ts *testServer, n int) (string, []uuid.UUID) {
+func seedOrders(b testing.TB, ts *testServer, n int) (string, []uuid.UUID) {
 	b.Helper()
 	ctx := b.Context()
 	email := uniqueEmail()
