@@ -46,14 +46,14 @@ func TestMain(m *testing.M) {
 
 // proc is one running binary.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	logs *testlog.Sink
 	done chan error
 }
 
 // startProc runs binary with env and waits for its ready log line.
-func startProc(t *testing.T, binary string, env map[string]string, readyMsg string) *proc {
+func startProc(t testing.TB, binary string, env map[string]string, readyMsg string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, binary)) //nolint:noctx // stopped by signals, not a context
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}

@@ -58,6 +58,10 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 			t.Parallel()
 			reachTooManyRequests(t, seen) // server/ratelimit_test.go
 		})
+		t.Run("hashing busy", func(t *testing.T) {
+			t.Parallel()
+			reachHashingBusy(t, seen) // server/hashing_test.go
+		})
 	})
 	require.Empty(t, seen.missing(contract(t)), "documented (operation, status) pairs never observed")
 }

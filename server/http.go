@@ -17,7 +17,8 @@ import (
 	"github.com/ordersvc/orders/internal/requestid"
 )
 
-// maxBodyBytes bounds every request body; larger ones get 413.
+// maxBodyBytes bounds every request body; larger ones get 413. "1MiB" is
+// 1,048,576 bytes ("1M" would be 1,000,000).
 const maxBodyBytes = "1MiB"
 
 // outsideContract are the paths served beside the contract: no spec
@@ -69,6 +70,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	// Order matters: the request id first so every later line can carry it;
 	// the access log outside Recover so a recovered panic is logged as its 500;
 	// the body limit before anything reads the body.
+	e.Use(plainRequestID)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		// Carried into the request context so that events published while
 		// serving the request name it in their metadata.
@@ -88,23 +90,31 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	e.Use(securityHeaders)
 	e.Use(cors(edge))
 	e.Use(middleware.BodyLimit(maxBodyBytes))
-	// Budgets that need no user bite before validation and before any
-	// password is hashed; the per-user budget needs the validator's user.
+	// Authentication is decided from the headers and only recorded; the
+	// budgets then bite (a failed authentication on the address's budget)
+	// before validation and before any password is hashed; then a recorded
+	// failure is the 401.
+	authn := newAuthenticator(spec, srv.auth.Authenticate)
+	e.Use(authn.record)
 	if edge.limits != nil {
-		e.Use(edge.limits.beforeAuth)
+		e.Use(edge.limits.middleware)
 	}
+	e.Use(refuseUnauthenticated)
+	// Only now, for a caller the headers admit, is the body read: once,
+	// within the contract's bounds, into the canonical copy the validator
+	// and the handler both read.
 	e.Use(newBodyGate(contractOperations(spec)).middleware)
 	e.Use(requestValidator(spec, srv.auth.Authenticate))
 	e.Use(bindUser)
-	if edge.limits != nil {
-		e.Use(edge.limits.afterAuth)
-	}
 
 	api.RegisterHandlers(e, api.NewStrictHandler(srv, nil))
+	if err := authn.checkRoutes(e); err != nil {
+		return nil, err
+	}
 
 	docs := v5emb.New("Orders API", "/openapi.json", "/docs/")
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
-	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/docs/*", answerErrorsAsProblems(docs))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) })
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", specYAML) })
 	e.GET("/metrics", echo.WrapHandler(metricsHandler))

@@ -57,10 +57,26 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched" // unknown paths must not create a series each
 		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
-		m.duration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		method := methodLabel(c.Request().Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
+		m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// knownMethods are the methods that get a label value of their own; any
+// other (a client may send any token as a method) shares "other", so that
+// invented methods cannot create series without bound.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+func methodLabel(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return "other"
 }
 
 // traced wraps the whole handler in an OpenTelemetry server span that
@@ -73,7 +89,7 @@ func traced(h http.Handler) http.Handler {
 func nameSpan(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if span := trace.SpanFromContext(c.Request().Context()); span.IsRecording() {
-			span.SetName(c.Request().Method + " " + c.Path())
+			span.SetName(methodLabel(c.Request().Method) + " " + c.Path())
 		}
 		return next(c)
 	}

@@ -41,6 +41,8 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusBadRequest, "email already registered", nil)
 	case errors.As(err, &limited):
 		return problem(http.StatusTooManyRequests, limited.detail, nil)
+	case errors.Is(err, apperr.ErrUnavailable):
+		return problem(http.StatusServiceUnavailable, "temporarily unavailable; retry after 1 s", nil)
 	case errors.As(err, &httpErr):
 		return echoProblem(httpErr)
 	default:
@@ -59,13 +61,9 @@ func echoProblem(e *echo.HTTPError) (int, api.Problem) {
 	case http.StatusRequestEntityTooLarge:
 		return problem(e.Code, "request body is larger than 1 MiB", nil)
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
-		// Binding a body the validator accepted can still fail on exactness
-		// (a price with more than two decimals): that is a field problem.
-		msg := "the body cannot be read as the expected type"
-		if e.Internal != nil {
-			msg = firstLine(e.Internal.Error())
-		}
-		return problem(http.StatusUnprocessableEntity, "the request body is not acceptable", []apperr.FieldError{{Field: "body", Message: msg}})
+		// Binding what the validator accepted can still fail on exactness
+		// (a price with more than two decimals) or range: a field problem.
+		return problem(http.StatusUnprocessableEntity, "the request is not acceptable", bindingFields(e))
 	default:
 		return problem(http.StatusInternalServerError, "unexpected error; it has been logged", nil)
 	}
@@ -99,6 +97,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
+		}
+		if status == http.StatusServiceUnavailable && c.Response().Header().Get(echo.HeaderRetryAfter) == "" {
+			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 		}
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 		c.Response().WriteHeader(status)

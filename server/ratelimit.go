@@ -24,18 +24,21 @@ const (
 	headerRateLimitReset     = "RateLimit-Reset"
 )
 
-// rateLimits are the request budgets. Two middlewares apply them: one before
-// the request validator, for everything that needs no authenticated user, so
-// a flood of anonymous or login requests is refused before any body is
-// validated or any password hashed; one after it, per authenticated user.
+// rateLimits are the request budgets, applied by one middleware that runs
+// after authentication has been decided from the headers (authenticator) and
+// before the request validator: a flood is refused before any body is
+// validated or any password hashed, and a request whose credentials failed
+// draws on its address's budget like a request without any.
 type rateLimits struct {
 	limiter *ratelimit.Limiter
-	// anonymous: per client IP, requests without credentials.
+	// anonymous: per client IP, requests that authenticated no one (no
+	// credentials, or credentials that failed).
 	anonymous ratelimit.Rate
 	// auth: per client IP on POST /register/ and POST /token/ (brute force).
 	auth ratelimit.Rate
-	// loginEmail: per target email on POST /token/ (guessing one account's
-	// password from many addresses).
+	// loginEmail: per target email and client IP on POST /token/ (guessing
+	// one account's password), so that spending it from one address does not
+	// lock the account's owner out from another.
 	loginEmail ratelimit.Rate
 	// user: per authenticated user.
 	user ratelimit.Rate
@@ -50,47 +53,32 @@ type budget struct {
 	refusal         string // the 429's detail
 }
 
-// beforeAuth budgets what needs no user: the login and registration
-// endpoints (per IP, and per email for /token/), and requests carrying no
-// credentials (per IP). Requests with credentials pass to afterAuth.
-func (l *rateLimits) beforeAuth(next echo.HandlerFunc) echo.HandlerFunc {
+// middleware picks the budgets of a request: the login and registration
+// endpoints per IP (and /token/ per email and IP), an authenticated user per
+// user, anything else per IP.
+func (l *rateLimits) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		switch path := req.URL.Path; {
-		case isProbePath(path):
+		if isProbePath(req.URL.Path) {
 			return next(c)
-		case isCredentialEndpoint(req):
+		}
+		if isCredentialEndpoint(req) {
 			budgets := []budget{{"auth", c.RealIP(), l.auth, "too many registration or login attempts from this address"}}
-			if path == "/token/" {
+			if req.URL.Path == "/token/" {
 				email, err := formUsername(req)
 				if err != nil {
 					return err // an oversized body: 413, as without the limiter
 				}
 				if email != "" {
-					budgets = append(budgets, budget{"login", ratelimit.Subject(email), l.loginEmail, "too many login attempts for this account"})
+					budgets = append(budgets, budget{"login", ratelimit.Subject(email) + ":" + c.RealIP(), l.loginEmail, "too many login attempts for this account from this address"})
 				}
 			}
 			return l.enforce(c, next, budgets...)
-		case req.Header.Get(echo.HeaderAuthorization) == "":
-			return l.enforce(c, next, budget{"anonymous", c.RealIP(), l.anonymous, "too many requests from this address"})
-		default:
-			return next(c)
 		}
-	}
-}
-
-// afterAuth budgets authenticated requests per user. A request that carried
-// credentials but authenticated no one (the docs, say) counts as anonymous.
-func (l *rateLimits) afterAuth(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
 		if userID, ok := auth.UserFrom(req.Context()); ok {
 			return l.enforce(c, next, budget{"user", strconv.FormatInt(userID, 10), l.user, "too many requests for this user"})
 		}
-		if req.Header.Get(echo.HeaderAuthorization) != "" && !isProbePath(req.URL.Path) && !isCredentialEndpoint(req) {
-			return l.enforce(c, next, budget{"anonymous", c.RealIP(), l.anonymous, "too many requests from this address"})
-		}
-		return next(c)
+		return l.enforce(c, next, budget{"anonymous", c.RealIP(), l.anonymous, "too many requests from this address"})
 	}
 }
 
@@ -135,21 +123,27 @@ func isCredentialEndpoint(req *http.Request) bool {
 }
 
 // formUsername reads the username of a form-encoded /token/ body and puts
-// the body back for the validator and the handler. The body limit is already
-// in force, so reading is bounded.
+// the body back for the body gate and the handler. It reads no more than a
+// form body may hold; a longer one is the gate's to refuse.
 func formUsername(req *http.Request) (string, error) {
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationForm || req.Body == nil {
 		return "", nil // the validator answers 422
 	}
-	body, err := io.ReadAll(req.Body)
+	head, err := io.ReadAll(io.LimitReader(req.Body, maxFormBytes+1))
 	if err != nil {
 		return "", err
 	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	form, err := url.ParseQuery(string(body))
+	req.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), req.Body), req.Body}
+	if len(head) > maxFormBytes {
+		return "", nil
+	}
+	form, err := url.ParseQuery(string(head))
 	if err != nil {
-		return "", nil //nolint:nilerr // unparsable: the validator answers 422
+		return "", nil //nolint:nilerr // unparsable: the body gate answers 422
 	}
 	return form.Get("username"), nil
 }

@@ -181,12 +181,15 @@ func TestInstancesShareBudgets(t *testing.T) {
 	}
 }
 
-// TestLoginBudgetPerTargetEmail: password guessing against one account from
-// many addresses meets the per-email budget; other accounts are unaffected.
-func TestLoginBudgetPerTargetEmail(t *testing.T) {
+// TestLoginBudgetPerEmailAndAddress: password guessing against one account
+// from one address meets the login budget (in any letter case of the email),
+// while the account's owner, from another address, still logs in: a flood
+// cannot lock a victim out.
+func TestLoginBudgetPerEmailAndAddress(t *testing.T) {
 	t.Parallel()
-	s := startContractServer(t, map[string]string{"RATE_LIMIT_LOGIN_EMAIL": "3/1h", "TRUSTED_PROXIES": "127.0.0.1"}, nil)
-	alice, bob := newUser(t, s), newUser(t, s) // one login each
+	const budget = 3
+	s := startContractServer(t, map[string]string{"RATE_LIMIT_LOGIN_EMAIL": strconv.Itoa(budget) + "/1h", "TRUSTED_PROXIES": "127.0.0.1"}, nil)
+	alice, bob := newUser(t, s), newUser(t, s) // logged in from 127.0.0.1
 	token := func(from, username, password string) rawResponse {
 		req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL+"/token/",
 			strings.NewReader("username="+username+"&password="+password))
@@ -195,14 +198,18 @@ func TestLoginBudgetPerTargetEmail(t *testing.T) {
 		req.Header.Set("X-Forwarded-For", from)
 		return s.send(t, req)
 	}
-	for i := range 2 {
-		r := token("203.0.113."+strconv.Itoa(i+1), alice.Email, "wrong-password")
+	const attacker, owner = "203.0.113.66", "198.51.100.7"
+	for i := range budget {
+		r := token(attacker, alice.Email, "wrong-password")
 		require.Equal(t, 401, r.Status, "guess %d", i+1)
 	}
-	r := token("203.0.113.9", strings.ToUpper(alice.Email), alice.Password)
-	requireTooMany(t, r.Status, r.Header, 3)
-	assert.Contains(t, *problemOf(t, r.Body).Detail, "this account", "case does not open a new budget")
-	assert.Equal(t, 200, token("203.0.113.10", bob.Email, bob.Password).Status, "another account")
+	for _, email := range []string{alice.Email, strings.ToUpper(alice.Email)} {
+		r := token(attacker, email, alice.Password)
+		requireTooMany(t, r.Status, r.Header, budget)
+		assert.Contains(t, *problemOf(t, r.Body).Detail, "this account from this address", "case does not open a new budget")
+	}
+	assert.Equal(t, 200, token(owner, alice.Email, alice.Password).Status, "the owner from their own address")
+	assert.Equal(t, 200, token(attacker, bob.Email, bob.Password).Status, "another account from the attacker's address")
 }
 
 // TestForwardedForOnlyFromTrustedProxies: X-Forwarded-For picks the budget

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer pool.Close()
 
-	hasher, err := auth.NewHasher(cfg.PasswordHashWorkers)
+	hasher, err := auth.NewHasher(cfg.PasswordHashWorkers, cfg.PasswordHashQueueTimeout)
 	if err != nil {
 		return err
 	}
@@ -106,6 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)

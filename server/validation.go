@@ -57,6 +57,10 @@ func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, 
 
 func bearerAuthentication(authenticate func(string) (int64, error)) openapi3filter.AuthenticationFunc {
 	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+		// authenticator.record has already decided from the headers.
+		if _, ok := auth.UserFrom(in.RequestValidationInput.Request.Context()); ok {
+			return nil
+		}
 		header := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
 		scheme, token, _ := strings.Cut(header, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -151,7 +155,7 @@ func fieldErrors(e *openapi3filter.RequestError) []apperr.FieldError {
 	}
 	out := make([]apperr.FieldError, 0, len(schemaErrs))
 	for _, se := range schemaErrs {
-		out = append(out, apperr.FieldError{Field: prefix + pointerPath(se.JSONPointer()), Message: se.Reason})
+		out = append(out, apperr.FieldError{Field: prefix + pointerPath(se.JSONPointer()), Message: plainSchemaReason(se)})
 	}
 	return out
 }

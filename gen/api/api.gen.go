@@ -246,6 +246,9 @@ type Conflict = Problem
 // Forbidden RFC 9457 problem details.
 type Forbidden = Problem
 
+// HashingBusy RFC 9457 problem details.
+type HashingBusy = Problem
+
 // InternalError RFC 9457 problem details.
 type InternalError = Problem
 
@@ -503,6 +506,15 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 type ConflictApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
+
+type HashingBusyResponseHeaders struct {
+	RetryAfter *int
+}
+type HashingBusyApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers HashingBusyResponseHeaders
+}
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
@@ -1288,6 +1300,25 @@ func (response Register500ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type Register503ApplicationProblemPlusJSONResponse struct {
+	HashingBusyApplicationProblemPlusJSONResponse
+}
+
+func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateTokenRequestObject struct {
 	Body *CreateTokenFormdataRequestBody
 }
@@ -1411,6 +1442,25 @@ func (response CreateToken500ApplicationProblemPlusJSONResponse) VisitCreateToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken503ApplicationProblemPlusJSONResponse struct {
+	HashingBusyApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1730,79 +1780,81 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FwLb9s6lv4rhHaASbqy46Rpt3WwwKbp47pIm2ySTgaouxUtHdu8kUhdkorjW+S/L84hJUu2HLuPzQJ3",
-	"d4CZcSQ+Dg8/Hn7noX4LYpXlSoK0Juh/C6bAE9D084THUzhR0mqVflSXVmnAxwmYWIvcCiWDfnABJlfS",
-	"gGF2yi2LudZzFmtIQFrBU8O4BibhFjSLcbykG4SBiaeQcRwM7niWpxD0A6k6hqYIAzvP8YmxWshJcH8f",
-	"BhfcwqnIhKX/aZPijwKMRSGAjYpkApbxJBPWsBw0/leohO1wmTBumZIx7K6RY79XzS+khQnopgAXkHEh",
-	"Ua71QqQwtkzIujBSzdZMuHE+Ay0LvoRYycSwQlqR1icSho2LNGV8woVcM+XzNXOC1fPjsQW9fj6r2IwL",
-	"y0YwVhpa1M2lslPQTDtlrJMgDDIhRVZkQX+/VZjr6+vjwk4RRTG3LcC7mgLjixZCSUYTAcpYGFiHs1fA",
-	"NegWlN2HQc41z8B6/J/pBPTg9erU9IIJgvhYgMapBL7IuZ0GYSB5hiMrbPZVJEEYoDaEhiToW11AXbCx",
-	"0hm3QT8oCmq5iv1Ppl0KfF4T4ohlhcGNoU2JeZqC/rthaibXiFeY75BOSPv8MNiwa/c4lDcH2PsVT/yZ",
-	"wL9iJS1I+snzPPWbtpdrNUoh+9ffDa7qW23yv2kYB/3gX/YWFmrPvTV7566Xm7Splw88RbEhKTHIRiqZ",
-	"h0xptqNhIowFvUtKwqOc4onhqQaezFn5Gq3UfRicKDlORfyo0iOsjeW2MMxqLo0gZAvDpLKMp6maQcLG",
-	"WmVumwutQVrfg4R+q/RIJAnIx5Zag1GFjoGNIFVyQraitAaINZJuIC1oydM3Wiv9mBJ+knCXQ2xRe1yk",
-	"hQa2M1aaecNA2ky45SNuANVdSA08nvJRilcFSX7LU5GcLK62xxT/Wis58YBVmuXcmJnSdJnWbuzr6+vO",
-	"stVsm9B32Vs2sjTxR2XfqkImj7m8j4qZIp4yMpmk7nM+TxVPrpQ65XoCjw/mhelAOKQohEaOI9k++yBe",
-	"kZBXSn3gcl5e/P9rQrobWI2ZnQrD4lSgTdgZnIfMotx2ARw8iLu4IJODtEdDqfHSZxxvfRYRA+gQBYiY",
-	"cVd+dyibIKuoSaciYw9hbIm61blNp0Gmthpk0WNpIM+SthwEW5eMp1NRngc7L8gR7cYnieRDafEnPOpJ",
-	"+SCMEXISsqy65siK5XiBsxGRG2bVDcj/CdvwDzSBtLK3XKSPu/I64hMF7kY03AoznrvLEF0VHtsjFgFe",
-	"LyZiqUA+joacjQWkeK3fl/zG+TgauAUidDWqkmuVg7bC0RhhIWv+eGgFjjVaXEMYZPxu4Drt93rEnso/",
-	"K/rEtebzwHGnkoZ99lN9qVqp0e8QE2bf4jqq67MpKa1xlSleT8Fzdb8pTJiQQXfSZREauC7N9rn3pZtr",
-	"EUOEiIqQLHZLChshmBYcuqXTKnUNgwyM4c521/y8IhuBrsjqhDbAW9ZeKwGu68WtcDF0m4Z+A57a6ap2",
-	"HElqSqNuNk7pu7XN9EFJmK/q+80djy3jmSqkZTNhp+h0ZspYZmeKJRCLjKemodKD7ktCiyfXPfpPjW73",
-	"ur39MMiK1Io8hbNx+cSL5JQahMFdZ6I6/mGG0nWPSYz6q47IcqUd0NEj6AcTYafFqBurbI923NzG/sce",
-	"DUI6IWCvajWmDUy+cttwGBJuoWNF1goMkTR3oTd6Pn7On0LnMHkx6hzyF9B5mezHneejg/FhvA8v+f5+",
-	"EG7ylcKfOanN0xjiImMwplrYsjvsoghsxOObiUa6xHwPISdsyg0bCynMFJIjJtEfrxx1ssutasJ2yDdL",
-	"N2xleQsAb1zWpWuKC1OWp1/dGV1dR5EhbaC37I79UXBphZ0zdUtHEhgpMkSWHNsGYJ91Xzwq+oo8+W6Y",
-	"lR5uI74Trjq1LeGHhi1GrC28ZYetpmKrvQnr56Eh9RKk2szJApArp6zav4d23pkjB96kiO3y2g8Pwu/z",
-	"6MOgRERjnINlU7UxmlNXZ0242vihX+JavVwurLfEiT4H528+vh58fBeEwfnx4HUQBpe/Dc7P3+Cvk+OP",
-	"J29O37yuDbeARckxVgN4b0/Yy8Nn/1ZdkwlYLpylbm6He4G/VkZ31GNrI1S7zluskJDGcul2fmUmT4b8",
-	"Lj9gLWoAOGjbZCtsunRLf5IerWiQ2Jtyj1YmcQ/qPflIFbY/SrncfLXS23L+8KGb9gJ4IiQY03IBTSG+",
-	"oV88SShcwtPzRosVqVfjtsSeE8hBJiBjAeaIcTmnUAEadCWBZfwGTMWigD3rPe0GLaKq3MnwExK9rglC",
-	"MxrQt2iidSENMQrUMYs0JMJE6M5F6gZp21BGheS3XNBFEh2xSHMLX1P0enxD32fHOY2GmSknz2HOeJoO",
-	"ZYk4sxuySMiOhwEb8zTFyy5iOzloVjYL2WwqUmAXOCoTZihr8+8SkUwEgSiJnCe5oq8FTptKwCWFbgSY",
-	"aJ5AErHZFCTjkpU6XmzZ3AVtqrmbhHV7mheWeHoQhTUTwtMU6djnLf2a8BfAd0mu1SdfSFYXy1zr1lBM",
-	"YOnspiKG//B/44VcpyquPZn+U5ATvLoPnh222IQyONUcO1ZaQ2w7U6UNdEbcWtDz+vhVt8YU+wcv6HYp",
-	"/36xaR9LMavh2jbyCh3kVZXwGLH+1ZZvV407+dnmq5CreD0VY0Am4uIw4JxwJmQVSKkjcv9Fr9dqirHT",
-	"18qq+pvOufUtl9nS2hvyNwZriL5WI2ux4kJK/qapA6C2ioWWfGsDsXZRmY09JppLWy17KeLhPcWo3FFv",
-	"BnINBiSx0pzQhI3/q2z0t2ADMr8Td/ttfDxWTuB6v17rApE+urzLt9awRpl3cJG6bssxe1CWJRxUs204",
-	"Bp+Intbo1VoA/IDrsb0b/cm0OZY/ap82eZs/6gG48b+0mV8DcaGFnV9SAtIlD48LOz0499r3SceVzX9V",
-	"i9exnffXV7sutxOdn11esT16vkfBl3GqZo781DBMAMSnpeX4pNOgH/h+jZuBozgurCbkWK1JanYyLvkE",
-	"MsopOc7RZbg9psJoyNTIciEZb0QbmZ1qVUymaPqG0q2+SlMwlD4k75c5/yhkGngSMucgMS4TitVhE6GZ",
-	"mkmXCjDdoRzKEy6VFDFPGXqMhoFM0K5Ge9GRY0c8A3pVUiNnf7UnbyblZkrcBO1jbiFhVqkue3MLes6I",
-	"r1dx/mhdCDNiO6V7sHs0dLkgl3V2hJ/tHB4c7LpFULxRjccgE5yfYlYksA9L0qLIWcMpybfuOx/c+AKK",
-	"tngRKYmcTldUgeevsJAM5WhekUTQlQ7GqeIW58+VkJbmfPLkArXt6GD3yROvAjx1fi13qCAabUpRNMd1",
-	"DUs0nxmmJOND2Uw7HDlrLGyVVaDuXJoZ8kTDosODl5ELgzUSDN2hPJZKzjNVmDKw61bmBoaEajd8NmNw",
-	"HpanokTiXoQqGcrmYfEBN5YV8ZShEYitqwDpDM7LTAkVgkRVD54ahS2Gsp4uCV0NhbELGE8KF+DZDeul",
-	"B4tMs6s2oWTnUDrdVmvxCsH9RVYfLaVRorD+qEpzlEtcSnVEbMdsVQGy22XHaVrRdTOUnp2UHgXR/1p3",
-	"44HySqsZnfudk7OLy10Ey5kWEyEJBQu4/d24rHSHkJ/xOZUeUIPj80F/KDle1ONUTKaW7URn51eDs4+X",
-	"JR7ckLRIFh0Te+n4iqOOv4s6H8BOVRLtDiXCT87dSXfqNCw66PXK0ZYGOCa5/BThULa/d8Obdhlck99c",
-	"SiQayp3o2Gd96Lzgpp249Efnap4D/v3PSvBBEu0eMZcAV153rhZonSxe1i6LToW8IUjUDkwDIU9oRctJ",
-	"Hb+Khgx0pOAuV4YMH3NGv9znEx5PhZzg/kbv3lyxMvL2rQz93+9FtK2j8kyX9QfcFXRR3deQKrzmLJ5y",
-	"OYHaXSAMwsCbeVOWDQlb7l/IjMKR3CGnUdDA8MSQm5cmoKtyiCl3wENnnLPo/Pjq5LeIabCFlpB02aIU",
-	"jYzoUEZUwVbquM/KErPSE3VhD3fzkZxBGNyCNu5C3O/2uj3n0IPkuQj6wdNur/vU8c0pXcZ70yrXMHFU",
-	"t7KlgyToB+/A+mzEUmnMQa/3QO6szJlVnGVBwNCVvQ+3zKb5udck00rXngpgxC345FiRZVzPyaG5BXR2",
-	"3R2ACuMTg3TIL/oLNi/xQtREmRYd1FJsQRW0eqWS+fcpwEfTPlexUEqZ1COdhwf1eOUBecHb6aklC3jf",
-	"5IBWF3C/sof7WyxhOwmcetZsFKmYzbjx5MlVJx06CLWNWom5VyvBoi77m7s0MtvYaf/p5k7L5RrY7+Bg",
-	"c7+VhDJ1fLm543LpxX0YPNtGIc0CpDp5J2y10/bPX+6/1E+GwwtZKNqasXLZkiYpQB5QOzXuoDRPDTbZ",
-	"++ZzC/d7NTuyioKSonL2/vLsI6MYcZddI/nK0Ki6IRncCWOJa/tbhLmM/lCW1ANffbo4LeMUEu6Q4kyA",
-	"7UQa0n8fBvhkGES7zkw2T/OpMBYdAmc0g2bN5Odluc9xWCP+hKoG8Y/ChX18ESJR0UalZgJjXqQ26D/r",
-	"NdMMm5IMKw5Nzv8ogOXK19BZjm6Kv7oaqlknXFxoo3RDug2RjBYpZDovt4ZKgpEl+2q99lmrQOR3WI7K",
-	"5/7yQ/fMYqbtE6er6Yp247WoRCUlhEzCDL2HsdCuPLhWo4Kb0hIIHha93tO40Cn9gCPWgGkZFHZEi4BM",
-	"Z8A0K4BXyn1/2B72trCHiyrMv7YlPPVO+8Pb3GYFVyxHm7SLJnu+DJpu9RaS+hAFW3CPnzgZP3d7d4NH",
-	"hFvvcHOPqsrzr43PC+AJOQz+sluC6a8AZvmZAE6ccxtPVy3Ysa/bXlR0mz7z6euOM2rnx4PX4dKzMosd",
-	"MnzrH/okdziUtYdlyy7zr8kPLJ+SBzgWkqdddgmWgkK16vGh9B4WRQy8D0fldegZ0kilt33Q67WRgpU4",
-	"8s8Q/crToaz+1hx+bSx7Kyb/SLbA14M0bMIjsfhHMCO9LaxB9U3F/3sWrZ5FGUCpvgJR4++0X3g/0ucs",
-	"a72Jg17PVa+dK2MnGi7/8xQdi+qDBzryLqCTiYkPDaPngYcCkpA96z0dOr41Ewa6Vfa/ysv3qyi0sI1w",
-	"4w1Abrw5EXIylMTHa3Lg1BTNy0F3yrAl04uwdUhNNORKWzOUkVNTn9WKBLA7fc/hynco9F5KFrEdY0Wa",
-	"oilrdXDegb0g7f1sxGaR2K+UaMpShNwteBHPqReN1Eo2gn5A9RokDP5/Ff/5kXDQooimxTzRoik+CPqW",
-	"sifjsYi7Dv5Pf3mh90opRetXIZbSRPMjFjltRgydJMNmU06B7sxVwy9HrqrBHw5dVYmE9cGrsoriZy40",
-	"n8hszV4usnlrCiS+Y3Ob9R6/LIC15UpEEvT3t7+tzQOXpPlF0a6/+vVSw7vbe8bR7VoOPCER8Ij3ieEa",
-	"3Jdc7bJygGrFFt9I2nJbapUKaGa77FiyQt5INZO+KdHFoZzRB2uLzBnYRarWmf824+sCa1e+fmW7E3fX",
-	"mc1mnbHSWafQKchYJZAsAbdeX1Iv+Nh4/OqVGy2w3xrvjfKaX8ZIaytsli4FMH8/Hb2LxZl4P/j052D/",
-	"oxiYgbx4Fp8Mng9u8n/+4+T9yy487XWNmEhuC71UIlQWKNXKkcoqpO9bc9shP37oO6VGzmbTR0pt/0TB",
-	"9pGdlk86/0+ZjTNfyCGZQ09Zh9JWvbHbYlCI4urb0k8uXPEJOcK+6eo/kYDmwzNKV89wA5IideUZw7Fb",
-	"wqgugupZ8Gqcvbv02b1pGaPKZzkC2aAIdRE8R7j/cv/fAQAA//8=",
+	"7FwLb9s6lv4rhHaASe7KjpOm3dbBApumvfe66CObpJMB6m5FS8cWJxKpS1JxPEX+++IcUrJky7H72Cxw",
+	"MQPMjCPxcXh4Ht95qF+DWOWFkiCtCYZfgxR4App+nvE4hTMlrVbZe3VplQZ8nICJtSisUDIYBhdgCiUN",
+	"GGZTblnMtV6wWEMC0gqeGcY1MAm3oFmM6yX9IAxMnELOcTG443mRQTAMpOoZ2iIM7KLAJ8ZqIWfB/X0Y",
+	"XHALb0UuLP1PFxV/lGAsEgFsUiYzsIwnubCGFaDxv0IlbI/LhHHLlIxhfwMdh4N6fyEtzEC3CbiAnAuJ",
+	"dG0mIoOpZUI2iZFqvmHDrfsZ6DjwJcRKJoaV0oqsuZEwbFpmGeMzLuSGLZ9t2BOsXpxOLejN+1nF5lxY",
+	"NoGp0tDBbi6VTUEz7ZixiYIwyIUUeZkHw8NOYq6vr09Lm6IUxdx2CN5VCowvRwglGW0ESGNpYJOcvQSu",
+	"QXdI2X0YFFzzHKyX/w86AT16tb41vWCCRHwqQONWAl8U3KZBGEie48oKh30RSRAGyA2hIQmGVpfQJGyq",
+	"dM5tMAzKkkauy/5H000FPm8QccLy0uDF0KXEPMtA/9UwNZcbyCvNN1AnpH12HGy5tXtcypsDnP2SJ14n",
+	"8K9YSQuSfvKiyPylHRRaTTLI//0fBk/1tbH5XzRMg2HwbwdLC3Xg3pqDczfLbdrmyzueIdmQVDLIJipZ",
+	"hExptqdhJowFvU9MQlXOUGN4poEnC1a9Rit1HwZnSk4zET8q9SjWxnJbGmY1l0aQZAvDpLKMZ5maQ8Km",
+	"WuXumkutQVo/g4j+VemJSBKQj021BqNKHQObQKbkjGxFZQ1Q1oi637lJhZy9LM3iUelTiuVcLljBjZkr",
+	"nTi/NAEhZyxOIb6B2jMMibOV7KC1g2Qs8Uig0ck5u25Ao0+jGzFsqjRD62dLLfuMDCnjaElZRH/0yKxG",
+	"Y2mcHe2PZRA2fW1j1M7GV+McIWebPNk2bb0Pg5G0oCXPXmut9GNeyEcJdwXEFoWZi6zUwPaQiZ56YnHC",
+	"LZ9wAyj9pdTA45RPMvTcRPktz0RytkQaj0n+tVZy5u2H0rVU9duXen193Vt1Yl0b+ikHqz6PNn6v7K+q",
+	"lMljHu+9YqaMU0YejNh9zheZ4smVUm+5nsHj25alJUdxyJAIr42H7J14SUReKfWOy0WFw/7fiHSASE2Z",
+	"TYVhcSbQRO+NzkNmkW67FBy0i/t4IFOAtCdjqTeZDrbRclRIsVdj44dkbAVJN6Fmr4Vtd1pkOWNlIQ9a",
+	"d1wER1cAdGkEH5y8xKp0Gx8lYkGlxT/hUTXlnTBGyFnI8hp1kBUrEE+xCWFNZtUNyP8L2/A3NIF0sl+5",
+	"yB735E2JTxQ4gGK4FWa6cNgEI0ce2xMWAboXE7FMYHiEhpxNBWSIsu4r3+VCTg3cAuHrBnIstCpAW+FQ",
+	"pbCQt388dAIH4i2eIQxyfjdykw4HA3KP1Z+1f+Ra80XgoGyFij/5rT7Xo9TkHxCTzP6K56jdZ5tSOuO6",
+	"O79OwYdO/lKYMCGD/qzPIjRwfdrt0+Bzv9AihgglKkLs3q8iigiFaRnSdExajyTCIAdjuLPdjbC7zCeg",
+	"69hhRhfgLeugMx5p8sWdcLl0F4d+B57ZdJ07DrO2qVE3W7f007p2eqckLNb5/fqOx5bxXJXSsrmwKSK9",
+	"XBnL7FyxBGKR88y0WHrUf0HS4tHTgP7TwFOD/gDhVZlZUWTwYVo98SQ5pgZhcNebqZ5/mCN1/VMio/mq",
+	"J/JCaSfoGKANg5mwaTnpxyo/oBs3t7H/cUCLEE9IsNe5GtMFJl+4bcVvCbfQsyLvFAyRtG9hMHk2fcaf",
+	"QO84eT7pHfPn0HuRHMa9Z5Oj6XF8CC/44WEQbgtdwx/R1LY2hnjIGIypD7YKkB10ZxMe38w0wiXmZyDA",
+	"T7lhUyGFSSE5YbLMsmXehOxyJ5twHOLNKipeO95SgLce69INxYMpy7MvTkfXz1HmCBvoLbtjf5RcWmEX",
+	"TN2SSgIjRoaIkmPbEtin/eePKn1lkXyzmFUJh5UgZS3H0JENatlilLVl8sLJVpux9d2ETX1oUb0iUl3m",
+	"ZCmQa1pW399DN+/MkRPepIzt6tmPj8JvS7CEQSURrXWOVk3V1uRak50N4hrrh/6IG/lyubTeEjf6FJy/",
+	"fv9q9P63IAzOT0evgjC4/H10fv4af52dvj97/fb1q8ZyS7GoMMZ6PvXXM/bi+Ol/1G4yAcuFs9Tt63Av",
+	"8Nfa6g567GyEGu68wwoJaSyX7ubXdvJgyN/yA9aiIQBHXZdshc1WvPRH6aUVDRJ7Xd3R2ibuQXMmn6jS",
+	"DicZl9tdK72t9g8f8rQXwBMhwZgOB5RCfEO/eJJQ9opn560Ra1Svp9EJPSdQgExAxgLMCeNyQakCNOhK",
+	"Asv5DZgaRQF7OnjSDzpIVYWj4QcoetUgpE7+oInWpTSEKJDHLNKQCBNhOBepG4RtYxmVkt9yQY4kOmGR",
+	"5ha+ZBj1+IF+zp4LGg0zKafIYcF4lo1lJXFmP2SRkD0vBmzKswydXcT2CtCsGhayeSoyYBe4KhNmLBv7",
+	"7xOQTAQJURK5SHKNX0s5bTMBjxS6FWCmeQJJxOYpSMYlq3i8vLKFS9rUe7cB6+4wL6zk6UEpbJgQnmUI",
+	"xz7tGNeEP0F8V+haf/KZaHWp5Y1hDeUEVnQ3EzH8l/8bHXITqrjxZPrfgpyh6z56etxhE6rkVHvtWGkN",
+	"se2lShvoTbi1oBfN9etprS0Oj56Td6n+fr7tHisy6+W6LvIKA+R1lvAYZf2Lrd6uG3eKs80XIdfl9a2Y",
+	"AiIRl4cBF4QzIetESlMiD58PBp2mGCd9qa2q93QurO9wZitnb9HfWqxF+kaObJQVl1LynqYpAI1TLLnk",
+	"RxuItcvKbJ0x01za+tgrGQ8fKUbVjXozUGgwIAmVFiRNOPh/qkF/CbZI5jfK3WEXHo+VI7g5b9B5QISP",
+	"rgz2tTOtUZWBXKau36FmD9KyIgf1blvU4CPB0wa82igA3xF67B5GfzRdgeX32qdt0eb3RgBu/c9d5tdA",
+	"XGphF5dUD3a13NPSpkfnnvu+Brx2+S8b+Tq29+b6at+V2qLzD5dX7ICeH1DyZZqpuQM/DRkmAcSnleX4",
+	"qLNgGPh5Lc/AkRyXVhNyqjbUmHs5l3wGOZX4HOboM7weU8toyNTEciEZb2UbmU21Kmcpmr6xdKevyxQM",
+	"qQ8p+mUuPgqZBp6EzAVIjMuEcnU4RGim5tKVAkx/LMfyjEslRcwzhhGjYSATtKvRQXTi0BHPgV5V0MjZ",
+	"X+3Bm8m4SQmboH0sLCTMKtVnr29BLxjh9TrPH21KYUZsrwoP9k/GrhbkmgAc4Gd7x0dH++4QlG9U0ynI",
+	"BPennBUR7NOSdCgK1nBLiq2HLgY3vp+lK19ETKKg09USUf9KKhVOFs0KYcWDaaa4xf0LJaSlPX/55QK5",
+	"7eBg/5dfPAtQ6/xZ7pBBtFpKWTSHdQ1LNJ8bpiTjY9kuO5w4ayxsXVWg6VyaOeJEw6LjoxeRS4O1Cgz9",
+	"sWx00XDbbK4AJhWB7j2pms09hAebzT44cSwRpu+7AivRBAl14fhCyOg8rBSqEuKDiLjZVjOicSw5y8s4",
+	"ZWg/Yut6eXqj86rIQi09UT2FZ0bRXq1CC5fJWDZ2p94YY5f6MCtdpmg/bJ267iBwXURUxB5Ld0n1yTxn",
+	"UVAwPIhW6jFR2HxU10siR1S0UjOJ2J7ZqbNnv89Os6zG/WYsPcypQhOKIxrTjZe4l1rNyYDsnX24uNxH",
+	"qfugxUxIEqel3P7VuNp2j1Qo5wtqKaEBp+ejId5LoWGaiVlq2V704fxq9OH9ZSVYbkl/q6cEg3q+k6zn",
+	"paz3Dmyqkmh/LFGOqTZvU89Ow6KjwaBabWWBU6LLbxGOZfd7t7zppsEN+d3VVqKx3ItOffmIFA8v7czV",
+	"UXpXiwLw77/XhI+SaP+EucYG5Xnnerw20eJp7bPorZA3JBINzWtJyC90otXqkD9FiwZSMLgrlCELypz3",
+	"qO75jMepkDO83+i311esSuF9rWoI9wcRXeukMg5VXwl3jXpel4GkPU65nEHDqQiDYuD9hak6EoSt7i9k",
+	"RuFKTuloFbRUPDEUL2YJ6LrNpWqpQAPDWXR+enX2e8Q02FJLSPps2WJI1ngsI+pMrHg8ZFXrYBXSuvyJ",
+	"c6FEZxAGt6CN86yH/UF/4DIDIHkhgmHwpD/oP3HANSWvfpDWRYuZw8y1UR4lwTD4Dawva6y0PB0NBg8U",
+	"4ariWw1+lkgOY+L7cMeynN97Q1WuyhFQY5O4BV9lK/Oc6wVFRreAUbNzJsgwPjOIq/yhP+PwSl4I4yjT",
+	"wYNGrS6os18vVbL4Ngb4tNynOqlKtZdmyvT4qJn4PKJwejc+dZQT79tg0uoS7tfu8HCHI+xGgWPPhosi",
+	"FrM5Nx6Fua6zYydCXavWZB40WutoyuH2Ka0SOU46fLJ90mrfB847Oto+b60yTRNfbJ+42sNxHwZPd2FI",
+	"u5OpGQWQbHXj/0+f7z83NcPJC1koupqpcmWXNihAHNDQGqcoba3BIQdffZHi/qBhR9aloMK6nL25/PCe",
+	"UbK5z64RxeVoVN2SDO6EsQTavRdhrjVgLCvoga8+XrytEh4S7hDizIDtRRqy/xwH+GQcRPvOTLa1+a0w",
+	"FiMLZzSDdi/sp1W6z3FZI/4JdW/pH6XLH/nmUsK0rb60BKa8zGwwfDpo1yu2VSvWIqOC/1ECK5TvjbQc",
+	"4x3vulqs2URcXGqjdIu6LSmRDipktqiuhlq9EW77LszuXeuM5jdYjjp4//xdfma50+4V2PW6R7fxWnYY",
+	"ExNCJmGOYchUaNf23Wh2wUvpyCiPy8HgSVzqjH7ACWuJaZVddkCLBJl0wLT7HdfauL/bHg52sIfL7to/",
+	"tyV866P/h6+5ywquWY4uapdDDnx7O3n1DpD6EARbYo8f0Iwf89794BHFbXC8fUbdLvrnls8L4AkFDN7Z",
+	"rYjpzxDM6vMP3LjgNk7XLdip78dfduqbIfN18J4zaueno1fhyrOqHB4yfOsf+mp5OJaNh9XIPvOvKQ6s",
+	"nlIEOBWSZ312CZayS42vAsbSR1iUMfAxHPXpYWRIK1XR9tFg0AUK1hLSPwL060iH2gN2xvAbk+I7IflH",
+	"sgW+saRlEx4JxT+CGRnsYA3qb2X+FVl0RhZVAqX+ukdNv9F+oX+kz5Q2RhNHg4FrgztXxs40XP73Wwws",
+	"6i8nSOVdQicXM59jxsgDlQKSkD0dPBk7vDUXBvp1G0Fd4B/W6WxhW+nGG4DCeHMi5GwsCY836MCtKZtX",
+	"gO5VaUuml/nvkIZoKJS2Ziwjx6Yha3Qb4HT6MMT1AVEOv6IsYnvGiixDU9YZ4PwG9oK496MZm2WHQM1E",
+	"U/U0FO7Ay3xOs/uk0fsRDANq/CBi8P/r/M/3pIOW3Tgd5okOTflB0LdUhplORdx34v/kp3eMr/VkdH5e",
+	"YqnetDhhkeNmxDBIMmyeckp0566tfjVzVS/+cOqqLitsTl5V7Rg/4tB8RbSzDLosC27otPiGy203jvy0",
+	"BNaOJxFJMDzc3VubB5yk+UnZrj+ze6m18uFZze8oV3XEyQvjGKqtJqsQPHgt8VXphoqshOdV2wI1qi2/",
+	"l7XVVTbaJNA099mpZKW8kWoul4U3xsdyTl/LLattYJd1Yucyugy2S8Zd+eaZ3bT0rjefz3tTpfNeqTOQ",
+	"sUogWRH2ZnNLs9tkq8o220Y6VGVnHWn19vw0FNs4YbtvKoDFm3TyWyw+iDejj/8cHb4XIzOSF0/js9Gz",
+	"0U3x97+dvXnRhyeDvhEzyW2pV/qTqu6oRi9U1QL1bWfuMgynD30k1arzbPtCquufq9g9G9TxPem/TM0W",
+	"U/PBd55I5iSuapzpajfZ7zBCBKX1bRWPl65bhgJuP3T9n9hAk+ORq2vAuAFJGcFKL3HtjnSty9R6tL2e",
+	"z++v/LMNpmONum7mgGoLijRJ8Fjk/vP9/wYAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -17,6 +17,9 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	// ErrInvalid means the input is well-formed but not acceptable.
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable means the request could not be served now but may be
+	// later (503 with Retry-After).
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // FieldError names one invalid field of a request.

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/ordersvc/orders/internal/apperr"
 )
 
 // Argon2id parameters: one of the equivalent OWASP-recommended settings
@@ -29,15 +32,19 @@ var errMalformedHash = errors.New("malformed password hash")
 
 // Hasher hashes and verifies passwords with argon2id. At most `workers`
 // hashes run at once, so a flood of logins queues up instead of taking every
-// core and a burst of memory from the requests that need neither.
+// core and a burst of memory from the requests that need neither. A hash
+// waits for a worker at most queueTimeout: beyond that the queue is longer
+// than a client should wait, and the answer is apperr.ErrUnavailable.
 type Hasher struct {
-	slots chan struct{}
-	dummy string // verified against when the user is unknown, to equalise timing
+	slots        chan struct{}
+	queueTimeout time.Duration
+	dummy        string // verified against when the user is unknown, to equalise timing
 }
 
-// NewHasher returns a Hasher running at most workers hashes concurrently.
-func NewHasher(workers int) (*Hasher, error) {
-	h := &Hasher{slots: make(chan struct{}, max(workers, 1))}
+// NewHasher returns a Hasher running at most workers hashes concurrently,
+// each waiting at most queueTimeout for its turn.
+func NewHasher(workers int, queueTimeout time.Duration) (*Hasher, error) {
+	h := &Hasher{slots: make(chan struct{}, max(workers, 1)), queueTimeout: queueTimeout}
 	dummy, err := h.Hash(context.Background(), "timing-equaliser-not-a-password")
 	if err != nil {
 		return nil, err
@@ -68,10 +75,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errMalformedHash
 	}
-	var memory, time uint32
+	var memory, passes uint32
 	var threads uint8
 	// argon2 panics on zero passes or lanes: a corrupt row must not crash the request.
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil || time < 1 || threads < 1 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &passes, &threads); err != nil || passes < 1 || threads < 1 {
 		return false, errMalformedHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
@@ -82,7 +89,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if err != nil {
 		return false, errMalformedHash
 	}
-	got, err := h.derive(ctx, password, salt, memory, time, threads)
+	got, err := h.derive(ctx, password, salt, memory, passes, threads)
 	if err != nil {
 		return false, err
 	}
@@ -96,12 +103,29 @@ func (h *Hasher) VerifyNothing(ctx context.Context, password string) error {
 	return err
 }
 
-func (h *Hasher) derive(ctx context.Context, password string, salt []byte, memory, time uint32, threads uint8) ([]byte, error) {
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a hashing slot: %w", ctx.Err())
+func (h *Hasher) derive(ctx context.Context, password string, salt []byte, memory, passes uint32, threads uint8) ([]byte, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-h.slots }()
-	return argon2.IDKey([]byte(password), salt, time, memory, threads, argonKeyLen), nil
+	return argon2.IDKey([]byte(password), salt, passes, memory, threads, argonKeyLen), nil
+}
+
+// acquire takes a hashing slot, waiting at most queueTimeout.
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(h.queueTimeout)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a hashing slot: %w", ctx.Err())
+	case <-timer.C:
+		return fmt.Errorf("%w: every password hashing worker stayed busy for %s", apperr.ErrUnavailable, h.queueTimeout)
+	}
 }

@@ -11,11 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/ordersvc/orders/internal/apperr"
 )
 
 func newHasher(t *testing.T, workers int) *Hasher {
 	t.Helper()
-	h, err := NewHasher(workers)
+	h, err := NewHasher(workers, time.Minute)
 	require.NoError(t, err)
 	return h
 }
@@ -214,4 +216,27 @@ func TestHasherBoundsConcurrency(t *testing.T) {
 			assert.Equal(t, workers-1, len(h.slots), "the finished hash must give its slot back")
 		})
 	}
+}
+
+// A hash that finds every worker busy for longer than the queue deadline
+// fails with apperr.ErrUnavailable after about the deadline, instead of
+// waiting for its turn without bound.
+func TestHasherQueueDeadline(t *testing.T) {
+	t.Parallel()
+	const deadline = 100 * time.Millisecond
+	h, err := NewHasher(1, deadline)
+	require.NoError(t, err)
+	h.slots <- struct{}{} // as if a hash were running
+	start := time.Now()
+	_, err = h.Hash(t.Context(), "pw")
+	took := time.Since(start)
+	require.ErrorIs(t, err, apperr.ErrUnavailable)
+	assert.GreaterOrEqual(t, took, deadline)
+	assert.Less(t, took, 10*deadline, "it gives up at the deadline, not when the slot frees")
+
+	// A slot freed within the deadline is taken.
+	go func() { time.Sleep(deadline / 4); <-h.slots }()
+	_, err = h.Hash(t.Context(), "pw")
+	require.NoError(t, err)
+	assert.Zero(t, len(h.slots))
 }

@@ -36,6 +36,10 @@ type Config struct {
 	PasswordHashWorkers  int
 	DebugAddr            string
 
+	// PasswordHashQueueTimeout is the longest a password hash waits for a
+	// worker; beyond it the request gets 503.
+	PasswordHashQueueTimeout time.Duration
+
 	// Redis: the order cache and the shared rate-limit budgets.
 	RedisKeyPrefix       string
 	RedisTimeout         time.Duration
@@ -127,6 +131,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}
+	c.PasswordHashQueueTimeout = r.positiveDuration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second)
 	// A handler must be allowed to finish the simulated work with room to spare.
 	c.HandlerTimeout = r.duration("HANDLER_TIMEOUT", c.ProcessOrderDuration+30*time.Second)
 	if c.HandlerTimeout <= c.ProcessOrderDuration {

@@ -39,6 +39,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 1, c.PasswordHashWorkers)
+	assert.Equal(t, time.Second, c.PasswordHashQueueTimeout)
 
 	assert.Equal(t, ":8081", c.WorkersHTTPAddr)
 	assert.Equal(t, "orders", c.AMQPNamespace)
@@ -76,6 +77,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"LOG_LEVEL":                    "debug",
 		"SHUTDOWN_TIMEOUT":             "3s",
 		"PASSWORD_HASH_WORKERS":        "6",
+		"PASSWORD_HASH_QUEUE_TIMEOUT":  "250ms",
 		"WORKERS_HTTP_ADDR":            ":9091",
 		"AMQP_NAMESPACE":               "orders-test_1.a",
 		"OUTBOX_FORWARDERS":            "2",
@@ -105,6 +107,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
 	assert.Equal(t, 3*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 6, c.PasswordHashWorkers)
+	assert.Equal(t, 250*time.Millisecond, c.PasswordHashQueueTimeout)
 	assert.Equal(t, ":9091", c.WorkersHTTPAddr)
 	assert.Equal(t, "orders-test_1.a", c.AMQPNamespace)
 	assert.Equal(t, 2, c.OutboxForwarders)
@@ -155,6 +158,8 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 		{"DATABASE_MAX_CONNS", "many"},
 		{"DATABASE_MAX_CONNS", "1.5"},
 		{"PASSWORD_HASH_WORKERS", "0"},
+		{"PASSWORD_HASH_QUEUE_TIMEOUT", "0s"},
+		{"PASSWORD_HASH_QUEUE_TIMEOUT", "1"},
 		{"OUTBOX_FORWARDERS", "none"},
 		{"OUTBOX_BATCH_SIZE", "0"},
 		{"PROCESS_CONCURRENCY", "-1"},
