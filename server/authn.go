@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,41 +23,31 @@ const authFailureKey = "orders.auth_failure"
 // two, the rate limiter charges a failure to the client address's budget, so
 // a flood of bad tokens meets 429 like any other anonymous flood.
 type authenticator struct {
-	secured      map[routeKey]bool
+	secured      map[operationKey]bool
 	authenticate func(token string) (int64, error)
 }
-
-// routeKey is an operation as Echo names its route: the method and the path
-// template (/orders/:order_id/).
-type routeKey struct{ method, path string }
 
 func newAuthenticator(spec *openapi3.T, authenticate func(string) (int64, error)) *authenticator {
 	return &authenticator{secured: securedRoutes(spec), authenticate: authenticate}
 }
 
-// specParam is a path parameter as openapi.yaml writes it ({order_id}).
-var specParam = regexp.MustCompile(`\{([^}]+)\}`)
-
 // securedRoutes lists the operations whose security requirements cannot be
 // met without credentials (an empty requirement would make them optional).
-func securedRoutes(spec *openapi3.T) map[routeKey]bool {
-	out := map[routeKey]bool{}
-	for path, item := range spec.Paths.Map() {
-		echoPath := specParam.ReplaceAllString(path, ":$1")
-		for method, op := range item.Operations() {
-			reqs := spec.Security
-			if op.Security != nil {
-				reqs = *op.Security
+func securedRoutes(spec *openapi3.T) map[operationKey]bool {
+	out := map[operationKey]bool{}
+	for key, op := range contractOperations(spec) {
+		reqs := spec.Security
+		if op.Security != nil {
+			reqs = *op.Security
+		}
+		secured := len(reqs) > 0
+		for _, r := range reqs {
+			if len(r) == 0 {
+				secured = false
 			}
-			secured := len(reqs) > 0
-			for _, r := range reqs {
-				if len(r) == 0 {
-					secured = false
-				}
-			}
-			if secured {
-				out[routeKey{method, echoPath}] = true
-			}
+		}
+		if secured {
+			out[key] = true
 		}
 	}
 	return out
@@ -68,13 +57,13 @@ func securedRoutes(spec *openapi3.T) map[routeKey]bool {
 // a route the lookup misses (a renamed parameter, say) stops the start
 // instead of going unauthenticated past this middleware.
 func (a *authenticator) checkRoutes(e *echo.Echo) error {
-	routes := map[routeKey]bool{}
+	routes := map[operationKey]bool{}
 	for _, r := range e.Routes() {
-		routes[routeKey{r.Method, r.Path}] = true
+		routes[operationKey{r.Method, r.Path}] = true
 	}
 	for k := range a.secured {
 		if !routes[k] {
-			return fmt.Errorf("secured operation %s %s has no route", k.method, k.path)
+			return fmt.Errorf("secured operation %s %s has no route", k.method, k.route)
 		}
 	}
 	return nil
@@ -84,7 +73,7 @@ func (a *authenticator) checkRoutes(e *echo.Echo) error {
 // route template.
 func (a *authenticator) record(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !a.secured[routeKey{c.Request().Method, c.Path()}] {
+		if !a.secured[operationKey{c.Request().Method, c.Path()}] {
 			return next(c)
 		}
 		userID, err := a.userOf(c.Request().Header)

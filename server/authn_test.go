@@ -27,7 +27,7 @@ func TestSecuredRoutesFollowTheSpec(t *testing.T) {
 	t.Parallel()
 	spec, err := api.GetSpec()
 	require.NoError(t, err)
-	assert.Equal(t, map[routeKey]bool{
+	assert.Equal(t, map[operationKey]bool{
 		{"POST", "/orders/"}:              true,
 		{"GET", "/orders/:order_id/"}:     true,
 		{"PATCH", "/orders/:order_id/"}:   true,
@@ -38,7 +38,7 @@ func TestSecuredRoutesFollowTheSpec(t *testing.T) {
 		Get:  &openapi3.Operation{Security: &openapi3.SecurityRequirements{{"bearer": {}}, {}}},
 		Post: &openapi3.Operation{},
 	})), Security: openapi3.SecurityRequirements{{"bearer": {}}}}
-	assert.Equal(t, map[routeKey]bool{{"POST", "/a/:id/"}: true}, securedRoutes(optional),
+	assert.Equal(t, map[operationKey]bool{{"POST", "/a/:id/"}: true}, securedRoutes(optional),
 		"an empty requirement makes an operation optional; the document's security applies to the others")
 }
 
