@@ -125,11 +125,11 @@ func canonicalJSON(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
 	s.out = jsontext.NewEncoder(&s.buf)
 	var err error
 	if s.dec.PeekKind() == 0 { // no value: why?
-		if _, err = s.dec.ReadToken(); err == io.EOF {
+		if _, err = s.dec.ReadToken(); errors.Is(err, io.EOF) {
 			return nil, nil // no body: the validator says it is required
 		}
 	} else if err = s.value(schema); err == nil {
-		if _, err = s.dec.ReadToken(); err == io.EOF {
+		if _, err = s.dec.ReadToken(); errors.Is(err, io.EOF) {
 			err = nil
 		} else if err == nil {
 			err = errors.New("unexpected data after the top-level value")
@@ -181,7 +181,7 @@ func (s *jsonScan) value(schema *openapi3.Schema) error {
 	kind := s.dec.PeekKind()
 	if kind == 0 {
 		_, err := s.dec.ReadToken() // the reason there is no value
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return err
@@ -210,7 +210,7 @@ func (s *jsonScan) value(schema *openapi3.Schema) error {
 			if s.scratch, err = jsontext.AppendUnquote(s.scratch[:0], v); err != nil {
 				return err
 			}
-			if n := utf8.RuneCount(s.scratch); uint64(n) > *schema.MaxLength {
+			if longerThan(utf8.RuneCount(s.scratch), schema.MaxLength) {
 				s.problem("must be at most %d characters long", *schema.MaxLength)
 				return nil
 			}
@@ -302,6 +302,11 @@ func (s *jsonScan) array(schema *openapi3.Schema) error {
 		return err
 	}
 	return s.write(jsontext.EndArray)
+}
+
+// longerThan reports whether a length of n characters exceeds maxLength.
+func longerThan(n int, maxLength *uint64) bool {
+	return maxLength != nil && uint64(n) > *maxLength //nolint:gosec // a length is never negative
 }
 
 // declaredMember finds the declared member name matches: exactly, or (exact
@@ -396,7 +401,7 @@ func canonicalForm(body io.Reader, schema *openapi3.Schema) ([]byte, error) {
 			continue
 		}
 		prop := schema.Properties[name].Value
-		if prop != nil && prop.MaxLength != nil && uint64(utf8.RuneCountInString(values[key][0])) > *prop.MaxLength {
+		if prop != nil && longerThan(utf8.RuneCountInString(values[key][0]), prop.MaxLength) {
 			fields.add("body."+key, fmt.Sprintf("must be at most %d characters long", *prop.MaxLength))
 			continue
 		}

@@ -104,8 +104,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	// within the contract's bounds, into the canonical copy the validator
 	// and the handler both read.
 	e.Use(newBodyGate(contractOperations(spec)).middleware)
-	e.Use(requestValidator(spec, srv.auth.Authenticate))
-	e.Use(bindUser)
+	e.Use(requestValidator(spec))
 
 	api.RegisterHandlers(e, api.NewStrictHandler(srv, nil))
 	if err := authn.checkRoutes(e); err != nil {

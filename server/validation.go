@@ -20,19 +20,15 @@ import (
 	"github.com/ordersvc/orders/internal/auth"
 )
 
-// contextUserKey is where the authentication callback leaves the user id for
-// bindUser to move into the request context once validation has finished.
-const contextUserKey = "orders.user_id"
-
 // requestValidator validates every request against openapi.yaml, including
-// its security requirements: authentication is declared in the spec and
-// checked here, once, for every operation that asks for it.
-func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, error)) echo.MiddlewareFunc {
+// its security requirements, which the authenticator has already met or
+// refused from the headers (see securityDecided).
+func requestValidator(spec *openapi3.T) echo.MiddlewareFunc {
 	spec.Servers = nil // match on path only, whatever Host the request names
 	return echomw.OapiRequestValidatorWithOptions(spec, &echomw.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
-			AuthenticationFunc: bearerAuthentication(authenticate),
+			AuthenticationFunc: securityDecided,
 			// Per-validation format checks, not openapi3.DefineStringFormatValidator:
 			// that writes kin-openapi's global map, a data race with any
 			// validation running while another handler is built.
@@ -55,39 +51,15 @@ func requestValidator(spec *openapi3.T, authenticate func(token string) (int64, 
 	})
 }
 
-func bearerAuthentication(authenticate func(string) (int64, error)) openapi3filter.AuthenticationFunc {
-	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-		// authenticator.record has already decided from the headers.
-		if _, ok := auth.UserFrom(in.RequestValidationInput.Request.Context()); ok {
-			return nil
-		}
-		header := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
-		scheme, token, _ := strings.Cut(header, " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return fmt.Errorf("%w: missing bearer token", apperr.ErrUnauthenticated)
-		}
-		userID, err := authenticate(strings.TrimSpace(token))
-		if err != nil {
-			return err
-		}
-		// The request itself must not be replaced here: the validator reads
-		// and restores its body after this callback returns.
-		if c := echomw.GetEchoContext(ctx); c != nil {
-			c.Set(contextUserKey, userID)
-		}
+// securityDecided is the validator's AuthenticationFunc. The authenticator
+// has already decided from the headers, before the body was read, and
+// refused whoever it did not admit: a secured operation that reaches the
+// validator has its user in the request context.
+func securityDecided(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if _, ok := auth.UserFrom(in.RequestValidationInput.Request.Context()); ok {
 		return nil
 	}
-}
-
-// bindUser puts the authenticated user into the request context, where the
-// strict handlers (which see only a context.Context) can find it.
-func bindUser(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if id, ok := c.Get(contextUserKey).(int64); ok {
-			c.SetRequest(c.Request().WithContext(auth.WithUser(c.Request().Context(), id)))
-		}
-		return next(c)
-	}
+	return fmt.Errorf("%w: no authenticated user", apperr.ErrUnauthenticated)
 }
 
 // requestInvalid is a contract violation found by the validator.
