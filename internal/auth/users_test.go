@@ -20,7 +20,7 @@ func newService(t *testing.T, hasher *Hasher) *Service {
 	pool, err := database.Open(t.Context(), testdb.New(t), 4)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return NewService(db.New(pool), hasher, NewTokens(testKey, "orders-api", 30*time.Minute))
+	return NewService(db.New(pool), hasher, NewTokens(testSettings(30*time.Minute)))
 }
 
 func TestServiceRegisterAndLogin(t *testing.T) {
