@@ -2,6 +2,7 @@ package money_test
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"testing"
 
@@ -13,8 +14,10 @@ import (
 var canonical = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.([0-9][1-9]|[1-9]))?$`)
 
 // FuzzParse checks that whatever Parse accepts prints in canonical form and
-// parses back to the same amount, through String and through JSON, and that
-// no input makes it panic. Without -fuzz it runs the seeds as a normal test.
+// parses back to the same amount, through String and through JSON, that a
+// literal longer than MaxLiteralLen is refused as such, and that no input
+// makes it panic. Without -fuzz it runs the seeds (these and the hostile
+// literals in testdata/fuzz/FuzzParse) as a normal test.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"0", "-0", "5", "5.8", "5.80", "0.05", "0.5", ".5", "5.", "+1", "-2.9",
@@ -28,6 +31,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := money.Parse(s)
+		if len(s) > money.MaxLiteralLen && !errors.Is(err, money.ErrTooLong) {
+			t.Fatalf("Parse of a %d-byte literal = %d cents, %v; want ErrTooLong", len(s), a.Cents(), err)
+		}
 		if err != nil {
 			if a.Cents() != 0 {
 				t.Fatalf("Parse(%q) failed (%v) but returned %d cents", s, err, a.Cents())

@@ -28,6 +28,20 @@ var ErrTooPrecise = errors.New("amount has more than two decimals")
 // ErrOutOfRange reports an amount too large to represent.
 var ErrOutOfRange = errors.New("amount out of range")
 
+// MaxLiteralLen is the longest literal Parse reads, in bytes. Every amount
+// fits in far fewer (the widest, "-92233720368547758.08", has 21); a longer
+// literal is refused before any work proportional to its length.
+const MaxLiteralLen = 64
+
+// ErrTooLong reports a literal longer than MaxLiteralLen.
+var ErrTooLong = fmt.Errorf("amount literal longer than %d characters", MaxLiteralLen)
+
+// maxExponent bounds the exponents worth computing. A literal has at most
+// MaxLiteralLen digits, so a non-zero amount with a larger exponent is out
+// of range, and with a smaller one has more than two decimals; big.Rat
+// would spend milliseconds building 10^exponent to find that out.
+const maxExponent = 100
+
 // FromCents returns the amount of the given number of cents.
 func FromCents(cents int64) Amount { return Amount{cents: cents} }
 
@@ -35,16 +49,39 @@ func FromCents(cents int64) Amount { return Amount{cents: cents} }
 func (a Amount) Cents() int64 { return a.cents }
 
 // Parse reads a decimal literal such as "2.9", "10", "1e2" or "0.05" exactly.
+// Literals longer than MaxLiteralLen fail with ErrTooLong.
 func Parse(s string) (Amount, error) {
+	if len(s) > MaxLiteralLen {
+		return Amount{}, ErrTooLong
+	}
 	if a, ok := parsePlain(s); ok {
 		return a, nil
 	}
 	t := strings.TrimSpace(s)
-	r, ok := new(big.Rat).SetString(t)
 	// big.Rat also reads fractions ("1/2"), base prefixes ("0x10", "0b11")
 	// and digit separators ("1_000"): none of them is a decimal literal.
-	if !ok || strings.Trim(t, "0123456789.eE+-") != "" {
-		return Amount{}, fmt.Errorf("%q is not a decimal number", s)
+	if strings.Trim(t, "0123456789.eE+-") != "" {
+		return Amount{}, notDecimal(s)
+	}
+	if mantissa, exponent, ok := strings.Cut(strings.ToLower(t), "e"); ok {
+		e, err := strconv.Atoi(exponent) // out of int's range: e is its limit, same sign
+		if (err == nil || errors.Is(err, strconv.ErrRange)) && (e > maxExponent || e < -maxExponent) {
+			m, ok := new(big.Rat).SetString(mantissa)
+			switch {
+			case !ok:
+				return Amount{}, notDecimal(s)
+			case m.Sign() == 0:
+				return Amount{}, nil
+			case e > 0:
+				return Amount{}, ErrOutOfRange
+			default:
+				return Amount{}, ErrTooPrecise
+			}
+		}
+	}
+	r, ok := new(big.Rat).SetString(t)
+	if !ok {
+		return Amount{}, notDecimal(s)
 	}
 	r.Mul(r, big.NewRat(100, 1))
 	if !r.IsInt() {
@@ -83,6 +120,8 @@ func parsePlain(s string) (Amount, bool) {
 	}
 	return Amount{cents: cents}, true
 }
+
+func notDecimal(s string) error { return fmt.Errorf("%q is not a decimal number", s) }
 
 // MustParse is Parse for constants in code and tests.
 func MustParse(s string) Amount {

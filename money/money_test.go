@@ -3,6 +3,7 @@ package money_test
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,6 +42,11 @@ func TestParse(t *testing.T) {
 		{"92233720368547758.07", math.MaxInt64},
 		{"-92233720368547758.07", -math.MaxInt64},
 		{"-92233720368547758.08", math.MinInt64},
+		{"1." + strings.Repeat("0", money.MaxLiteralLen-2), 100},
+		{"0e999999", 0},
+		{"-0.0e-99999999999999999999", 0},
+		{"0.0000000001e8", 1},
+		{"1e16", 1e18},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -68,6 +74,14 @@ func TestParseRejects(t *testing.T) {
 		{"one cent under int64", "-92233720368547758.09", money.ErrOutOfRange},
 		{"huge", "100000000000000000000", money.ErrOutOfRange},
 		{"huge exponent", "1e30", money.ErrOutOfRange},
+		{"exponent beyond the bound", "1e101", money.ErrOutOfRange},
+		{"exponent beyond int", "1e99999999999999999999", money.ErrOutOfRange},
+		{"negative exponent beyond the bound", "5e-101", money.ErrTooPrecise},
+		{"huge exponent on a bad mantissa", "1.2.3e999", nil},
+		{"huge exponent without mantissa", "e999", nil},
+		{"one character too long", "1." + strings.Repeat("0", money.MaxLiteralLen-1), money.ErrTooLong},
+		{"a million digits", "1." + strings.Repeat("0", 1_000_000), money.ErrTooLong},
+		{"long blank padding", strings.Repeat(" ", money.MaxLiteralLen) + "1", money.ErrTooLong},
 		{"empty", "", nil},
 		{"blank", "   ", nil},
 		{"letters", "abc", nil},

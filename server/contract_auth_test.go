@@ -172,3 +172,67 @@ func TestTokenRejectsNonFormBodies(t *testing.T) {
 		})
 	}
 }
+
+// An email with an invisible character is a 422 naming the field, at
+// register and at login, and never a second account beside the plain one.
+func TestEmailsWithInvisibleCharactersAreRefused(t *testing.T) {
+	t.Parallel()
+	s := startContractServer(t, nil, nil)
+	u := newUser(t, s)
+	local, domain, _ := strings.Cut(u.Email, "@")
+
+	for name, email := range map[string]string{
+		"zero-width space U+200B":       local + "\u200b@" + domain,
+		"right-to-left override U+202E": "\u202e" + u.Email,
+		"byte order mark U+FEFF":        "\ufeff" + u.Email,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			reg, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(email), Password: testPassword})
+			require.NoError(t, err)
+			require.Equal(t, 422, reg.StatusCode(), "%s", reg.Body)
+			require.Equal(t, []string{"body.email"}, fieldsOf(reg.ApplicationproblemJSON422))
+
+			tok, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: email, Password: u.Password})
+			require.NoError(t, err)
+			require.Equal(t, 422, tok.StatusCode(), "%s", tok.Body)
+			require.Equal(t, []string{"body.username"}, fieldsOf(tok.ApplicationproblemJSON422))
+		})
+	}
+}
+
+// Emails are NFKC-normalised: a full-width spelling registers as, and logs
+// in to, the account of the plain one.
+func TestFullWidthEmailIsThePlainOne(t *testing.T) {
+	t.Parallel()
+	s := startContractServer(t, nil, nil)
+	u := newUser(t, s)
+	fullWidth := func(ascii string) string {
+		return strings.Map(func(r rune) rune {
+			if r > ' ' && r < 0x7f {
+				return r - '!' + '！' // the full-width forms follow ASCII's order
+			}
+			return r
+		}, ascii)
+	}
+
+	tok, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: fullWidth(strings.ToUpper(u.Email)), Password: u.Password})
+	require.NoError(t, err)
+	require.Equal(t, 200, tok.StatusCode(), "%s", tok.Body)
+	list, err := s.Client.ListUserOrdersWithResponse(t.Context(), u.ID, nil, bearer(tok.JSON200.AccessToken))
+	require.NoError(t, err)
+	require.Equal(t, 200, list.StatusCode(), "the full-width login is the same user: %s", list.Body)
+
+	local, domain, _ := strings.Cut(u.Email, "@")
+	taken, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(fullWidth(local) + "@" + domain), Password: testPassword})
+	require.NoError(t, err)
+	require.Equal(t, 400, taken.StatusCode(), "%s", taken.Body)
+
+	plain := uniqueEmail()
+	local, domain, _ = strings.Cut(plain, "@")
+	created, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(fullWidth(local) + "@" + domain), Password: testPassword})
+	require.NoError(t, err)
+	require.Equal(t, 201, created.StatusCode(), "%s", created.Body)
+	require.Equal(t, plain, string(created.JSON201.Email), "stored and answered normalised")
+	login(t, s, plain, testPassword)
+}

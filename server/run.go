@@ -83,8 +83,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		store.OnGet = observed.cacheRead
 		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL, cfg.CacheUnprocessedTTL))
 	}
+	tokens := auth.NewTokens(auth.TokenSettings{
+		Key: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL,
+	})
 	srv := &Server{
-		auth:   auth.NewService(db.New(pool), hasher, auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTTTL)),
+		auth:   auth.NewService(db.New(pool), hasher, tokens),
 		orders: orders.NewService(pool, orderOpts...),
 		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
 	}

@@ -1,8 +1,13 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,13 +18,24 @@ import (
 	"github.com/ordersvc/orders/internal/apperr"
 )
 
-// Tokens issues and verifies HS256 JWTs carrying sub (the user id), iat, exp,
-// iss and jti.
+// TokenSettings are what Tokens signs with and what it demands of a token.
+type TokenSettings struct {
+	Key      []byte        // HS256 key
+	Issuer   string        // iss of issued tokens; a token from another issuer is refused
+	Audience string        // aud of issued tokens; a token whose aud does not name it is refused
+	TTL      time.Duration // lifetime of issued tokens
+}
+
+// clockSkew is how far the clocks of the API instances may disagree: a
+// token is still accepted this long after its exp, and its nbf and iat may
+// lie this far in the future.
+const clockSkew = 5 * time.Second
+
+// Tokens issues and verifies HS256 JWTs carrying sub (the user id), iss,
+// aud, iat, exp and jti.
 type Tokens struct {
-	key    []byte
-	issuer string
-	ttl    time.Duration
-	now    func() time.Time
+	settings TokenSettings
+	now      func() time.Time
 
 	// verified remembers tokens that passed Verify, until they expire:
 	// parsing and checking a JWT was a fifth of the API's CPU per request,
@@ -38,35 +54,37 @@ type verifiedToken struct {
 // maxVerified bounds the verified-token cache (about 300 bytes an entry).
 const maxVerified = 10_000
 
-// NewTokens returns a Tokens signing with key.
-func NewTokens(key []byte, issuer string, ttl time.Duration) *Tokens {
-	return &Tokens{key: key, issuer: issuer, ttl: ttl, now: time.Now, verified: map[string]verifiedToken{}}
+// NewTokens returns a Tokens with the given settings.
+func NewTokens(settings TokenSettings) *Tokens {
+	return &Tokens{settings: settings, now: time.Now, verified: map[string]verifiedToken{}}
 }
 
 // TTL is the lifetime of issued tokens.
-func (t *Tokens) TTL() time.Duration { return t.ttl }
+func (t *Tokens) TTL() time.Duration { return t.settings.TTL }
 
 // Issue returns a signed token for userID.
 func (t *Tokens) Issue(userID int64) (string, error) {
 	now := t.now()
 	tok, err := jwt.NewBuilder().
 		Subject(strconv.FormatInt(userID, 10)).
-		Issuer(t.issuer).
+		Issuer(t.settings.Issuer).
+		Audience([]string{t.settings.Audience}).
 		IssuedAt(now).
-		Expiration(now.Add(t.ttl)).
+		Expiration(now.Add(t.settings.TTL)).
 		JwtID(uuid.NewString()).
 		Build()
 	if err != nil {
 		return "", fmt.Errorf("build token: %w", err)
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256(), t.key))
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256(), t.settings.Key))
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
 	return string(signed), nil
 }
 
-// Verify checks signature, algorithm, issuer and expiry and returns the user id.
+// Verify checks signature, algorithm, issuer, audience and the times, and
+// returns the user id.
 func (t *Tokens) Verify(raw string) (int64, error) {
 	now := t.now()
 	t.mu.Lock()
@@ -77,7 +95,7 @@ func (t *Tokens) Verify(raw string) (int64, error) {
 	}
 	id, expires, err := t.verify(raw)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, err)
 	}
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {
@@ -90,24 +108,68 @@ func (t *Tokens) Verify(raw string) (int64, error) {
 
 func (t *Tokens) verify(raw string) (int64, time.Time, error) {
 	tok, err := jwt.ParseString(raw,
-		jwt.WithKey(jwa.HS256(), t.key),
+		jwt.WithKey(jwa.HS256(), t.settings.Key),
 		jwt.WithValidate(true),
-		jwt.WithIssuer(t.issuer),
+		jwt.WithIssuer(t.settings.Issuer),
+		jwt.WithAudience(t.settings.Audience),
 		jwt.WithClock(jwt.ClockFunc(t.now)),
-		jwt.WithAcceptableSkew(5*time.Second),
-		jwt.WithRequiredClaim("exp"),
+		jwt.WithAcceptableSkew(clockSkew),
+		jwt.WithRequiredClaim(jwt.ExpirationKey),
 	)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, err)
+		return 0, time.Time{}, err
 	}
-	sub, ok := tok.Subject()
-	if !ok {
-		return 0, time.Time{}, fmt.Errorf("%w: token has no subject", apperr.ErrUnauthenticated)
+	if err := checkNumericDates(raw); err != nil {
+		return 0, time.Time{}, err
 	}
-	id, err := strconv.ParseInt(sub, 10, 64)
-	if err != nil || id < 1 {
-		return 0, time.Time{}, fmt.Errorf("%w: token subject is not a user id", apperr.ErrUnauthenticated)
+	sub, _ := tok.Subject()
+	id, err := userIDOf(sub)
+	if err != nil {
+		return 0, time.Time{}, err
 	}
 	expires, _ := tok.Expiration() // required above
 	return id, expires, nil
+}
+
+// userIDOf reads a subject written by Issue: the canonical decimal form of a
+// positive id, so that no other spelling ("+7", "07", " 7") names the user.
+func userIDOf(sub string) (int64, error) {
+	id, err := strconv.ParseInt(sub, 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != sub {
+		return 0, fmt.Errorf("subject %q is not a user id", sub)
+	}
+	return id, nil
+}
+
+// numericDateClaims are the claims RFC 7519 defines as NumericDate values.
+var numericDateClaims = []string{jwt.ExpirationKey, jwt.NotBeforeKey, jwt.IssuedAtKey}
+
+// checkNumericDates refuses a token whose exp, nbf or iat is not a JSON
+// number. jwx also reads a string there ("9999999999", even RFC 3339 text),
+// which RFC 7519 does not allow and Issue never writes, so the payload that
+// jwx verified is read again as plain JSON. Both readers keep the last of
+// duplicate names, so they see the same claims.
+func checkNumericDates(compact string) error {
+	parts := strings.Split(compact, ".")
+	if len(parts) != 3 {
+		return errors.New("token is not in compact serialization")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("token payload: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return fmt.Errorf("token payload: %w", err)
+	}
+	for _, name := range numericDateClaims {
+		if v, ok := claims[name]; ok {
+			if _, isNumber := v.(json.Number); !isNumber {
+				return fmt.Errorf("claim %s is not a number", name)
+			}
+		}
+	}
+	return nil
 }

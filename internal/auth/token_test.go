@@ -3,11 +3,13 @@ package auth
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,9 +22,18 @@ var (
 	testEpoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
+// testAudience differs from the issuer, so that a mix-up of the two fails.
+const testAudience = "orders-test-audience"
+
+func testSettings(ttl time.Duration) TokenSettings {
+	return TokenSettings{Key: testKey, Issuer: "orders-api", Audience: testAudience, TTL: ttl}
+}
+
 // tokensAt returns a Tokens whose clock is stopped at now.
 func tokensAt(key []byte, issuer string, now time.Time) *Tokens {
-	t := NewTokens(key, issuer, 30*time.Minute)
+	settings := testSettings(30 * time.Minute)
+	settings.Key, settings.Issuer = key, issuer
+	t := NewTokens(settings)
 	t.now = func() time.Time { return now }
 	return t
 }
@@ -70,6 +81,7 @@ func TestTokensRoundTrip(t *testing.T) {
 	c := claims(t, raw)
 	assert.Equal(t, "42", c["sub"])
 	assert.Equal(t, "orders-api", c["iss"])
+	assert.Equal(t, []any{testAudience}, c["aud"])
 	assert.InDelta(t, testEpoch.Unix(), c["iat"], 0)
 	assert.InDelta(t, testEpoch.Add(30*time.Minute).Unix(), c["exp"], 0)
 	assert.NotEmpty(t, c["jti"])
@@ -124,7 +136,7 @@ func TestTokensRejected(t *testing.T) {
 	parts := strings.Split(good, ".")
 	exp := testEpoch.Add(time.Hour)
 	validClaims := func(b *jwt.Builder) *jwt.Builder {
-		return b.Subject("42").Issuer("orders-api").IssuedAt(testEpoch).Expiration(exp)
+		return b.Subject("42").Issuer("orders-api").Audience([]string{testAudience}).IssuedAt(testEpoch).Expiration(exp)
 	}
 
 	fromOtherKey, err := tokensAt([]byte("another-key-another-key-another-"), "orders-api", testEpoch).Issue(42)
@@ -137,7 +149,7 @@ func TestTokensRejected(t *testing.T) {
 	tamperedPayload := parts[0] + "." + b64json(t, payload) + "." + parts[2]
 
 	algNone := b64json(t, map[string]string{"alg": "none", "typ": "JWT"}) + "." +
-		b64json(t, map[string]any{"sub": "42", "iss": "orders-api", "iat": testEpoch.Unix(), "exp": exp.Unix()}) + "."
+		b64json(t, map[string]any{"sub": "42", "iss": "orders-api", "aud": testAudience, "iat": testEpoch.Unix(), "exp": exp.Unix()}) + "."
 
 	// Change the signature's first character: the last one also carries
 	// padding bits that decoders ignore, so changing it may change nothing.
@@ -174,13 +186,13 @@ func TestTokensRejected(t *testing.T) {
 			return validClaims(b).Subject("99999999999999999999")
 		})},
 		{"no subject", signed(t, jwa.HS256(), testKey, func(b *jwt.Builder) *jwt.Builder {
-			return b.Issuer("orders-api").IssuedAt(testEpoch).Expiration(exp)
+			return b.Issuer("orders-api").Audience([]string{testAudience}).IssuedAt(testEpoch).Expiration(exp)
 		})},
 		{"no expiry", signed(t, jwa.HS256(), testKey, func(b *jwt.Builder) *jwt.Builder {
-			return b.Subject("42").Issuer("orders-api").IssuedAt(testEpoch)
+			return b.Subject("42").Issuer("orders-api").Audience([]string{testAudience}).IssuedAt(testEpoch)
 		})},
 		{"no issuer", signed(t, jwa.HS256(), testKey, func(b *jwt.Builder) *jwt.Builder {
-			return b.Subject("42").IssuedAt(testEpoch).Expiration(exp)
+			return b.Subject("42").Audience([]string{testAudience}).IssuedAt(testEpoch).Expiration(exp)
 		})},
 	}
 	for _, tt := range tests {
@@ -216,4 +228,126 @@ func TestVerifiedTokensAreForgottenAtExpiry(t *testing.T) {
 	tokens.now = func() time.Time { return testEpoch.Add(time.Hour) }
 	_, err = tokens.Verify(raw)
 	require.ErrorIs(t, err, apperr.ErrUnauthenticated, "an expired token is refused even though it was remembered")
+}
+
+// signedPayload signs payload, any JSON text, with HS256 and the right key:
+// a token that passes the signature check and must be judged by its claims.
+func signedPayload(t testing.TB, payload string) string {
+	t.Helper()
+	b, err := jws.Sign([]byte(payload), jws.WithKey(jwa.HS256(), testKey))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// payloadWith is a payload of valid claims at testEpoch with claim replaced
+// by the JSON value raw, or removed when raw is "".
+func payloadWith(claim, raw string) string {
+	claims := map[string]string{
+		"sub": `"42"`,
+		"iss": `"orders-api"`,
+		"aud": strconv.Quote(testAudience),
+		"iat": strconv.FormatInt(testEpoch.Unix(), 10),
+		"exp": strconv.FormatInt(testEpoch.Add(time.Hour).Unix(), 10),
+	}
+	if raw == "" {
+		delete(claims, claim)
+	} else {
+		claims[claim] = raw
+	}
+	parts := make([]string, 0, len(claims))
+	for name, value := range claims {
+		parts = append(parts, strconv.Quote(name)+":"+value)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// Correctly signed tokens whose claims are not what Issue writes.
+func TestTokensWithBadClaimsAreRejected(t *testing.T) {
+	t.Parallel()
+	verifier := tokensAt(testKey, "orders-api", testEpoch)
+	future := strconv.FormatInt(testEpoch.Add(time.Hour).Unix(), 10)
+	expiredBeyondSkew := strconv.FormatInt(testEpoch.Add(-clockSkew-time.Second).Unix(), 10)
+
+	tests := []struct {
+		name    string
+		payload string
+	}{
+		{"sub with a plus sign", payloadWith("sub", `"+42"`)},
+		{"sub with a leading zero", payloadWith("sub", `"042"`)},
+		{"sub with a leading space", payloadWith("sub", `" 42"`)},
+		{"sub with a trailing space", payloadWith("sub", `"42 "`)},
+		{"sub negative", payloadWith("sub", `"-1"`)},
+		{"sub zero", payloadWith("sub", `"0"`)},
+		{"sub minus zero", payloadWith("sub", `"-0"`)},
+		{"sub with a fraction", payloadWith("sub", `"42.0"`)},
+		{"sub with an exponent", payloadWith("sub", `"4.2e1"`)},
+		{"sub with an underscore", payloadWith("sub", `"4_2"`)},
+		{"sub in hex", payloadWith("sub", `"0x2a"`)},
+		{"sub in full-width digits", payloadWith("sub", `"４２"`)},
+		{"sub empty", payloadWith("sub", `""`)},
+		{"sub a number", payloadWith("sub", `42`)},
+		{"sub missing", payloadWith("sub", "")},
+		{"aud missing", payloadWith("aud", "")},
+		{"aud another service", payloadWith("aud", `"another-service"`)},
+		{"aud the issuer", payloadWith("aud", `"orders-api"`)},
+		{"aud in another case", payloadWith("aud", strconv.Quote(strings.ToUpper(testAudience)))},
+		{"aud array without ours", payloadWith("aud", `["another-service","third"]`)},
+		{"aud empty array", payloadWith("aud", `[]`)},
+		{"aud a number", payloadWith("aud", `1`)},
+		{"exp a string of digits", payloadWith("exp", `"9999999999"`)},
+		{"exp a string of our own value", payloadWith("exp", strconv.Quote(future))},
+		{"exp RFC 3339 text", payloadWith("exp", `"2099-01-01T00:00:00Z"`)},
+		{"exp null", payloadWith("exp", `null`)},
+		{"exp true", payloadWith("exp", `true`)},
+		{"exp an array", payloadWith("exp", `[`+future+`]`)},
+		{"exp expired beyond the skew", payloadWith("exp", expiredBeyondSkew)},
+		{"exp missing", payloadWith("exp", "")},
+		{"nbf a string", payloadWith("nbf", `"0"`)},
+		{"nbf beyond the skew", payloadWith("nbf", strconv.FormatInt(testEpoch.Add(clockSkew+time.Second).Unix(), 10))},
+		{"iat a string", payloadWith("iat", strconv.Quote(strconv.FormatInt(testEpoch.Unix(), 10)))},
+		{"iat beyond the skew", payloadWith("iat", strconv.FormatInt(testEpoch.Add(clockSkew+time.Second).Unix(), 10))},
+		{"exp a number, then again a string", strings.TrimSuffix(payloadWith("exp", future), "}") + `,"exp":"9999999999"}`},
+		{"exp a string in an escaped name", strings.TrimSuffix(payloadWith("exp", future), "}") + `,"\u0065xp":"9999999999"}`},
+		{"payload not an object", `["sub","42"]`},
+		{"payload not JSON", `sub=42`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			id, err := verifier.Verify(signedPayload(t, tt.payload))
+			require.ErrorIs(t, err, apperr.ErrUnauthenticated, "payload %s", tt.payload)
+			assert.Zero(t, id)
+		})
+	}
+}
+
+// The controls of the test above: claims that differ from what Issue
+// writes but are what RFC 7519 allows and mean the same user.
+func TestTokensWithUnusualGoodClaimsAreAccepted(t *testing.T) {
+	t.Parallel()
+	verifier := tokensAt(testKey, "orders-api", testEpoch)
+	withinSkew := strconv.FormatInt(testEpoch.Add(clockSkew-time.Second).Unix(), 10)
+	tests := []struct {
+		name    string
+		payload string
+	}{
+		{"as issued", payloadWith("sub", `"42"`)},
+		{"aud a single string", payloadWith("aud", strconv.Quote(testAudience))},
+		{"aud an array naming us among others", payloadWith("aud", `["another-service",`+strconv.Quote(testAudience)+`]`)},
+		{"exp with a fraction", payloadWith("exp", strconv.FormatInt(testEpoch.Add(time.Hour).Unix(), 10)+".5")},
+		{"exp expired within the skew", payloadWith("exp", strconv.FormatInt(testEpoch.Add(-clockSkew+time.Second).Unix(), 10))},
+		{"nbf within the skew", payloadWith("nbf", withinSkew)},
+		{"iat within the skew", payloadWith("iat", withinSkew)},
+		{"iat missing", payloadWith("iat", "")},
+		{"a string exp overridden by a number", strings.TrimSuffix(payloadWith("exp", `"9999999999"`), "}") + `,"exp":` + withinSkew + `}`},
+		{"private claims", strings.TrimSuffix(payloadWith("sub", `"42"`), "}") + `,"role":"admin","exp_hint":"soon"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			id, err := verifier.Verify(signedPayload(t, tt.payload))
+			require.NoError(t, err, "payload %s", tt.payload)
+			assert.Equal(t, int64(42), id)
+		})
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,10 +31,17 @@ func NewService(queries *db.Queries, hasher *Hasher, tokens *Tokens) *Service {
 	return &Service{queries: queries, hasher: hasher, tokens: tokens}
 }
 
-// Register creates a user. An email already registered in any letter case
-// fails with apperr.ErrAlreadyExists.
+// Register creates a user. The email is stored normalised (see
+// normalizeEmail); one already registered in any letter case fails with
+// apperr.ErrAlreadyExists.
 func (s *Service) Register(ctx context.Context, email, password string) (User, error) {
-	email = strings.TrimSpace(email)
+	email, err := normalizeEmail("body.email", email)
+	if err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	if err := checkAddress("body.email", email); err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
@@ -51,17 +56,18 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 	return User{ID: row.ID, Email: row.Email}, nil
 }
 
-// Login checks the credentials and returns a bearer token. An unknown email
-// and a wrong password fail the same way and take about the same time.
+// Login checks the credentials and returns a bearer token. The email is
+// normalised as Register normalises it. An unknown email and a wrong
+// password fail the same way and take about the same time.
 func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	email = strings.TrimSpace(email)
-	var row db.GetUserByEmailRow
-	err := pgx.ErrNoRows
-	// PostgreSQL refuses text with a NUL byte or invalid UTF-8 (an error, so
-	// a 500); no registered email contains either, so it is an unknown email.
-	if utf8.ValidString(email) && !strings.ContainsRune(email, 0) {
-		row, err = s.queries.GetUserByEmail(ctx, email)
+	// The username field of POST /token/. Refusing what no registered email
+	// can contain (also the NUL and invalid UTF-8 that PostgreSQL would
+	// fail on) reveals nothing about which emails are registered.
+	email, err := normalizeEmail("body.username", email)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
 	}
+	row, err := s.queries.GetUserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if err := s.hasher.VerifyNothing(ctx, password); err != nil {

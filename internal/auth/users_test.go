@@ -20,7 +20,7 @@ func newService(t *testing.T, hasher *Hasher) *Service {
 	pool, err := database.Open(t.Context(), testdb.New(t), 4)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return NewService(db.New(pool), hasher, NewTokens(testKey, "orders-api", 30*time.Minute))
+	return NewService(db.New(pool), hasher, NewTokens(testSettings(30*time.Minute)))
 }
 
 func TestServiceRegisterAndLogin(t *testing.T) {
@@ -82,14 +82,66 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 	assert.Equal(t, 1800, s.TokenTTLSeconds())
 }
 
-func TestServiceRegisterRejectedByDatabase(t *testing.T) {
+// The users table checks the length, but the domain refuses first, with a
+// field error rather than a database error.
+func TestServiceRegisterRefusesWhatIsNotAnAddress(t *testing.T) {
 	t.Parallel()
 	s := newService(t, newHasher(t, 1))
-	// The users table checks the length; the API validates earlier, but the
-	// database is the last line and its error must not pass as success.
-	_, err := s.Register(t.Context(), "ab", "password")
-	require.Error(t, err)
-	assert.NotErrorIs(t, err, apperr.ErrAlreadyExists)
+	for _, email := range []string{"ab", "a＠b@example.com", "alice\u200b@example.com"} {
+		_, err := s.Register(t.Context(), email, "password")
+		var verr *apperr.ValidationError
+		require.ErrorAs(t, err, &verr, "%q", email)
+		assert.Equal(t, "body.email", verr.Fields[0].Field)
+	}
+}
+
+// Emails are stored and looked up in NFKC: a full-width spelling is the same
+// account, and an invisible character does not make another one.
+func TestServiceEmailsAreNormalised(t *testing.T) {
+	t.Parallel()
+	s := newService(t, newHasher(t, 2))
+	ctx := t.Context()
+
+	alice, err := s.Register(ctx, "alice@example.com", "wonderland")
+	require.NoError(t, err)
+	carol, err := s.Register(ctx, "ｃａｒｏｌ@example.com", "carol's password")
+	require.NoError(t, err)
+	assert.Equal(t, "carol@example.com", carol.Email, "stored normalised")
+
+	t.Run("register", func(t *testing.T) {
+		for _, email := range []string{"ＡＬＩＣＥ@example.com", "alice＠example.com", "carol@example.com", "CAROL@EXAMPLE.COM"} {
+			_, err := s.Register(ctx, email, "another password")
+			require.ErrorIs(t, err, apperr.ErrAlreadyExists, email)
+		}
+		for _, email := range []string{"alice\u200b@example.com", "\ufeffalice@example.com", "\u202ealice@example.com"} {
+			_, err := s.Register(ctx, email, "another password")
+			var verr *apperr.ValidationError
+			require.ErrorAs(t, err, &verr, "%q", email)
+			assert.Equal(t, "body.email", verr.Fields[0].Field)
+		}
+	})
+
+	t.Run("login", func(t *testing.T) {
+		for email, want := range map[string]User{
+			"ＡＬＩＣＥ@example.com": alice,
+			"ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ": alice,
+			"carol@example.com": carol,
+			"ｃａｒｏｌ@example.com": carol,
+		} {
+			password := map[int64]string{alice.ID: "wonderland", carol.ID: "carol's password"}[want.ID]
+			token, err := s.Login(ctx, email, password)
+			require.NoError(t, err, email)
+			id, err := s.Authenticate(token)
+			require.NoError(t, err)
+			assert.Equal(t, want.ID, id, email)
+		}
+		for _, email := range []string{"alice\u200b@example.com", "\ufeffalice@example.com", "ali\x00ce@example.com", "\xff@example.com"} {
+			_, err := s.Login(ctx, email, "wonderland")
+			var verr *apperr.ValidationError
+			require.ErrorAs(t, err, &verr, "%q", email)
+			assert.Equal(t, "body.username", verr.Fields[0].Field)
+		}
+	})
 }
 
 // An unknown email must cost a password verification, like a wrong password,

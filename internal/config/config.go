@@ -27,6 +27,7 @@ type Config struct {
 	JWTSecret            []byte
 	JWTTTL               time.Duration
 	JWTIssuer            string
+	JWTAudience          string
 	MigrateOnStart       bool
 	CORSAllowedOrigins   []string
 	CacheTTL             time.Duration
@@ -96,6 +97,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JWTSecret:            []byte(getenv("JWT_SECRET")),
 		JWTTTL:               r.duration("JWT_TTL", 30*time.Minute),
 		JWTIssuer:            r.str("JWT_ISSUER", "orders-api"),
+		JWTAudience:          r.str("JWT_AUDIENCE", "orders-api"),
 		MigrateOnStart:       r.boolean("MIGRATE_ON_START", true),
 		CORSAllowedOrigins:   r.list("CORS_ALLOWED_ORIGINS"),
 		CacheTTL:             r.duration("CACHE_TTL", 5*time.Minute),

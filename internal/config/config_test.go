@@ -32,6 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Empty(t, c.JWTSecret)
 	assert.Equal(t, 30*time.Minute, c.JWTTTL)
 	assert.Equal(t, "orders-api", c.JWTIssuer)
+	assert.Equal(t, "orders-api", c.JWTAudience)
 	assert.True(t, c.MigrateOnStart)
 	assert.Empty(t, c.CORSAllowedOrigins)
 	assert.Equal(t, 5*time.Minute, c.CacheTTL)
@@ -70,6 +71,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"JWT_SECRET":                   secret,
 		"JWT_TTL":                      "1h30m",
 		"JWT_ISSUER":                   "issuer-x",
+		"JWT_AUDIENCE":                 "audience-x",
 		"MIGRATE_ON_START":             "false",
 		"CORS_ALLOWED_ORIGINS":         "https://a.example, https://b.example",
 		"CACHE_TTL":                    "90s",
@@ -100,6 +102,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, []byte(secret), c.JWTSecret)
 	assert.Equal(t, 90*time.Minute, c.JWTTTL)
 	assert.Equal(t, "issuer-x", c.JWTIssuer)
+	assert.Equal(t, "audience-x", c.JWTAudience)
 	assert.False(t, c.MigrateOnStart)
 	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.CORSAllowedOrigins)
 	assert.Equal(t, 90*time.Second, c.CacheTTL)

@@ -2,12 +2,10 @@ package orders
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -217,31 +215,6 @@ func (s *Service) List(ctx context.Context, callerID, ownerID int64, lq ListQuer
 		page.Orders = append(page.Orders, o)
 	}
 	return page, nil
-}
-
-func encodeCursor(at time.Time, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "." + id.String()))
-}
-
-func decodeCursor(c string) (time.Time, uuid.UUID, error) {
-	invalid := apperr.Invalid("query.cursor", "not a cursor from a Link header")
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, uuid.UUID{}, invalid
-	}
-	micros, idText, ok := strings.Cut(string(raw), ".")
-	if !ok {
-		return time.Time{}, uuid.UUID{}, invalid
-	}
-	us, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
-		return time.Time{}, uuid.UUID{}, invalid
-	}
-	id, err := uuid.Parse(idText)
-	if err != nil {
-		return time.Time{}, uuid.UUID{}, invalid
-	}
-	return time.UnixMicro(us).UTC(), id, nil
 }
 
 // publishStatusChanged writes the order_status_changed event in tx.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/ordersvc/orders/internal/cache"
 )
@@ -104,9 +105,11 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 
 // Subject turns a value that may carry personal data (an email) into a key
 // part: a digest, so Redis never stores the address and odd bytes cannot
-// break the key.
+// break the key. Spellings that name one account (letter case, and the
+// Unicode NFKC variants auth treats as one email, such as full-width
+// letters) give one subject, so they share one budget.
 func Subject(v string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(v))))
+	sum := sha256.Sum256([]byte(strings.ToLower(norm.NFKC.String(strings.TrimSpace(v)))))
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -135,6 +135,8 @@ func TestSubjectHidesTheValue(t *testing.T) {
 	t.Parallel()
 	a := Subject("Alice@Example.com ")
 	assert.Equal(t, a, Subject("alice@example.com"), "case and spaces do not make a new budget")
+	assert.Equal(t, a, Subject("ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "neither do full-width letters, which log in to the same account")
+	assert.Equal(t, a, Subject("Ａlice@example.com"), "nor one full-width letter")
 	assert.NotContains(t, a, "alice")
 	assert.Len(t, a, 32)
 	assert.NotEqual(t, a, Subject("bob@example.com"))
