@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/outbox"
+	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testhttp"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -270,4 +273,43 @@ func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
 	processedAt := e.waitProcessed(slow, 20*time.Second)
 	assert.Less(t, processedAt.Sub(committed), outbox.FullScanInterval+2*time.Second,
 		"found by the next full scan")
+}
+
+// A task the broker refuses is a failed attempt of start_processing: it is
+// retried with backoff and counted, never spun on (the old router published
+// the task after the retry middleware and redelivered the event at once,
+// thousands of times a second) and never dead-lettered; once the broker
+// takes tasks again the order is processed, once.
+func TestTaskTheBrokerRefusesIsRetriedNotDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const retries, backoff = 2, 50 * time.Millisecond
+	w := e.start(map[string]string{"START_PROCESSING_CONCURRENCY": "1",
+		"HANDLER_MAX_RETRIES": strconv.Itoa(retries), "HANDLER_RETRY_BACKOFF": backoff.String()})
+	accept := testamqp.RefusePublishes(t, e.topo.Name(events.TopicProcessOrder))
+	o := e.createOrder()
+
+	failed := func() float64 {
+		return testhttp.Metric(scrape(t, w), `orders_handler_attempts_total{handler="start_processing",outcome="error"}`)
+	}
+	require.Eventually(t, func() bool { return failed() > 0 }, 20*time.Second, 10*time.Millisecond, "the refused task is a failed attempt")
+	start, before := time.Now(), failed()
+	time.Sleep(2 * time.Second)
+	during, window := failed()-before, time.Since(start)
+
+	// A round is one attempt and its retries, with at least the waits
+	// 50 ms + 100 ms between them; then the event goes back to its queue.
+	roundWait := backoff * (1<<retries - 1)
+	maxAttempts := (retries + 1) * (int(window/roundWait) + 2)
+	assert.Positive(t, during, "still trying while the broker refuses")
+	assert.LessOrEqual(t, during, float64(maxAttempts), "attempts beyond what the backoff allows in %s", window)
+	body := scrape(t, w)
+	assert.Positive(t, testhttp.Metric(body, "orders_handler_retries_total"))
+	assert.NotContains(t, body, "orders_dead_lettered_total{", "a refused task does not park its event")
+	assert.Zero(t, e.queueDepth(e.topo.Name(events.TopicDeadLetters)))
+
+	accept()
+	e.waitProcessed(o.ID, 20*time.Second)
+	require.Eventually(t, func() bool { return countLogs(w, "order processed", o.ID.String()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	t.Logf("%.0f failed attempts in %s while the broker refused the task", during, window.Round(time.Millisecond))
 }
