@@ -168,8 +168,9 @@ func refuseConnections(t *testing.T, dbURL string) (reopen func()) {
 func retryWaits(p *proc, messageID string) []time.Duration {
 	var waits []time.Duration
 	for _, rec := range p.logs.Find("handler failed, retrying") {
-		if wait, ok := rec["wait"].(float64); ok && rec["message_id"] == messageID {
-			waits = append(waits, time.Duration(wait))
+		wait, _ := rec["wait"].(string)
+		if d, err := time.ParseDuration(wait); err == nil && rec["message_id"] == messageID {
+			waits = append(waits, d)
 		}
 	}
 	return waits

@@ -60,7 +60,7 @@ func (r retry) middleware(h message.HandlerFunc) message.HandlerFunc {
 				slog.String("handler", message.HandlerNameFromCtx(ctx)),
 				slog.String("message_id", msg.UUID),
 				slog.Int("retry", n), slog.Int("max_retries", r.maxRetries),
-				slog.Duration("wait", wait), slog.String("error", err.Error()))
+				slog.String("wait", wait.String()), slog.String("error", err.Error()))
 			if werr := r.sleep(ctx, wait); werr != nil {
 				return nil, fmt.Errorf("%w (retry abandoned: %w)", err, werr)
 			}
