@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -30,19 +31,19 @@ import (
 )
 
 // TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker
-// is down for 10 s. When it is back, start_processing must not spin on
-// events it cannot hand on (its task publisher reconnecting later than its
-// consumer): the failed attempts stay within one round of retries per
-// handler, nothing is dead-lettered because the broker went away, and every
+// is down for 10 s. start_processing must not spin on events it cannot hand
+// on (the old router redelivered them at once while its task publisher was
+// still reconnecting): a handler holding an event retries it on the backoff
+// schedule, so each makes at most log2(elapsed/backoff + 1) + 1 failed
+// attempts; nothing is dead-lettered because the broker went away, and every
 // order is processed once.
 func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
-	const handlers, retries = 128, 5 // the defaults
+	const handlers, backoff = 128, 200 * time.Millisecond // the defaults
 	topo := testamqp.Outage(t)
 	sys := newSystem(t, testdb.New(t), topo, map[string]string{
 		"RATE_LIMIT_ENABLED":           "false",
 		"START_PROCESSING_CONCURRENCY": strconv.Itoa(handlers),
-		"HANDLER_MAX_RETRIES":          strconv.Itoa(retries),
-		"HANDLER_RETRY_BACKOFF":        "200ms",
+		"HANDLER_RETRY_BACKOFF":        backoff.String(),
 	})
 	auth := sys.login()
 	pool := openPool(t, sys.dbURL)
@@ -56,11 +57,13 @@ func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
 	errorsBefore := testhttp.Metric(testhttp.Get(t, metricsURL), `orders_handler_attempts_total{handler="start_processing",outcome="error"}`)
 
 	testamqp.Stop(t)
+	stopped := time.Now()
 	time.Sleep(10 * time.Second)
 	testamqp.Start(t)
 	time.Sleep(5 * time.Second) // orders keep coming after the outage
 	ids := load.stop()
 	waitAllProcessed(t, pool, ids, 180*time.Second)
+	elapsed := time.Since(stopped)
 	assertProcessedOnce(t, sys, pool, ids)
 
 	body := testhttp.Get(t, metricsURL)
@@ -69,12 +72,12 @@ func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
 	lines := logLines(logs)
 	publishFailures := lines.count("Cannot publish messages") // the router's line for a produced message it could not send
 	t.Logf("%d orders; start_processing failed attempts: %.0f; router publish failures: %d; retries: %.0f; "+
-		"log from the stop to the end: %d lines (%d warn, %d error), %d bytes; busiest second: %d error lines",
-		len(ids), failed, publishFailures, testhttp.Metric(body, "orders_handler_retries_total"),
+		"from the stop to every order processed: %s, %d log lines (%d warn, %d error), %d bytes; busiest second: %d error lines",
+		len(ids), failed, publishFailures, testhttp.Metric(body, "orders_handler_retries_total"), elapsed.Round(time.Second),
 		lines.total, lines.byLevel["WARN"], lines.byLevel["ERROR"], len(logs), lines.busiestErrorSecond())
 	t.Logf("most frequent log lines: %v", lines.top(8))
-	bound := handlers * (retries + 1)
-	assert.LessOrEqual(t, failed, float64(bound), "failed attempts beyond one round of retries per handler")
+	bound := handlers * (int(math.Log2(float64(elapsed/backoff)+1)) + 1)
+	assert.LessOrEqual(t, failed, float64(bound), "failed attempts beyond what the backoff allows %d handlers in %s", handlers, elapsed)
 	assert.LessOrEqual(t, publishFailures, bound, "a task that cannot be published is retried with backoff, not redelivered at once")
 	assert.NotContains(t, body, `orders_dead_lettered_total{handler="start_processing"}`, "no event is dead-lettered because the broker went away")
 }

@@ -20,13 +20,15 @@ import (
 //
 // It publishes the task itself rather than returning it to the router, so
 // that a failed publish is a failed attempt like any other: retried with
-// backoff, and counted.
+// backoff, and counted. Its subscriber shares the task publisher's
+// connection, so it is handed no event while tasks cannot be sent.
 type startProcessing struct {
 	tasks message.Publisher
 }
 
 // errTaskNotPublished marks an event whose task the broker did not take. It
-// says nothing about the event, so such an event is never dead-lettered.
+// says nothing about the event: the event is retried until the broker takes
+// its task, never dead-lettered.
 var errTaskNotPublished = errors.New("process_order task not published")
 
 func (h startProcessing) handle(msg *message.Message) error {

@@ -11,7 +11,8 @@ import (
 
 // retry runs a failed handler again after a wait that starts at initial and
 // doubles after every retry, up to maxWait; after maxRetries retries the
-// last error goes up to the poison queue. It replaces Watermill's Retry
+// last error goes up to the poison queue. Every failed attempt is followed
+// by a wait, so no error makes a handler spin. It replaces Watermill's Retry
 // middleware, which advances its backoff once per hook it calls (ShouldRetry,
 // OnRetryHook) on top of its own step, so that with both set every wait was
 // eight times the previous one, and whose hook is not called on the first
@@ -23,6 +24,10 @@ type retry struct {
 	// permanent reports an error that no retry can fix (a message that
 	// cannot be decoded): it goes up at once.
 	permanent func(error) bool
+	// untilDone reports an error that is retried past maxRetries, until the
+	// handler succeeds or the message's context ends (a task the broker has
+	// not taken yet: the event is fine, it waits for the broker).
+	untilDone func(error) bool
 	retried   func() // called once per retry, the first one included
 	logger    *slog.Logger
 	// sleep waits d or until ctx ends; tests replace it to read the schedule.
@@ -51,7 +56,7 @@ func (r retry) middleware(h message.HandlerFunc) message.HandlerFunc {
 				return produced, err
 			case ctx.Err() != nil: // shutting down: the message goes back to its queue
 				return produced, fmt.Errorf("%w (message abandoned: %w)", err, ctx.Err())
-			case n > r.maxRetries:
+			case n > r.maxRetries && !r.untilDone(err):
 				return produced, err
 			}
 			wait := r.wait(n)

@@ -29,6 +29,7 @@ func newRecordedRetry(maxRetries int) *recordedRetry {
 		initial:    200 * time.Millisecond, // HANDLER_RETRY_BACKOFF's default
 		maxWait:    maxRetryWait,
 		permanent:  func(err error) bool { return errors.Is(err, events.ErrUndecodable) },
+		untilDone:  func(err error) bool { return errors.Is(err, errTaskNotPublished) },
 		retried:    func() { r.retries++ },
 		logger:     slog.New(slog.DiscardHandler),
 		sleep: func(_ context.Context, d time.Duration) error {
@@ -70,6 +71,7 @@ func TestRetryWaitsDoubleFromTheFirstBackoff(t *testing.T) {
 func TestRetryOutcomes(t *testing.T) {
 	t.Parallel()
 	undecodable := fmt.Errorf("%w: bad json", events.ErrUndecodable)
+	notPublished := fmt.Errorf("order 1: %w: not connected to AMQP", errTaskNotPublished)
 	for _, tc := range []struct {
 		name       string
 		maxRetries int
@@ -83,6 +85,8 @@ func TestRetryOutcomes(t *testing.T) {
 		{"gives up after the last retry", 5, 100, errTransient, errTransient, 5},
 		{"no retries configured", 0, 100, errTransient, errTransient, 0},
 		{"undecodable: no retry", 5, 100, undecodable, events.ErrUndecodable, 0},
+		{"task not published: retried past the limit until it is", 2, 9, notPublished, nil, 9},
+		{"task not published, no retries configured: still retried", 0, 3, notPublished, nil, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -60,12 +60,10 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	}
 	closers = append(closers, tasksPub.Close)
 
+	// A message interrupted by shutdown (its context cancelled) is not
+	// poisoned: the subscriber has already handed it back to the queue.
 	poison, err := middleware.PoisonQueueWithFilter(deadLetters{Publisher: tasksPub, m: m}, events.TopicDeadLetters, func(err error) bool {
-		// A message interrupted by shutdown (its context cancelled) is
-		// handed back to its queue. So is an event whose task the broker
-		// did not take after every retry: nothing is wrong with the event,
-		// and a broker restart must not park events.
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, errTaskNotPublished)
+		return !errors.Is(err, context.Canceled)
 	})
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
@@ -76,14 +74,18 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		maxWait:    maxRetryWait,
 		// A message that cannot be decoded will not decode on a retry either.
 		permanent: func(err error) bool { return errors.Is(err, events.ErrUndecodable) },
+		// An event whose task the broker has not taken is fine: it waits,
+		// its handler retrying on the same schedule (one attempt per 30 s at
+		// most), rather than being parked in the dead letters because the
+		// broker went away, or handed back and redelivered at once.
+		untilDone: func(err error) bool { return errors.Is(err, errTaskNotPublished) },
 		retried:   m.retries.Inc,
 		logger:    logger,
 		sleep:     sleepContext,
 	}
 	router.AddMiddleware(
 		// Outermost: whatever still fails after the retries (or panics) is
-		// parked in the dead-letter queue and acked, never dropped or looped
-		// (except what the filter above hands back to its queue).
+		// parked in the dead-letter queue and acked, never dropped or looped.
 		poison,
 		// One span per message, continuing the trace that came with it; the
 		// task start_processing publishes carries the span on.
