@@ -10,22 +10,43 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/telemetry"
 )
 
 // startProcessing consumes new_order events and starts the background work
 // by publishing a process_order task: the event bus and the task queue are
 // separate channels. A redelivered event yields the same task id, which the
 // task handler's inbox recognises.
-func startProcessing(msg *message.Message) ([]*message.Message, error) {
+//
+// It publishes the task itself rather than returning it to the router, so
+// that a failed publish is a failed attempt like any other: retried with
+// backoff, and counted. Its subscriber shares the task publisher's
+// connection, so it is handed no event while tasks cannot be sent.
+type startProcessing struct {
+	tasks message.Publisher
+}
+
+// errTaskNotPublished marks an event whose task the broker did not take. It
+// says nothing about the event: the event is retried until the broker takes
+// its task, never dead-lettered.
+var errTaskNotPublished = errors.New("process_order task not published")
+
+func (h startProcessing) handle(msg *message.Message) error {
 	event, err := events.DecodeHead(msg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	task, err := events.NewProcessOrderTask(event, msg.Metadata.Get(events.MetadataRequestID))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return []*message.Message{task}, nil
+	ctx := msg.Context()
+	task.SetContext(ctx)
+	telemetry.Inject(ctx, task) // the task continues the event's trace
+	if err := h.tasks.Publish(events.TopicProcessOrder, task); err != nil {
+		return fmt.Errorf("order %s: %w: %w", event.OrderID, errTaskNotPublished, err)
+	}
+	return nil
 }
 
 // logStatusChange consumes order_status_changed events. It gives the topic a
@@ -97,12 +118,8 @@ func simulateWork(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("processing interrupted: %w", ctx.Err())
+	if err := sleepContext(ctx, d); err != nil {
+		return fmt.Errorf("processing interrupted: %w", err)
 	}
+	return nil
 }

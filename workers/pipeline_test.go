@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/outbox"
+	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testhttp"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -270,4 +274,42 @@ func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
 	processedAt := e.waitProcessed(slow, 20*time.Second)
 	assert.Less(t, processedAt.Sub(committed), outbox.FullScanInterval+2*time.Second,
 		"found by the next full scan")
+}
+
+// A task the broker refuses is a failed attempt of start_processing: it is
+// retried with backoff, past HANDLER_MAX_RETRIES, and counted; never spun on
+// (the old router published the task after the retry middleware and
+// redelivered the event at once, thousands of times a second) and never
+// dead-lettered. Once the broker takes tasks again the order is processed,
+// once.
+func TestTaskTheBrokerRefusesWaitsForTheBroker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const retries, backoff = 1, 50 * time.Millisecond
+	w := e.start(map[string]string{"START_PROCESSING_CONCURRENCY": "1",
+		"HANDLER_MAX_RETRIES": strconv.Itoa(retries), "HANDLER_RETRY_BACKOFF": backoff.String()})
+	accept := testamqp.RefusePublishes(t, e.topo.Name(events.TopicProcessOrder))
+	created := time.Now() // no attempt before this
+	o := e.createOrder()
+
+	failed := func() float64 {
+		return testhttp.Metric(scrape(t, w), `orders_handler_attempts_total{handler="start_processing",outcome="error"}`)
+	}
+	require.Eventually(t, func() bool { return failed() > 0 }, 20*time.Second, 10*time.Millisecond, "the refused task is a failed attempt")
+	time.Sleep(3 * time.Second)
+	attempts, window := failed(), time.Since(created)
+
+	// Waits of 50, 100, 200 ms...: k attempts take at least (2^(k-1) - 1) x 50 ms.
+	maxAttempts := int(math.Log2(float64(window/backoff)+1)) + 1
+	assert.Greater(t, attempts, float64(retries+1), "retried past HANDLER_MAX_RETRIES while the broker refuses")
+	assert.LessOrEqual(t, attempts, float64(maxAttempts), "attempts beyond what the backoff allows in %s", window)
+	body := scrape(t, w)
+	assert.InDelta(t, attempts, testhttp.Metric(body, "orders_handler_retries_total"), 1, "each failed attempt is followed by a retry")
+	assert.NotContains(t, body, "orders_dead_lettered_total{", "a refused task does not park its event")
+	assert.Zero(t, e.queueDepth(e.topo.Name(events.TopicDeadLetters)))
+
+	accept()
+	e.waitProcessed(o.ID, 20*time.Second)
+	require.Eventually(t, func() bool { return countLogs(w, "order processed", o.ID.String()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	t.Logf("%.0f failed attempts in %s while the broker refused the task", attempts, window.Round(time.Millisecond))
 }

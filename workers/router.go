@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -20,6 +21,10 @@ import (
 	"github.com/ordersvc/orders/internal/telemetry"
 )
 
+// maxRetryWait caps the wait between a handler's retries (README:
+// HANDLER_RETRY_BACKOFF).
+const maxRetryWait = 30 * time.Second
+
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here.
 func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
@@ -27,18 +32,31 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
-	var closers []func() error
+	var closers []func() error // closed last to first
 	closeAll := func() error {
 		var errs []error
-		for _, c := range closers {
+		for _, c := range slices.Backward(closers) {
 			errs = append(errs, c())
 		}
 		return errors.Join(errs...)
 	}
 
-	tasksPub, err := amqp.NewPublisher(topo.Tasks(cfg.StartConcurrency), wlog)
+	// The task publisher and the new_order subscriber share one connection,
+	// so they lose and regain the broker together: start_processing is
+	// never handed events while its tasks cannot be sent. (RabbitMQ advises
+	// separate connections for publishing and consuming, because flow
+	// control on a publishing connection holds back the consumer's acks
+	// too; start_processing cannot progress without publishing anyway. The
+	// other consumers keep connections of their own.)
+	tasksCfg := topo.Tasks(cfg.StartConcurrency)
+	startConn, err := amqp.NewConnection(tasksCfg.Connection, wlog)
 	if err != nil {
-		return nil, nil, fmt.Errorf("task publisher: %w", err)
+		return nil, nil, fmt.Errorf("task publisher connection: %w", err)
+	}
+	closers = append(closers, startConn.Close)
+	tasksPub, err := amqp.NewPublisherWithConnection(tasksCfg, wlog, startConn)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("task publisher: %w", err)
 	}
 	closers = append(closers, tasksPub.Close)
 
@@ -50,51 +68,49 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
 	}
-	retry := middleware.Retry{
-		MaxRetries:      cfg.HandlerMaxRetries,
-		InitialInterval: cfg.HandlerRetryBackoff,
-		Multiplier:      2,
-		MaxInterval:     30 * time.Second,
-		Logger:          wlog,
-		// The timeout middleware below cancels the message context when an
-		// attempt ends; each retry needs a live one.
-		ResetContextOnRetry: true,
-		OnRetryHook:         func(int, time.Duration) { m.retries.Inc() },
+	retry := retry{
+		maxRetries: cfg.HandlerMaxRetries,
+		initial:    cfg.HandlerRetryBackoff,
+		maxWait:    maxRetryWait,
 		// A message that cannot be decoded will not decode on a retry either.
-		ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, events.ErrUndecodable) },
+		permanent: func(err error) bool { return errors.Is(err, events.ErrUndecodable) },
+		// An event whose task the broker has not taken is fine: it waits,
+		// its handler retrying on the same schedule (one attempt per 30 s at
+		// most), rather than being parked in the dead letters because the
+		// broker went away, or handed back and redelivered at once.
+		untilDone: func(err error) bool { return errors.Is(err, errTaskNotPublished) },
+		retried:   m.retries.Inc,
+		logger:    logger,
+		sleep:     sleepContext,
 	}
 	router.AddMiddleware(
 		// Outermost: whatever still fails after the retries (or panics) is
 		// parked in the dead-letter queue and acked, never dropped or looped.
 		poison,
-		// One span per message, continuing the trace that came with it;
-		// messages the handler produces carry the span on.
+		// One span per message, continuing the trace that came with it; the
+		// task start_processing publishes carries the span on.
 		telemetry.Middleware,
 		// Turns a panic into an error the retry and the poison queue see.
 		middleware.Recoverer,
-		// Exponential backoff for transient failures (database down, ...).
-		retry.Middleware,
+		// Exponential backoff for transient failures (database down, broker
+		// away): every attempt after a failure waits, so nothing spins.
+		retry.middleware,
 		// Every attempt's outcome and duration.
 		m.measure,
 		// Innermost: each attempt gets a deadline on the message context.
 		middleware.Timeout(cfg.HandlerTimeout),
 	)
 
-	newEventSub := func(handler string) (*amqp.Subscriber, error) {
-		sub, err := amqp.NewSubscriber(topo.Events(handler), wlog)
-		if err == nil {
-			closers = append(closers, sub.Close)
-		}
-		return sub, err
-	}
-	startSub, err := newEventSub(messaging.StartProcessingHandler)
+	startSub, err := amqp.NewSubscriberWithConnection(topo.Events(messaging.StartProcessingHandler), wlog, startConn)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("new_order subscriber: %w", err)
 	}
-	statusSub, err := newEventSub(messaging.StatusLogHandler)
+	closers = append(closers, startSub.Close)
+	statusSub, err := amqp.NewSubscriber(topo.Events(messaging.StatusLogHandler), wlog)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("order_status_changed subscriber: %w", err)
 	}
+	closers = append(closers, statusSub.Close)
 	tasksSub, err := amqp.NewSubscriber(topo.Tasks(0), wlog)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("task subscriber: %w", err)
@@ -111,9 +127,9 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	// is several subscriptions competing on the same queue. A start_processing
 	// handler spends its time waiting for the task's confirm; it takes
 	// several to keep up with the forwarders, which confirm whole batches.
+	start := startProcessing{tasks: tasksPub}
 	for i := range cfg.StartConcurrency {
-		router.AddHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub,
-			events.TopicProcessOrder, tasksPub, startProcessing)
+		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub, start.handle)
 	}
 	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
 	marks := &groupCommit{queries: db.New(pool), timeout: cfg.HandlerTimeout,

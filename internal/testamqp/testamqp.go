@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +117,18 @@ func deleteTopology(t testing.TB, topo messaging.Topology) {
 	if err := topo.Delete(); err != nil {
 		t.Logf("testamqp: cleanup of %s skipped, RabbitMQ unreachable: %v", topo.Namespace, err)
 	}
+}
+
+// RefusePublishes makes the broker refuse every message published to queue
+// (a policy: max-length 0, overflow reject-publish) until the returned
+// function runs, or t ends. Only queue is affected, so no exclusive lock.
+func RefusePublishes(t testing.TB, queue string) (accept func()) {
+	t.Helper()
+	name := "refuse-" + queue
+	rabbitmqctl(t, "set_policy", "--apply-to", "queues", "--priority", "100",
+		name, "^"+regexp.QuoteMeta(queue)+"$", `{"max-length":0,"overflow":"reject-publish"}`)
+	var once sync.Once
+	accept = func() { once.Do(func() { rabbitmqctl(t, "clear_policy", name) }) }
+	t.Cleanup(accept)
+	return accept
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -28,4 +30,17 @@ func Get(t testing.TB, url string) string {
 		t.Fatalf("testhttp: GET %s: status %d: %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// Metric reads the value of one series (name and labels, as exposed) from a
+// Prometheus text exposition; a series not exposed yet reads 0.
+func Metric(body, series string) float64 {
+	for line := range strings.Lines(body) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				return v
+			}
+		}
+	}
+	return 0
 }

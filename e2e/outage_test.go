@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testhttp"
+)
+
+// TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker
+// is down for 10 s. start_processing must not spin on events it cannot hand
+// on (the old router redelivered them at once while its task publisher was
+// still reconnecting): a handler holding an event retries it on the backoff
+// schedule, so each makes at most log2(elapsed/backoff + 1) + 1 failed
+// attempts; nothing is dead-lettered because the broker went away, and every
+// order is processed once.
+func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
+	const handlers, backoff = 128, 200 * time.Millisecond // the defaults
+	topo := testamqp.Outage(t)
+	sys := newSystem(t, testdb.New(t), topo, map[string]string{
+		"RATE_LIMIT_ENABLED":           "false",
+		"START_PROCESSING_CONCURRENCY": strconv.Itoa(handlers),
+		"HANDLER_RETRY_BACKOFF":        backoff.String(),
+	})
+	auth := sys.login()
+	pool := openPool(t, sys.dbURL)
+	metricsURL := "http://" + sys.workers.addr("workers http listening") + "/metrics"
+
+	load := startLoad(t, sys.client, auth, 100)
+	_, ok := sys.workers.logs.WaitFor("order processed", 30*time.Second)
+	require.True(t, ok)
+	time.Sleep(time.Second)
+	logStart := len(sys.workers.logs.String())
+	errorsBefore := testhttp.Metric(testhttp.Get(t, metricsURL), `orders_handler_attempts_total{handler="start_processing",outcome="error"}`)
+
+	testamqp.Stop(t)
+	stopped := time.Now()
+	time.Sleep(10 * time.Second)
+	testamqp.Start(t)
+	time.Sleep(5 * time.Second) // orders keep coming after the outage
+	ids := load.stop()
+	waitAllProcessed(t, pool, ids, 180*time.Second)
+	elapsed := time.Since(stopped)
+	assertProcessedOnce(t, sys, pool, ids)
+
+	body := testhttp.Get(t, metricsURL)
+	failed := testhttp.Metric(body, `orders_handler_attempts_total{handler="start_processing",outcome="error"}`) - errorsBefore
+	logs := sys.workers.logs.String()[logStart:]
+	lines := logLines(logs)
+	publishFailures := lines.count("Cannot publish messages") // the router's line for a produced message it could not send
+	t.Logf("%d orders; start_processing failed attempts: %.0f; router publish failures: %d; retries: %.0f; "+
+		"from the stop to every order processed: %s, %d log lines (%d warn, %d error), %d bytes; busiest second: %d error lines",
+		len(ids), failed, publishFailures, testhttp.Metric(body, "orders_handler_retries_total"), elapsed.Round(time.Second),
+		lines.total, lines.byLevel["WARN"], lines.byLevel["ERROR"], len(logs), lines.busiestErrorSecond())
+	t.Logf("most frequent log lines: %v", lines.top(8))
+	bound := handlers * (int(math.Log2(float64(elapsed/backoff)+1)) + 1)
+	assert.LessOrEqual(t, failed, float64(bound), "failed attempts beyond what the backoff allows %d handlers in %s", handlers, elapsed)
+	assert.LessOrEqual(t, publishFailures, bound, "a task that cannot be published is retried with backoff, not redelivered at once")
+	assert.NotContains(t, body, `orders_dead_lettered_total{handler="start_processing"}`, "no event is dead-lettered because the broker went away")
+}
+
+// TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown: a task whose
+// database is unreachable is retried after HANDLER_RETRY_BACKOFF, then twice
+// as long each time, every retry counted; once the database is back the
+// task completes at its next attempt, not after a longer sleep.
+//
+// The outage is the test's own database refusing connections (its sessions
+// terminated, as a server shutdown terminates them, and new ones refused),
+// not a stop of the shared server: the workers see the same failures, and
+// other tests keep their PostgreSQL.
+func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	topo := testamqp.Namespace(t)
+	dbURL := testdb.New(t)
+	sys := newSystem(t, dbURL, topo, map[string]string{"HANDLER_MAX_RETRIES": "5", "HANDLER_RETRY_BACKOFF": "200ms"})
+	auth := sys.login()
+	pool := openPool(t, dbURL)
+	resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
+	orderID := resp.JSON201.Id
+	waitAllProcessed(t, pool, []uuid.UUID{orderID}, 30*time.Second)
+
+	// A second task for the order (another event id) meets the database down.
+	task, err := events.NewProcessOrderTask(events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: orderID}, "")
+	require.NoError(t, err)
+	pub, err := amqp.NewPublisher(topo.Tasks(1), watermill.NopLogger{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	reopen := refuseConnections(t, dbURL)
+	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
+
+	const retriesBeforeRestore = 4
+	var waits []time.Duration
+	require.Eventually(t, func() bool {
+		waits = retryWaits(sys.workers, task.UUID)
+		return len(waits) >= retriesBeforeRestore
+	}, 30*time.Second, 10*time.Millisecond, "retries logged: %v", waits)
+	reopen()
+	restored := time.Now()
+	require.Eventually(t, func() bool {
+		for _, rec := range sys.workers.logs.Find("order processed") {
+			if rec["message_id"] == task.UUID {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "the task is done at its next attempt")
+	took := time.Since(restored)
+
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms}, retryWaits(sys.workers, task.UUID),
+		"HANDLER_RETRY_BACKOFF, doubling")
+	assert.Less(t, took, 1600*ms+time.Second, "done after the wait in progress, no longer")
+	body := testhttp.Get(t, "http://"+sys.workers.addr("workers http listening")+"/metrics")
+	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, "orders_handler_retries_total"), 0, "every retry counted, the first included")
+	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, `orders_handler_attempts_total{handler="process_order",outcome="error"}`), 0)
+	assert.NotContains(t, body, "orders_dead_lettered_total{")
+}
+
+// refuseConnections makes the database at dbURL refuse new connections and
+// ends the ones it has; the returned function (also run at cleanup) lets
+// connections in again.
+func refuseConnections(t *testing.T, dbURL string) (reopen func()) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	name := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	admin, err := pgx.Connect(context.Background(), testdb.AdminURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
+	_, err = admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
+	require.NoError(t, err)
+	_, err = admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", u.Path[1:])
+	require.NoError(t, err)
+	var once sync.Once
+	reopen = func() {
+		once.Do(func() {
+			_, err := admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
+			require.NoError(t, err)
+		})
+	}
+	t.Cleanup(reopen)
+	return reopen
+}
+
+// retryWaits lists the waits the workers logged before each retry of a message.
+func retryWaits(p *proc, messageID string) []time.Duration {
+	var waits []time.Duration
+	for _, rec := range p.logs.Find("handler failed, retrying") {
+		wait, _ := rec["wait"].(string)
+		if d, err := time.ParseDuration(wait); err == nil && rec["message_id"] == messageID {
+			waits = append(waits, d)
+		}
+	}
+	return waits
+}
+
+// load creates orders through the API at a steady pace until stopped.
+type load struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	ids  []uuid.UUID
+}
+
+func startLoad(t *testing.T, c *client.ClientWithResponses, auth client.RequestEditorFn, perSecond int) *load {
+	t.Helper()
+	l := &load{done: make(chan struct{})}
+	l.wg.Go(func() {
+		tick := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.done:
+				return
+			case <-tick.C:
+			}
+			resp, err := c.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+			if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
+				return
+			}
+			l.mu.Lock()
+			l.ids = append(l.ids, resp.JSON201.Id)
+			l.mu.Unlock()
+		}
+	})
+	return l
+}
+
+// stop ends the load and returns the orders it created.
+func (l *load) stop() []uuid.UUID {
+	close(l.done)
+	l.wg.Wait()
+	return l.ids
+}
+
+// logSummary counts JSON log lines by level and message.
+type logSummary struct {
+	total     int
+	byLevel   map[string]int
+	byMsg     map[string]int
+	errorsPer map[string]int // second -> error lines
+}
+
+func logLines(logs string) logSummary {
+	s := logSummary{byLevel: map[string]int{}, byMsg: map[string]int{}, errorsPer: map[string]int{}}
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
+	for sc.Scan() {
+		var rec struct {
+			Time  string `json:"time"`
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue
+		}
+		s.total++
+		s.byLevel[rec.Level]++
+		s.byMsg[rec.Msg]++
+		if rec.Level == "ERROR" && len(rec.Time) >= 19 {
+			s.errorsPer[rec.Time[:19]]++
+		}
+	}
+	return s
+}
+
+func (s logSummary) count(msg string) int { return s.byMsg[msg] }
+
+// top lists the n most frequent messages with their counts.
+func (s logSummary) top(n int) []string {
+	msgs := slices.SortedFunc(maps.Keys(s.byMsg), func(a, b string) int { return s.byMsg[b] - s.byMsg[a] })
+	var out []string
+	for _, m := range msgs[:min(n, len(msgs))] {
+		out = append(out, fmt.Sprintf("%q x%d", m, s.byMsg[m]))
+	}
+	return out
+}
+
+func (s logSummary) busiestErrorSecond() int {
+	most := 0
+	for _, n := range s.errorsPer {
+		most = max(most, n)
+	}
+	return most
+}
