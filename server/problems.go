@@ -4,14 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordersvc/orders/gen/api"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
 )
+
+// outageRetryAfter is the Retry-After of a 503, in seconds: a PostgreSQL
+// restart is over in well under a second, and the first retry should find
+// it back.
+const outageRetryAfter = 1
 
 // problemFor is the one place where an error becomes an HTTP status and an
 // RFC 9457 body. Anything it does not recognise is a 500 whose detail says
@@ -41,6 +49,9 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusBadRequest, "email already registered", nil)
 	case errors.As(err, &limited):
 		return problem(http.StatusTooManyRequests, limited.detail, nil)
+	// An outage a domain package named, or a driver error it passed on.
+	case errors.Is(err, apperr.ErrUnavailable), database.Unavailable(err):
+		return problem(http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable; retry after %d s", outageRetryAfter), nil)
 	case errors.As(err, &httpErr):
 		return echoProblem(httpErr)
 	default:
@@ -97,8 +108,11 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if status >= 500 && !errors.Is(err, context.Canceled) {
 			logger.Error("request failed", slog.String("request_id", requestID), slog.String("route", c.Path()), slog.Any("error", err))
 		}
-		if status == http.StatusUnauthorized {
+		switch status {
+		case http.StatusUnauthorized:
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
+		case http.StatusServiceUnavailable:
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(outageRetryAfter))
 		}
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 		c.Response().WriteHeader(status)

@@ -17,6 +17,9 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	// ErrInvalid means the input is well-formed but not acceptable.
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable means a dependency the request needs cannot be reached
+	// or is restarting: an outage, which the same request may outlive.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // FieldError names one invalid field of a request.
