@@ -60,7 +60,9 @@ func TestPostgresRestart(t *testing.T) {
 		assert.Equal(t, "application/problem+json", r.contentType, "%s", r.op)
 		assert.GreaterOrEqual(t, r.retryAfter, 1, "%s: 503 without Retry-After", r.op)
 	}
-	assert.Positive(t, load.count(func(r loadResult) bool { return r.phase == "down" && r.op == "ready" && r.status == http.StatusServiceUnavailable }),
+	assert.Positive(t, load.count(func(r loadResult) bool {
+		return r.phase == "down" && r.op == "ready" && r.status == http.StatusServiceUnavailable
+	}),
 		"/ready never said 503 while PostgreSQL was down")
 	last := load.tail(300 * time.Millisecond)
 	require.NotEmpty(t, last)

@@ -106,7 +106,8 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			body.RequestId = &requestID
 		}
 		if status >= 500 && !errors.Is(err, context.Canceled) {
-			logger.Error("request failed", slog.String("request_id", requestID), slog.String("route", c.Path()), slog.Any("error", err))
+			logger.Log(c.Request().Context(), levelOf(status), "request failed",
+				slog.String("request_id", requestID), slog.String("route", c.Path()), slog.Any("error", err))
 		}
 		switch status {
 		case http.StatusUnauthorized:
@@ -122,5 +123,19 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if err := json.NewEncoder(c.Response()).Encode(body); err != nil {
 			logger.Debug("write problem", slog.Any("error", err))
 		}
+	}
+}
+
+// levelOf is the log level of an answer: an error for a bug (5xx), a
+// warning for an outage (503), which is the dependency's fault and ends by
+// itself, and info for the rest.
+func levelOf(status int) slog.Level {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
 	}
 }

@@ -264,6 +264,9 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
+// Unavailable RFC 9457 problem details.
+type Unavailable = Problem
+
 // ValidationFailed RFC 9457 problem details.
 type ValidationFailed = Problem
 
@@ -540,6 +543,15 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Headers UnauthorizedResponseHeaders
 }
 
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
+
 type ValidationFailedApplicationProblemPlusJSONResponse Problem
 
 type GetHealthRequestObject struct {
@@ -696,6 +708,25 @@ func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListUserOrdersRequestObject struct {
 	UserId UserID `json:"user_id"`
 	Params ListUserOrdersParams
@@ -820,6 +851,25 @@ func (response ListUserOrders500ApplicationProblemPlusJSONResponse) VisitListUse
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUserOrders503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListUserOrders503ApplicationProblemPlusJSONResponse) VisitListUserOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -953,6 +1003,25 @@ func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1139,6 +1208,25 @@ func (response UpdateOrderStatus500ApplicationProblemPlusJSONResponse) VisitUpda
 	return err
 }
 
+type UpdateOrderStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateOrderStatus503ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadyRequestObject struct {
 }
 
@@ -1288,6 +1376,25 @@ func (response Register500ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type Register503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateTokenRequestObject struct {
 	Body *CreateTokenFormdataRequestBody
 }
@@ -1411,6 +1518,25 @@ func (response CreateToken500ApplicationProblemPlusJSONResponse) VisitCreateToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1730,79 +1856,83 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FwLb9s6lv4rhHaASbqy46Rpt3WwwKbp47pIm2ySTgaouxUtHdu8kUhdkorjW+S/L84hJUu2HLuPzQJ3",
-	"d4CZcSQ+Dg8/Hn7noX4LYpXlSoK0Juh/C6bAE9D084THUzhR0mqVflSXVmnAxwmYWIvcCiWDfnABJlfS",
-	"gGF2yi2LudZzFmtIQFrBU8O4BibhFjSLcbykG4SBiaeQcRwM7niWpxD0A6k6hqYIAzvP8YmxWshJcH8f",
-	"BhfcwqnIhKX/aZPijwKMRSGAjYpkApbxJBPWsBw0/leohO1wmTBumZIx7K6RY79XzS+khQnopgAXkHEh",
-	"Ua71QqQwtkzIujBSzdZMuHE+Ay0LvoRYycSwQlqR1icSho2LNGV8woVcM+XzNXOC1fPjsQW9fj6r2IwL",
-	"y0YwVhpa1M2lslPQTDtlrJMgDDIhRVZkQX+/VZjr6+vjwk4RRTG3LcC7mgLjixZCSUYTAcpYGFiHs1fA",
-	"NegWlN2HQc41z8B6/J/pBPTg9erU9IIJgvhYgMapBL7IuZ0GYSB5hiMrbPZVJEEYoDaEhiToW11AXbCx",
-	"0hm3QT8oCmq5iv1Ppl0KfF4T4ohlhcGNoU2JeZqC/rthaibXiFeY75BOSPv8MNiwa/c4lDcH2PsVT/yZ",
-	"wL9iJS1I+snzPPWbtpdrNUoh+9ffDa7qW23yv2kYB/3gX/YWFmrPvTV7566Xm7Splw88RbEhKTHIRiqZ",
-	"h0xptqNhIowFvUtKwqOc4onhqQaezFn5Gq3UfRicKDlORfyo0iOsjeW2MMxqLo0gZAvDpLKMp6maQcLG",
-	"WmVumwutQVrfg4R+q/RIJAnIx5Zag1GFjoGNIFVyQraitAaINZJuIC1oydM3Wiv9mBJ+knCXQ2xRe1yk",
-	"hQa2M1aaecNA2ky45SNuANVdSA08nvJRilcFSX7LU5GcLK62xxT/Wis58YBVmuXcmJnSdJnWbuzr6+vO",
-	"stVsm9B32Vs2sjTxR2XfqkImj7m8j4qZIp4yMpmk7nM+TxVPrpQ65XoCjw/mhelAOKQohEaOI9k++yBe",
-	"kZBXSn3gcl5e/P9rQrobWI2ZnQrD4lSgTdgZnIfMotx2ARw8iLu4IJODtEdDqfHSZxxvfRYRA+gQBYiY",
-	"cVd+dyibIKuoSaciYw9hbIm61blNp0Gmthpk0WNpIM+SthwEW5eMp1NRngc7L8gR7cYnieRDafEnPOpJ",
-	"+SCMEXISsqy65siK5XiBsxGRG2bVDcj/CdvwDzSBtLK3XKSPu/I64hMF7kY03AoznrvLEF0VHtsjFgFe",
-	"LyZiqUA+joacjQWkeK3fl/zG+TgauAUidDWqkmuVg7bC0RhhIWv+eGgFjjVaXEMYZPxu4Drt93rEnso/",
-	"K/rEtebzwHGnkoZ99lN9qVqp0e8QE2bf4jqq67MpKa1xlSleT8Fzdb8pTJiQQXfSZREauC7N9rn3pZtr",
-	"EUOEiIqQLHZLChshmBYcuqXTKnUNgwyM4c521/y8IhuBrsjqhDbAW9ZeKwGu68WtcDF0m4Z+A57a6ap2",
-	"HElqSqNuNk7pu7XN9EFJmK/q+80djy3jmSqkZTNhp+h0ZspYZmeKJRCLjKemodKD7ktCiyfXPfpPjW73",
-	"ur39MMiK1Io8hbNx+cSL5JQahMFdZ6I6/mGG0nWPSYz6q47IcqUd0NEj6AcTYafFqBurbI923NzG/sce",
-	"DUI6IWCvajWmDUy+cttwGBJuoWNF1goMkTR3oTd6Pn7On0LnMHkx6hzyF9B5mezHneejg/FhvA8v+f5+",
-	"EG7ylcKfOanN0xjiImMwplrYsjvsoghsxOObiUa6xHwPISdsyg0bCynMFJIjJtEfrxx1ssutasJ2yDdL",
-	"N2xleQsAb1zWpWuKC1OWp1/dGV1dR5EhbaC37I79UXBphZ0zdUtHEhgpMkSWHNsGYJ91Xzwq+oo8+W6Y",
-	"lR5uI74Trjq1LeGHhi1GrC28ZYetpmKrvQnr56Eh9RKk2szJApArp6zav4d23pkjB96kiO3y2g8Pwu/z",
-	"6MOgRERjnINlU7UxmlNXZ0242vihX+JavVwurLfEiT4H528+vh58fBeEwfnx4HUQBpe/Dc7P3+Cvk+OP",
-	"J29O37yuDbeARckxVgN4b0/Yy8Nn/1ZdkwlYLpylbm6He4G/VkZ31GNrI1S7zluskJDGcul2fmUmT4b8",
-	"Lj9gLWoAOGjbZCtsunRLf5IerWiQ2Jtyj1YmcQ/qPflIFbY/SrncfLXS23L+8KGb9gJ4IiQY03IBTSG+",
-	"oV88SShcwtPzRosVqVfjtsSeE8hBJiBjAeaIcTmnUAEadCWBZfwGTMWigD3rPe0GLaKq3MnwExK9rglC",
-	"MxrQt2iidSENMQrUMYs0JMJE6M5F6gZp21BGheS3XNBFEh2xSHMLX1P0enxD32fHOY2GmSknz2HOeJoO",
-	"ZYk4sxuySMiOhwEb8zTFyy5iOzloVjYL2WwqUmAXOCoTZihr8+8SkUwEgSiJnCe5oq8FTptKwCWFbgSY",
-	"aJ5AErHZFCTjkpU6XmzZ3AVtqrmbhHV7mheWeHoQhTUTwtMU6djnLf2a8BfAd0mu1SdfSFYXy1zr1lBM",
-	"YOnspiKG//B/44VcpyquPZn+U5ATvLoPnh222IQyONUcO1ZaQ2w7U6UNdEbcWtDz+vhVt8YU+wcv6HYp",
-	"/36xaR9LMavh2jbyCh3kVZXwGLH+1ZZvV407+dnmq5CreD0VY0Am4uIw4JxwJmQVSKkjcv9Fr9dqirHT",
-	"18qq+pvOufUtl9nS2hvyNwZriL5WI2ux4kJK/qapA6C2ioWWfGsDsXZRmY09JppLWy17KeLhPcWo3FFv",
-	"BnINBiSx0pzQhI3/q2z0t2ADMr8Td/ttfDxWTuB6v17rApE+urzLt9awRpl3cJG6bssxe1CWJRxUs204",
-	"Bp+Intbo1VoA/IDrsb0b/cm0OZY/ap82eZs/6gG48b+0mV8DcaGFnV9SAtIlD48LOz0499r3SceVzX9V",
-	"i9exnffXV7sutxOdn11esT16vkfBl3GqZo781DBMAMSnpeX4pNOgH/h+jZuBozgurCbkWK1JanYyLvkE",
-	"MsopOc7RZbg9psJoyNTIciEZb0QbmZ1qVUymaPqG0q2+SlMwlD4k75c5/yhkGngSMucgMS4TitVhE6GZ",
-	"mkmXCjDdoRzKEy6VFDFPGXqMhoFM0K5Ge9GRY0c8A3pVUiNnf7UnbyblZkrcBO1jbiFhVqkue3MLes6I",
-	"r1dx/mhdCDNiO6V7sHs0dLkgl3V2hJ/tHB4c7LpFULxRjccgE5yfYlYksA9L0qLIWcMpybfuOx/c+AKK",
-	"tngRKYmcTldUgeevsJAM5WhekUTQlQ7GqeIW58+VkJbmfPLkArXt6GD3yROvAjx1fi13qCAabUpRNMd1",
-	"DUs0nxmmJOND2Uw7HDlrLGyVVaDuXJoZ8kTDosODl5ELgzUSDN2hPJZKzjNVmDKw61bmBoaEajd8NmNw",
-	"HpanokTiXoQqGcrmYfEBN5YV8ZShEYitqwDpDM7LTAkVgkRVD54ahS2Gsp4uCV0NhbELGE8KF+DZDeul",
-	"B4tMs6s2oWTnUDrdVmvxCsH9RVYfLaVRorD+qEpzlEtcSnVEbMdsVQGy22XHaVrRdTOUnp2UHgXR/1p3",
-	"44HySqsZnfudk7OLy10Ey5kWEyEJBQu4/d24rHSHkJ/xOZUeUIPj80F/KDle1ONUTKaW7URn51eDs4+X",
-	"JR7ckLRIFh0Te+n4iqOOv4s6H8BOVRLtDiXCT87dSXfqNCw66PXK0ZYGOCa5/BThULa/d8Obdhlck99c",
-	"SiQayp3o2Gd96Lzgpp249Efnap4D/v3PSvBBEu0eMZcAV153rhZonSxe1i6LToW8IUjUDkwDIU9oRctJ",
-	"Hb+Khgx0pOAuV4YMH3NGv9znEx5PhZzg/kbv3lyxMvL2rQz93+9FtK2j8kyX9QfcFXRR3deQKrzmLJ5y",
-	"OYHaXSAMwsCbeVOWDQlb7l/IjMKR3CGnUdDA8MSQm5cmoKtyiCl3wENnnLPo/Pjq5LeIabCFlpB02aIU",
-	"jYzoUEZUwVbquM/KErPSE3VhD3fzkZxBGNyCNu5C3O/2uj3n0IPkuQj6wdNur/vU8c0pXcZ70yrXMHFU",
-	"t7KlgyToB+/A+mzEUmnMQa/3QO6szJlVnGVBwNCVvQ+3zKb5udck00rXngpgxC345FiRZVzPyaG5BXR2",
-	"3R2ACuMTg3TIL/oLNi/xQtREmRYd1FJsQRW0eqWS+fcpwEfTPlexUEqZ1COdhwf1eOUBecHb6aklC3jf",
-	"5IBWF3C/sof7WyxhOwmcetZsFKmYzbjx5MlVJx06CLWNWom5VyvBoi77m7s0MtvYaf/p5k7L5RrY7+Bg",
-	"c7+VhDJ1fLm543LpxX0YPNtGIc0CpDp5J2y10/bPX+6/1E+GwwtZKNqasXLZkiYpQB5QOzXuoDRPDTbZ",
-	"++ZzC/d7NTuyioKSonL2/vLsI6MYcZddI/nK0Ki6IRncCWOJa/tbhLmM/lCW1ANffbo4LeMUEu6Q4kyA",
-	"7UQa0n8fBvhkGES7zkw2T/OpMBYdAmc0g2bN5Odluc9xWCP+hKoG8Y/ChX18ESJR0UalZgJjXqQ26D/r",
-	"NdMMm5IMKw5Nzv8ogOXK19BZjm6Kv7oaqlknXFxoo3RDug2RjBYpZDovt4ZKgpEl+2q99lmrQOR3WI7K",
-	"5/7yQ/fMYqbtE6er6Yp247WoRCUlhEzCDL2HsdCuPLhWo4Kb0hIIHha93tO40Cn9gCPWgGkZFHZEi4BM",
-	"Z8A0K4BXyn1/2B72trCHiyrMv7YlPPVO+8Pb3GYFVyxHm7SLJnu+DJpu9RaS+hAFW3CPnzgZP3d7d4NH",
-	"hFvvcHOPqsrzr43PC+AJOQz+sluC6a8AZvmZAE6ccxtPVy3Ysa/bXlR0mz7z6euOM2rnx4PX4dKzMosd",
-	"MnzrH/okdziUtYdlyy7zr8kPLJ+SBzgWkqdddgmWgkK16vGh9B4WRQy8D0fldegZ0kilt33Q67WRgpU4",
-	"8s8Q/crToaz+1hx+bSx7Kyb/SLbA14M0bMIjsfhHMCO9LaxB9U3F/3sWrZ5FGUCpvgJR4++0X3g/0ucs",
-	"a72Jg17PVa+dK2MnGi7/8xQdi+qDBzryLqCTiYkPDaPngYcCkpA96z0dOr41Ewa6Vfa/ysv3qyi0sI1w",
-	"4w1Abrw5EXIylMTHa3Lg1BTNy0F3yrAl04uwdUhNNORKWzOUkVNTn9WKBLA7fc/hynco9F5KFrEdY0Wa",
-	"oilrdXDegb0g7f1sxGaR2K+UaMpShNwteBHPqReN1Eo2gn5A9RokDP5/Ff/5kXDQooimxTzRoik+CPqW",
-	"sifjsYi7Dv5Pf3mh90opRetXIZbSRPMjFjltRgydJMNmU06B7sxVwy9HrqrBHw5dVYmE9cGrsoriZy40",
-	"n8hszV4usnlrCiS+Y3Ob9R6/LIC15UpEEvT3t7+tzQOXpPlF0a6/+vVSw7vbe8bR7VoOPCER8Ij3ieEa",
-	"3Jdc7bJygGrFFt9I2nJbapUKaGa77FiyQt5INZO+KdHFoZzRB2uLzBnYRarWmf824+sCa1e+fmW7E3fX",
-	"mc1mnbHSWafQKchYJZAsAbdeX1Iv+Nh4/OqVGy2w3xrvjfKaX8ZIaytsli4FMH8/Hb2LxZl4P/j052D/",
-	"oxiYgbx4Fp8Mng9u8n/+4+T9yy487XWNmEhuC71UIlQWKNXKkcoqpO9bc9shP37oO6VGzmbTR0pt/0TB",
-	"9pGdlk86/0+ZjTNfyCGZQ09Zh9JWvbHbYlCI4urb0k8uXPEJOcK+6eo/kYDmwzNKV89wA5IideUZw7Fb",
-	"wqgugupZ8Gqcvbv02b1pGaPKZzkC2aAIdRE8R7j/cv/fAQAA//8=",
+	"7Fx7c9s4kv8qXbytWnuOkmXHySVyXdU5TmbGU0nss531VkW5ECJbEtYkwAFAy5qUv/sVGuBLoiw5yfn+",
+	"yVbtrkzi0Wj049cP5msQyyyXAoXRwfBrMEOWoKKfJyye4YkURsn0g7w0UqF9nKCOFc8NlyIYBheocyk0",
+	"ajAzZiBmSi0gVpigMJylGphCEHiLCmK7XtIPwkDHM8yYXQzvWJanGAwDIXuatggDs8jtE20UF9Pg/j4M",
+	"LpjBdzzjhv6ni4o/C9TGEoEwLpIpGmBJxo2GHJX9L5cJ7DCRADMgRYy7a+jYH1T7c2FwiqpNwAVmjAtL",
+	"13oiUpwY4KJJjJDzNRtu3E9jx4EvMZYi0VAIw9PmRlzDpEhTYFPGxZotX6zZE41aHE8MqvX7GQlzxg2M",
+	"cSIVglELLqZuM9hpkKFwwtNUh0SaLAybIqBI9Dq2vwiDjAueFVkw3O+k7vr6+rgwMytWMTMdkng1Q2D1",
+	"CC4F0EZoiS40rhO818gUqg6xuw+DnCmWofEKcaYSVKdvVremF8BJ5iccld2K2xc5M7MgDATL7MrSDvvC",
+	"kyAMFP5ZcIVJMDSqwCZhE6kyZoJhUBQ0clUZPupuKuzzBhFHkBXa3hTdQczSFNXfNci5WENeoR9BHRfm",
+	"xWGw4dbu7VLePtjZr1nilcT+FUthUNBPluepv7S9XMlxitm//0vbU31tbP43hZNgGPzbXm2y9txbvXfu",
+	"ZrlN23x5z1JLNiag3OYwlskiBKlgR+GUa4Nql5hkdTu1KsRShSxZQPnamq37MDiRYpLy+Empt2KtDTOF",
+	"BqOY0Jwkm2sQ0gBLUznHBCZKZu6aC6VQGD+DiP5VqjFPEhRPTbVCLQsVI4wxlWJKxoMJaWaorD4qou5U",
+	"GFSCpW+VkuopKfwo8C7H2FjuMZ4WCmGHwbiY7h4BNzBjGsaIAlI5nWLSh2NR2jErH/B88MzTf8tSnpzU",
+	"Hu8pD3GtpJh6sZUKcqb1XCrysQ1Hfn193Vu2nV0b+il7y6aWNv4gza+yEMlTHu+DBF3EMyDDSew+Z4tU",
+	"suRKyndMTfHpRbo2IFYOUkuEstBHwD6856+JyCsp3zOxKPHA/xuRzhXLCZgZ1xCn3FqGndPzEIyl29SC",
+	"Y9Vx1x5I5yjM0UgoiwWAWTAAEQGDHiGDCLRDAv2RaAtZhVh6FUZ7SMaWEF0T8vRaGGurReoZSwt58LTl",
+	"InZ0CYR6FRJ6cHKNmeg2PgoLQaTif+GTasp7rjUX0xCyytlJBXiXWzcOY4I4YOQNiv8L2/BRsFvGUzZO",
+	"n1wjE2bYmGmyyoVQyOKZJcOeXqE2TBkupkNgpfUOnd+ECStSqxsjYWqV6cPF4+X+24XlH9ZzEG9+ZTx9",
+	"WoFpGopEooMTmhmuJwuHJGzgx2JzBBFa36wjSLmNbiyLYcIxtZjovgSHLmJUyAwSGm7gvFzJHJXhDgNy",
+	"g1n7x0MncJDb2DOEQcbuTt2k/cGAoGf5Z4U9mVJsETjgWWLYT36rz9UoOf4XxqTqv9pzVNijTSmdcRVm",
+	"X89QOUztLwW4DgH70z5E1i/0abdPg8/9XPEYIyuKkUXa/RL/R1YH6wCkY9Iq7g+DDLVmzuU1ouYiG6Oq",
+	"kP6ULsA7pEFn9NDkizthvXQXh35HlprZKnccwmxTI282bumnde30XgpcrPL77R2LDbBMFsLAnJuZDeEz",
+	"qQ2YuYQEY56xVLdYetB/RdLiI5MB/acRqwz6g/0wyIrU8DzFs0n5xJPkmBqEwV1vKnv+YWap6x8TGc1X",
+	"PZ7lUjlBt+HUMJhyMyvG/Vhme3Tj+jb2P/ZoEeIJCfYqV2O6wOQLM61oK2EGe4ZnnYLBk/YtDMYvJi/Y",
+	"M+wdJi/HvUP2Enuvkv2492J8MDmM9/EV298Pwk2BZvg9mtrWxtAeMkatq4MtJxdcTgbGLL6ZKosywc/g",
+	"YkpQfMIF1zNMjkAUaVqnPciddbLJjnMOycWwK8erBXjjsS7dUHswaVj6xeno6jmKzKItegt38GfBhOFm",
+	"AfKWVBKBGBkCWoluCezz/ssnlb4iTx4tZmV6oJUtC1czAh25m5YttrJWpxqcbLUZW91N2NSHFtVLItVl",
+	"TmqBXNGy6v4eunlnjpzwJkVsls9+eBA+Lh0SBqVEtNY5WDZVG1NhTXY2iGusH/ojruXLZW29hd3oU3D+",
+	"9sOb0w+/BWFwfnz6JgiDy99Pz8/f2l8nxx9O3r57+6axXC0WJcZYTYf+egKvDp//R+UmEzSMO0vdvg73",
+	"wv5aWd1Bj62NUMOdd1ghLrRhwt38yk4eDPlbfsBaNATgoOuSDTfpkpf+KLy0EjR9W97RyibuQXMmG8vC",
+	"DMcpE5tdK70t9w8f8rQXyBIuUOsOBzTD+IZ+sSShXBNLz1sjVqhezYJT0JFgjiJBEXPUR8DEgvIs1qBL",
+	"gZCxG9QVikKXT+kgVeaOhu+g6E2DENpRo7q1JloVQhOisDyGSGHCdWQDiUjeWNg2ElFRRzbREUSKGfyS",
+	"2mDRD/RzdlysrUHPGAVcC2BpOhKlxOndECIuel4MYMLS1Dq7CHZyVFAOC2E+4ynChV0VuB6Jxv67BCQT",
+	"TkKURC4QWeFXLadtJtgjhW4FnCqWYBLBfIaCIiPP4/rKFi6cqvZuA9btYV5YytODUtgwISxNLRz7tGVc",
+	"E/4A8V2ia/XJZ6LVJYLXhjWUSlnS3ZTH+F/+b+uQm1DFjSfT/w7F1Lrug+eHHTahzOm1146lUhib3kwq",
+	"jb0xMwbVorl+Na21xf7BS/Iu5d8vN91jSWa1XNdFXskbl11us4TFVta/mPLtqnGn9IT+wsWqvL7jE7RI",
+	"xKWv0OUugIsqDm9K5P7LwaDTFNtJXyqr6j2dy4Z0OLOls7foby3WIn0tR9bKisvEeU/TFIDGKWou+dEa",
+	"Y+WSWRtnTBUTpjr2UqLIR4pReaPeDOQKNQpCpTlJkx38P+WgvwUbJPORcrffhcdj6Qhuzht0HtDCR1e0",
+	"+tqZ1iiLNi7B2e9QswdpWZKDarcNavCR4GkDXq0VgG8IPbYPoz/qrsDyW+3TpmjzWyMAt/7nLvOrMS4U",
+	"N4tLqt66yutxYWYH5577vmK7cvmvG2lO2Pnj+mrXFcai87PLK9ij53uUfJmkcu7AT0OGSQDt09JyfFRp",
+	"MAz8vJZnYJYcl1bjYiLXVIR7GRNsihkV5Bzm6IO9Hl3JaAhybBgXwFpJWjAzJYvpzJq+kXCnr6o7YKmn",
+	"yroAFx+FoJAlIbgACZhIKFdnh3AFci5cBUX3R2IkTpiQgscsBRsxakCRWLsa7UVHDh2xDOlVCY2c/VUe",
+	"vOmU6RlhE2sfc4MJGCn78PYW1QIIr1flkWhdCjOCnTI82D0auRKaK9k7wA87hwcHu+4QlG+UkwmKxO5P",
+	"OSsi2Kcl6VAUrNktKbYeuhhc+3aUrnwRMYmCTteiYvWvMJiMxHhRgURUFQ8mqWTG7p9LLgzt+csvF5bb",
+	"Dg72f/nFs8BqnT/LnWUQrTajLJrDuhoSxeYapAA2Eu1qzZGzxtxUxRiazoSeW5yoITo8eBW5NFgrP90f",
+	"iWMhxSKThS4Tu+5kbmFMqBPGF4FOz8NSK0pJ3IssS0airSw+4QZZEc/AGoHYuH6a3ul5WWCitpqomsFS",
+	"Le2IkWhWmULXJKJNLcbTwiV4dsNm30Zdpne9O1QpHgnH2+osniH2fi2qj5aqT1HYfFRVh8ojLlWIItjR",
+	"W/XT7PbhOE0ruK5HwqOTMqIg+N+Yrr2gvFZyTnq/c3J2cblrheVM8SkXJAW1uP1du5J+jyQ/Ywvq26AB",
+	"x+enw5Fg1lFPUj6dGdiJzs6vTs8+XJby4JakQ0J0TOil5/u3et4X9d6jmckk2h0JK35i4TTdsVNDdDAY",
+	"lKstLXBMdPktwpHofu+W1900uCG/u2pINBI70bEvlpG+2Es7ceWP3tUiR/v3PyvCT5No9whc94D0vHOd",
+	"Veto8bT2IXrHxQ2JRENhWhLyC51ouRbmT9GigVQK73KpyfCBM/rlPZ9RjYmMwTVFcmbbElVY2w09EtRL",
+	"JxATawm8rEfPB8+6NN8RuUcNK1F9k3b00UhEz+2NZsiEBmpv6MMxzBU36Br2ptL4lccYs8JSabS1hhk3",
+	"MGca4sJY6zsSVhpn7BZdWwRZdkyG5HnKdjCFOToryUsTecLiGRdTy5Hot7dXUOYiv5bFkPu9iAR9XFq5",
+	"sp2FuYZBInNEHYQLiGdMTLHhHbm2iuEdny7pqJimQ9DSruTMHq1iTS5LNAW+aYKq6q6ZMaeKUiAwiM6P",
+	"r05+j0ChKZTApA91qyO5lZGIqEOylLohlC2MZWzuEkEOCxCdQRjcotIOIuz3B/2BS3GgYDkPhsGz/qD/",
+	"zCHwGcGTvVlVfZk68F9JyWkSDIPf0Pj6zFKn1cFg8EA1sawiViiuhqQ2uL8Pt6wv+r3XlBfLZAf1U/Fb",
+	"9OXCIsuYWlCId4s2/Hde0TKMTbUFiP7Qn+3wUl4IrEndwYNG0TGo0nivZbJ4HAN8fvFTlR2mIlIz93t4",
+	"0MzgHlBeYDs+ddRF79uo2KgC71fucH+LI2xHgWPPmosiFjtld+l26mI5dCLUtWpF5l6jo4+m7G+e0mqR",
+	"sJP2n22etNz3Y+cdHGyet1Jip4mvNk9c7uG5D4Pn2zCk3c9Gs55txZOqgaIZApE8dgc/nz7ff25qk5Mx",
+	"smp0nRPpak5taGXRVEPTnHK1Nc0O2fvqKzT3ew3bsyo5JdBn8Mfl2QegTHsfri2EzawhdksC3nFtXC+w",
+	"88XgWiJGogRw9tXHi3dltkfgnQWKU4SdSGH6n6PAPhkF0a4zrW0L8I5rY8MqZ2iDdtvup2W6z+2ymv+F",
+	"VRvsn4VLnvk+WAL0rWbhBKldJBg+H7SLNZtKNSthYc7+LBBy6ds4DbPBnnd3LdasIy4ulJaqRd2GfFAH",
+	"FSJdlFdDbeo21vANo927VuncR1ibKnPx+Zt8U73T9uXn1aJPt8Grm6GJCSEInNsYbMKVNksNUvZSOtLp",
+	"o2IweBYXKqUfeAQtMS1T6w6ukiCTDuh2E/pKx/k329BtjEzdCPzTei5bz3c+XfKwaHRZzhVr00VrPWTP",
+	"d+8TeugAww9BvRrjfIc2fR9K6AdPKKKDw80zqrbknzK9LNMXNjKzwYx3qkui/SOEufwixm6cMxPPVi3l",
+	"sf9Eof54QQ/BNxv0nPE8Pz59Ey49K3sOQrBv/UPfkhCORONhObIP/jUFxOVTitcnXLC0D5doKDhtfCgx",
+	"Ej76c58wufiSmiFn9GGTSKqI+mAw6AIfK1n/7wlCqiiMejC2ji/WVh62ijKeyH747p2WHXmiCOMJTM9g",
+	"CwtSfT70M+r5YVFPmRCqPpKSk0faPOuHKXm2NtI5GAxcf+K51Gaq8PK/39mgp87kWTPhElQZn/rkv42K",
+	"XI4shOeDZyOHBedcY7/q76g6L4ZVnYGbVkL5BjHX3gRxMR0JihUadNitKSeYo+qViWlQdWEipCEKc6mM",
+	"HonIsWkIjTYQO50Sla5Bi4orJWUR7GjD09Sav87g6zc0F8S9781A1a0bFRN12WySuwPX+almW1CjKScY",
+	"BtSRQ8TY/6/yWd+S3qrbpDpMGh2aMsCobqk+NpnwuN8Q/h/ayr/SLNP5uZShdOziCCLHzQhsAKdhPmNU",
+	"ysjcZyLLmbhq8YdTcVWpaH0yruyT+R4n6EvVnfXpul67pgXmEZfb7uj5YQm5LU/Ck2C4v72H1w84Vv2D",
+	"snc/XdKqS2roiJMXYDYkXE6kWcDhtcS3CzRUZCl1UPaTUAdh/dmxKa+y0b9iTTN9elqIGyHnwg8lWDoS",
+	"c/r6s66noqkL+M5ldBlslyi88l1N22npXW8+n/cmUmW9QqUoYplgsiTsza6jZhvQRpVt9vN0qMrWOtJq",
+	"uvphyLdxwnZDW4CLP2bj32J+xv84/fjX6f4HfqpPxcXz+OT0xelN/s9/nPzxqo/PBn3Np4KZQi01jpVt",
+	"a40mtbI37XFn7jIMxw999NeqW236aq3rnwHZPlPV8X30T1OzwdSc+ZYgAU7iyo6mrj6g3Q4jRFBa3ZYx",
+	"fOHamChI90NX/+kSa3I8cnWdMTcoKFtZ6qVduyOV7LLIHm2v1hr6S//6he5Yo6oDOqDagiJNEjwWuf98",
+	"/78BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
