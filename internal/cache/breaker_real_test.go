@@ -101,4 +101,3 @@ func TestBreakerStaysClosedOnAStarvedMachine(t *testing.T) {
 	assert.Zero(t, open)
 	assert.Zero(t, openings)
 }
-
