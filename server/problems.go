@@ -49,11 +49,13 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusBadRequest, "email already registered", nil)
 	case errors.As(err, &limited):
 		return problem(http.StatusTooManyRequests, limited.detail, nil)
-	// An outage a domain package named, or a driver error it passed on.
-	case errors.Is(err, apperr.ErrUnavailable), database.Unavailable(err):
-		return problem(http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable; retry after %d s", outageRetryAfter), nil)
 	case errors.As(err, &httpErr):
 		return echoProblem(httpErr)
+	// An outage a domain package named, or a driver error it passed on.
+	// After Echo's errors: a body that ends early (io.EOF inside an
+	// echo.HTTPError) is the client's problem, not an outage.
+	case errors.Is(err, apperr.ErrUnavailable), database.Unavailable(err):
+		return problem(http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable; retry after %d s", outageRetryAfter), nil)
 	default:
 		return problem(http.StatusInternalServerError, "unexpected error; it has been logged", nil)
 	}
