@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -22,9 +24,10 @@ import (
 // documents was observed by the validating transport, which has already
 // checked each response against the spec and rejected undocumented statuses.
 //
-// 500 is reachable only through a broken database: the "database down"
-// subtest refuses new connections to the test database and terminates the
-// open ones. 503 of /ready needs a database without migrations.
+// 503 is an outage: the "database down" subtest refuses new connections to
+// the test database and terminates the open ones. 500 is a bug: "database
+// broken" drops the tables the code expects. /ready also answers 503 for a
+// database without migrations.
 func TestEveryDocumentedStatusIsReached(t *testing.T) {
 	t.Parallel()
 	seen := newObserved()
@@ -53,6 +56,10 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 		t.Run("database down", func(t *testing.T) {
 			t.Parallel()
 			reachDatabaseDownStatuses(t, seen)
+		})
+		t.Run("database broken", func(t *testing.T) {
+			t.Parallel()
+			reachBugStatuses(t, seen)
 		})
 		t.Run("rate limited", func(t *testing.T) {
 			t.Parallel()
@@ -214,8 +221,8 @@ func reachAPIStatuses(t *testing.T, seen *observed) {
 
 // reachDatabaseDownStatuses breaks the server's database while it runs: new
 // connections are refused and the open ones are terminated. Every operation
-// that needs the database must then answer a documented 500 (503 for /ready),
-// and liveness must stay 200.
+// that needs the database must then answer a documented 503 with
+// Retry-After (an outage, not a bug), /ready 503, and liveness stays 200.
 func reachDatabaseDownStatuses(t *testing.T, seen *observed) {
 	s := startContractServer(t, nil, seen)
 	c := s.Client
@@ -223,31 +230,10 @@ func reachDatabaseDownStatuses(t *testing.T, seen *observed) {
 	order := newOrder(t, s, alice)
 	makeDatabaseUnavailable(t, s.DBURL)
 
+	runStatusCases(t, databaseCases(s, alice, order, 503, "new-user@example.com", func(t *testing.T, h http.Header) {
+		require.Equal(t, "1", h.Get("Retry-After"), "an outage says when to retry")
+	}))
 	runStatusCases(t, []statusCase{
-		{"register/500", 500, func(t *testing.T) int {
-			r, err := c.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: "new-user@example.com", Password: testPassword})
-			return statusOf(t, r, err)
-		}},
-		{"createToken/500", 500, func(t *testing.T) int {
-			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: alice.Password})
-			return statusOf(t, r, err)
-		}},
-		{"createOrder/500", 500, func(t *testing.T) int {
-			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
-			return statusOf(t, r, err)
-		}},
-		{"getOrder/500", 500, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
-			return statusOf(t, r, err)
-		}},
-		{"updateOrderStatus/500", 500, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
-			return statusOf(t, r, err)
-		}},
-		{"listUserOrders/500", 500, func(t *testing.T) int {
-			r, err := c.ListUserOrdersWithResponse(t.Context(), alice.ID, nil, alice.auth())
-			return statusOf(t, r, err)
-		}},
 		{"getReady/503", 503, func(t *testing.T) int {
 			r, err := c.GetReadyWithResponse(t.Context())
 			require.NoError(t, err)
@@ -259,6 +245,69 @@ func reachDatabaseDownStatuses(t *testing.T, seen *observed) {
 			return statusOf(t, r, err)
 		}},
 	})
+}
+
+// reachBugStatuses gives the server a database whose tables are gone, as a
+// schema that does not match the code would: that is a bug, so every
+// operation that needs those tables answers a documented 500.
+func reachBugStatuses(t *testing.T, seen *observed) {
+	s := startContractServer(t, nil, seen)
+	alice := newUser(t, s)
+	order := newOrder(t, s, alice)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, s.DBURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, conn.Close(context.Background())) })
+	_, err = conn.Exec(ctx, "DROP TABLE orders, users CASCADE")
+	require.NoError(t, err)
+
+	runStatusCases(t, databaseCases(s, alice, order, 500, "another-user@example.com", func(t *testing.T, h http.Header) {
+		require.Empty(t, h.Get("Retry-After"), "a bug is not an outage")
+	}))
+}
+
+// databaseCases are one call of every operation that needs the database,
+// each expected to answer want; check looks at the answer's headers.
+func databaseCases(s *contractServer, alice testUser, order client.Order, want int, newEmail string, check func(*testing.T, http.Header)) []statusCase {
+	c := s.Client
+	answered := func(t *testing.T, resp *http.Response) int {
+		t.Helper()
+		check(t, resp.Header)
+		return resp.StatusCode
+	}
+	name := func(op string) string { return fmt.Sprintf("%s/%d", op, want) }
+	return []statusCase{
+		{name("register"), want, func(t *testing.T) int {
+			r, err := c.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(newEmail), Password: testPassword})
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("createToken"), want, func(t *testing.T) int {
+			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: alice.Password})
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("createOrder"), want, func(t *testing.T) int {
+			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("getOrder"), want, func(t *testing.T) int {
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("updateOrderStatus"), want, func(t *testing.T) int {
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("listUserOrders"), want, func(t *testing.T) int {
+			r, err := c.ListUserOrdersWithResponse(t.Context(), alice.ID, nil, alice.auth())
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+	}
 }
 
 // makeDatabaseUnavailable refuses new connections to the database of dbURL

@@ -130,11 +130,7 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err) // write the problem now so the status below is the real one
 			}
-			level := slog.LevelInfo
-			if c.Response().Status >= 500 {
-				level = slog.LevelError
-			}
-			logger.LogAttrs(c.Request().Context(), level, "request",
+			logger.LogAttrs(c.Request().Context(), levelOf(c.Response().Status), "request",
 				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),

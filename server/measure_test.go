@@ -95,7 +95,7 @@ func BenchmarkGetOrder(b *testing.B) {
 // startQuietServer is startServer without the per-request access log, which
 // the test log sink would parse line by line and so distort the figures:
 // warn level, logs discarded, a port picked beforehand, /health polled.
-func startQuietServer(b *testing.B, env map[string]string) *testServer {
+func startQuietServer(b testing.TB, env map[string]string) *testServer {
 	b.Helper()
 	vars := serverEnv(b, env)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

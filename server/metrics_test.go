@@ -28,6 +28,8 @@ func TestMetricsShowRequestsCacheAndRateLimits(t *testing.T) {
 	assert.Contains(t, body, `orders_rate_limited_total{bucket="anonymous"} 1`)
 	assert.Contains(t, body, `orders_http_request_duration_seconds_bucket{method="POST",route="/orders/"`)
 	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
+	assert.Contains(t, body, "orders_redis_circuit_open 0")
+	assert.Contains(t, body, `orders_redis_circuit_checks_total{outcome="answered"}`)
 }
 
 func scrapeMetrics(t *testing.T, base string) string { return testhttp.Get(t, base+"/metrics") }

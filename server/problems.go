@@ -4,14 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordersvc/orders/gen/api"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
 )
+
+// outageRetryAfter is the Retry-After of a 503, in seconds: a PostgreSQL
+// restart is over in well under a second, and the first retry should find
+// it back.
+const outageRetryAfter = 1
 
 // problemFor is the one place where an error becomes an HTTP status and an
 // RFC 9457 body. Anything it does not recognise is a 500 whose detail says
@@ -41,10 +49,15 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusBadRequest, "email already registered", nil)
 	case errors.As(err, &limited):
 		return problem(http.StatusTooManyRequests, limited.detail, nil)
-	case errors.Is(err, apperr.ErrUnavailable):
-		return problem(http.StatusServiceUnavailable, "temporarily unavailable; retry after 1 s", nil)
+	case errors.Is(err, apperr.ErrBusy):
+		return problem(http.StatusServiceUnavailable, fmt.Sprintf("too many passwords are being checked at once; retry after %d s", outageRetryAfter), nil)
 	case errors.As(err, &httpErr):
 		return echoProblem(httpErr)
+	// An outage a domain package named, or a driver error it passed on.
+	// After Echo's errors: a body that ends early (io.EOF inside an
+	// echo.HTTPError) is the client's problem, not an outage.
+	case errors.Is(err, apperr.ErrUnavailable), database.Unavailable(err):
+		return problem(http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable; retry after %d s", outageRetryAfter), nil)
 	default:
 		return problem(http.StatusInternalServerError, "unexpected error; it has been logged", nil)
 	}
@@ -93,10 +106,14 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			body.RequestId = &requestID
 		}
 		if status >= 500 && !errors.Is(err, context.Canceled) {
-			logger.Error("request failed", slog.String("request_id", requestID), slog.String("route", c.Path()), slog.Any("error", err))
+			logger.Log(c.Request().Context(), levelOf(status), "request failed",
+				slog.String("request_id", requestID), slog.String("route", c.Path()), slog.Any("error", err))
 		}
-		if status == http.StatusUnauthorized {
+		switch status {
+		case http.StatusUnauthorized:
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
+		case http.StatusServiceUnavailable:
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(outageRetryAfter))
 		}
 		if status == http.StatusServiceUnavailable && c.Response().Header().Get(echo.HeaderRetryAfter) == "" {
 			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
@@ -109,5 +126,19 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if err := json.NewEncoder(c.Response()).Encode(body); err != nil {
 			logger.Debug("write problem", slog.Any("error", err))
 		}
+	}
+}
+
+// levelOf is the log level of an answer: an error for a bug (5xx), a
+// warning for an outage (503), which is the dependency's fault and ends by
+// itself, and info for the rest.
+func levelOf(status int) slog.Level {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
 	}
 }

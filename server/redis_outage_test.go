@@ -96,6 +96,7 @@ func TestRedisOutage(t *testing.T) {
 	}, 200)
 	timed("health", func() int { r, err := c.GetHealthWithResponse(t.Context()); return statusOf(t, r, err) }, 200)
 	requireReady(t, s, "degraded", "unavailable", "in-process fallback")
+	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 1")
 
 	// Never unlimited: alice's per-email login budget (3) now counts in
 	// process, so the fourth guess is refused.
@@ -114,6 +115,8 @@ func TestRedisOutage(t *testing.T) {
 		return err == nil && r.JSON200 != nil && r.JSON200.Status == "ok"
 	}, 30*time.Second, 50*time.Millisecond, "the breaker closes by itself once Redis answers") // generous: CI runs every package at once
 	requireReady(t, s, "ok", "ok", "redis")
+	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 0")
+	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_openings_total 1")
 	// The orders written during the outage reach the (restarted, empty) cache
 	// by repair, with their current state.
 	require.Eventually(t, func() bool {
@@ -126,7 +129,11 @@ func TestRedisOutage(t *testing.T) {
 	getOrder(t, s, alice, during.Id) // a budgeted request: back on the shared budgets
 
 	for _, msg := range []string{logRedisDown, logLimitsFallback, logRedisUp, logLimitsShared} {
-		assert.Len(t, ts.logs.Find(msg), 1, "logged once: %q", msg)
+		recs := ts.logs.Find(msg)
+		if assert.Len(t, recs, 1, "logged once: %q", msg) {
+			// One level both ways: at LOG_LEVEL=warn the way back is seen too.
+			assert.Equal(t, "WARN", recs[0]["level"], "%q", msg)
+		}
 	}
 	for _, rec := range ts.logs.Find("request") {
 		status, _ := rec["status"].(float64)

@@ -57,11 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Redis is optional at runtime: Open succeeds while it is down, and every
 	// use of it degrades (to PostgreSQL, to in-process rate limits).
 	redis, err := cache.Open(cache.Options{
-		URL:      cfg.RedisURL,
-		Timeout:  cfg.RedisTimeout,
-		Failures: cfg.RedisBreakerFailures,
-		Cooldown: cfg.RedisBreakerCooldown,
-		Logger:   logger,
+		URL:          cfg.RedisURL,
+		Timeout:      cfg.RedisTimeout,
+		Failures:     cfg.RedisBreakerFailures,
+		ProbeTimeout: cfg.RedisBreakerProbe,
+		Cooldown:     cfg.RedisBreakerCooldown,
+		Logger:       logger,
 	})
 	if err != nil {
 		return err
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
 	}
 	reg := metrics.NewRegistry(pool)
+	reg.MustRegister(redis.Collector())
 	observed := newHTTPMetrics(reg)
 	edge := newEdgeConfig(cfg, redis, logger)
 	if edge.limits != nil {

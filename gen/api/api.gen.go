@@ -182,9 +182,7 @@ type ReadinessProblem struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	// Email Stored trimmed and in Unicode NFKC (full-width letters become ASCII), compared in any letter case. Spaces, invisible (zero-width, bidi control) and control characters are refused (422).
-	//
-	// Example: alice@example.com
+	// Email Example: alice@example.com
 	Email openapi_types.Email `json:"email"`
 
 	// Password Example: correct-horse-battery
@@ -215,7 +213,7 @@ type TokenRequest struct {
 	Password  string  `json:"password"`
 	Scope     *string `json:"scope,omitempty"`
 
-	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422).
+	// Username The registered email.
 	Username string `json:"username"`
 }
 
@@ -248,9 +246,6 @@ type Conflict = Problem
 // Forbidden RFC 9457 problem details.
 type Forbidden = Problem
 
-// HashingBusy RFC 9457 problem details.
-type HashingBusy = Problem
-
 // InternalError RFC 9457 problem details.
 type InternalError = Problem
 
@@ -268,6 +263,9 @@ type TooManyRequests = Problem
 
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
+
+// Unavailable RFC 9457 problem details.
+type Unavailable = Problem
 
 // ValidationFailed RFC 9457 problem details.
 type ValidationFailed = Problem
@@ -509,15 +507,6 @@ type ConflictApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
-type HashingBusyResponseHeaders struct {
-	RetryAfter *int
-}
-type HashingBusyApplicationProblemPlusJSONResponse struct {
-	Body Problem
-
-	Headers HashingBusyResponseHeaders
-}
-
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type InvalidCredentialsResponseHeaders struct {
@@ -552,6 +541,15 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
+}
+
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
 }
 
 type ValidationFailedApplicationProblemPlusJSONResponse Problem
@@ -710,6 +708,25 @@ func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListUserOrdersRequestObject struct {
 	UserId UserID `json:"user_id"`
 	Params ListUserOrdersParams
@@ -834,6 +851,25 @@ func (response ListUserOrders500ApplicationProblemPlusJSONResponse) VisitListUse
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUserOrders503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListUserOrders503ApplicationProblemPlusJSONResponse) VisitListUserOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -967,6 +1003,25 @@ func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1153,6 +1208,25 @@ func (response UpdateOrderStatus500ApplicationProblemPlusJSONResponse) VisitUpda
 	return err
 }
 
+type UpdateOrderStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateOrderStatus503ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadyRequestObject struct {
 }
 
@@ -1303,7 +1377,7 @@ func (response Register500ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 }
 
 type Register503ApplicationProblemPlusJSONResponse struct {
-	HashingBusyApplicationProblemPlusJSONResponse
+	UnavailableApplicationProblemPlusJSONResponse
 }
 
 func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
@@ -1449,7 +1523,7 @@ func (response CreateToken500ApplicationProblemPlusJSONResponse) VisitCreateToke
 }
 
 type CreateToken503ApplicationProblemPlusJSONResponse struct {
-	HashingBusyApplicationProblemPlusJSONResponse
+	UnavailableApplicationProblemPlusJSONResponse
 }
 
 func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
@@ -1782,83 +1856,83 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FwLb9tIkv4rDd4Ca89Rsuw4uUTGAec4yYzm8vDZzmaBKBe2yJLYa7Kb0920rAn83w9V3aRIibLkSc4L",
-	"DHaB3ZXJflRX1+OrB/MtiFVeKAnSmmD4LUiBJ6Dp5xmPUzhT0mqVvVeXVmnAxwmYWIvCCiWDYXABplDS",
-	"gGE25ZbFXOsFizUkIK3gmWFcA5NwA5rFuF7SD8LAxCnkHBeDW54XGQTDQKqeoS3CwC4KfGKsFnIW3N2F",
-	"wQW38FbkwtL/dFHxWwnGIhHAJmUyA8t4kgtrWAEa/ytUwva4TBi3TMkY9jfQcTio9xfSwgx0m4ALyLmQ",
-	"SNdmIjKYWiZkkxip5hs23LqfgY4DX0KsZGJYKa3ImhsJw6ZlljE+40Ju2PLZhj3B6sXp1ILevJ9VbM6F",
-	"ZROYKg0d7OZS2RQ0044ZmygIg1xIkZd5MDzsJObTp0+npU1RimJuOwTvKgXGlyOEkow2AqSxNLBJzl4C",
-	"16A7pOwuDAqueQ7Wy/8HnYAevVrfml4wQSI+FaBxK4EvCm7TIAwkz3FlhcO+iiQIA+SG0JAEQ6tLaBI2",
-	"VTrnNhgGZUkj12X/o+mmAp83iDhheWnwYuhSYp5loP9qmJrLDeSV5gHUCWmfHQdbbu0Ol/LmAGe/5InX",
-	"CfwrVtKCpJ+8KDJ/aQeFVpMM8n//h8FTfWts/hcN02AY/NvB0kIduLfm4NzNcpu2+fKOZ0g2JJUMsolK",
-	"FiFTmu1pmAljQe8Tk1CVM9QYnmngyYJVr9FK3YXBmZLTTMSPSj2KtbHcloZZzaURJNnCMKks41mm5pCw",
-	"qVa5u+ZSa5DWzyCi3yg9EUkC8rGp1mBUqWNgE8iUnJGtqKwByhpR9ws3qZCzl6VZPCp9SrGcywUruDFz",
-	"pRPnlyYg5IzFKcTXUHuGIXG2kh20dpCMJR4JNDo5Z9cNaPRpdCOGTZVmaP1sqWWfkSFlHC0pi+iPHpnV",
-	"aCyNs6P9sQzCpq9tjNrZ+GqcI+Rskyfbpq13YTCSFrTk2WutlX7MC/ko4baA2KIwc5GVGtgeMtFTTyxO",
-	"uOUTbgClv5QaeJzySYaemyi/4ZlIzpZI4zHJ/6SVnHn7oXQtVf32pX769Km36sS6NvRTDlZ9Hm38Xtk3",
-	"qpTJYx7vvWKmjFNGHozYfc4XmeLJlVJvuZ7B49uWpSVHcciQCK+Nh+ydeElEXin1jstFhcP+aUQ6QKSm",
-	"zKbCsDgTaKL3Ruchs0i3XQoO2sV9PJApQNqTsdSbTAfbaDkqpNirsfF9MraCpJtQs9fCtjstspyxspAH",
-	"rTsugqMrALo0gvdOXmJVuo2PErGg0uJ3eFRNeSeMEXIWsrxGHWTFCsRTbEJYk1l1DfL/wzb8DU0gnewN",
-	"F9njnrwp8YkCB1AMt8JMFw6bYOTIY3vCIkD3YiKWCQyP0JCzqYAMUdZd5btcyKmBWyB83UCOhVYFaCsc",
-	"qhQW8vaP+07gQLzFM4RBzm9HbtLhYEDusfqz9o9ca74IHJStUPFnv9WXepSa/ANiktk3eI7afbYppTOu",
-	"u/NPKfjQyV8KEyZk0J/1WYQGrk+7fR586RdaxBChREWI3ftVRBGhMC1Dmo5J65FEGORgDHe2uxF2l/kE",
-	"dB07zOgCvGUddMYjTb64Ey6X7uLQL8Azm65zx2HWNjXqeuuWflrXTu+UhMU6v1/f8tgynqtSWjYXNkWk",
-	"lytjmZ0rlkAscp6ZFkuP+i9IWjx6GtB/Gnhq0B8gvCozK4oMPkyrJ54kx9QgDG57M9XzD3Okrn9KZDRf",
-	"9UReKO0EHQO0YTATNi0n/VjlB3Tj5ib2Pw5oEeIJCfY6V2O6wOQrt634LeEWelbknYIhkvYtDCbPps/4",
-	"E+gdJ88nvWP+HHovksO492xyND2OD+EFPzwMwm2ha/g9mtrWxhAPGYMx9cFWAbKD7mzC4+uZRrjE/AwE",
-	"+Ck3bCqkMCkkJ0yWWbbMm5Bd7mQTjkO8WUXFa8dbCvDWY126oXgwZXn21eno+jnKHGEDvWW37LeSSyvs",
-	"gqkbUklgxMgQUXJsWwL7tP/8UaWvLJIHi1mVcFgJUtZyDB3ZoJYtRllbJi+cbLUZW99N2NSHFtUrItVl",
-	"TpYCuaZl9f3dd/POHDnhTcrYrp79+Ch8WIIlDCqJaK1ztGqqtibXmuxsENdYP/RH3MiXy6X1lrjR5+D8",
-	"9ftXo/c/B2Fwfjp6FYTB5S+j8/PX+Ovs9P3Z67evXzWWW4pFhTHW86lvztiL46f/UbvJBCwXzlK3r8O9",
-	"wF9rqzvosbMRarjzDiskpLFcuptf28mDIX/L91iLhgAcdV2yFTZb8dIfpZdWNEjsdXVHa5u4B82ZfKJK",
-	"O5xkXG53rfS22j+8z9NeAE+EBGM6HFAK8TX94klC2SuenbdGrFG9nkYn9JxAATIBGQswJ4zLBaUK0KAr",
-	"CSzn12BqFAXs6eBJP+ggVRWOhu+g6FWDkDr5gyZal9IQokAes0hDIkyE4VykrhG2jWVUSn7DBTmS6IRF",
-	"mlv4mmHU4wf6OXsuaDTMpJwihwXjWTaWlcSZ/ZBFQva8GLApzzJ0dhHbK0CzaljI5qnIgF3gqkyYsWzs",
-	"v09AMhEkREnkIsk1fi3ltM0EPFLoVoCZ5gkkEZunIBmXrOLx8soWLmlT790GrLvDvLCSp3ulsGFCeJYh",
-	"HPu8Y1wT/gDxXaFr/ckXotWlljeGNZQT6IAEVqE8WC1yDC65TJiQ7KMUsUqAvX/z32dsb1pmWW8uEpuy",
-	"DKwFbdgEYpUDO708G432Q4YsILkSkhTJDWMxN9BnlwWPwYRMyBthBBqYvd9BK7diyCYiES6YU9k+EeD/",
-	"YHHKMcDD/TjlI6elgYTtHR8d7bcvnGcihv/yfyO0aIIud3JyYm9BzhCEHD097rBuVZqtbeFipTXEtpcq",
-	"baA34XiyRXP9elpri8Oj5+Qnq7+fb5PIisx6uS6RvMJQf/1yeYxa+9VWb9fdFGUMzFch10XgrZgCYiqX",
-	"UQKXTsCbrFJCTVYfPh8MOp0KTvpa+wfvs12CosMtr5y9RX9rsRbpGzmyUepdcsz7zKYANE6x5JIfbSDW",
-	"Lr+0dcZMc2nrY6/kbnzMG1U36g1aocGAJHxdkDTh4P+tBv0l2CKZD5S7w67IIlaO4Oa8QecBEQi7gt63",
-	"zgRNVdByOceQSaQuE6in3GAg7IZoV0Hd83YmJMsSrtqK/RNm1ozFQyzCqorfy4cVGaxPukUFPxLIb4DU",
-	"jcL3BwK43ZMRH01XeF5b+Qfaxm0x+x+No9z6X7qcmIG41MIuLqmq7irip6VNj849930lfU3wXjaynmzv",
-	"109X+65gGZ1/uLxiB/T8gFJY00zNHYRs6A8JPz6trNZHnQXDwM9r+VeO5LjkpJBTtaFS38u55DPIqVDq",
-	"kFuf4fWYWj9CpiaWo3Ns5WyZTbUqZyma3bF0p6+LPQypDymHwFyUGTINPAmZCzNJMTJhLA4Rmqm5dAUV",
-	"0x/LsTzjUkkR84xh3G0YOM8eHUQnDmPyHOhVBTCd7dceApuMm5QQHtrmwiJGUKrPXt+AXjCKeupqSbQp",
-	"ERyxvSrI2j8Zu4qaMwQubHKK6w5BWVs1nYJMcH/K/BHBPrlLh6KQF7ekDMXQZTKM7wrqyroRkyh0dxYD",
-	"9a+kgutk0ayzVjyYZopb3L9QQlra86efLpDbDlT3f/rJswC1zp/lFhlEq6WUi3QRg2GJ5nPDlGR8LNvF",
-	"mxPnCYStazM0nUszR7RtWHR89CJyycRWmaY/lo1eJG6bLSrApKLQZU+qZosUoepmyxROHEsMdvZdmZpo",
-	"goR6mXw5aXQeVgpVCfFBRNxsqxnROJac5WWcMrQfaJ5xpd7ovCpVUWNUVE/hmVG0V6tcxWUylo3dqcPI",
-	"2KU+zEqXb9sPW6eu+zBcLxa1Aoylu6T6ZJ6zKCgYZEUrVa0obD6qq06RIypaqTxFbM/s1B+132enWVZH",
-	"T2YsPcSqAjyKxhrTjZe4l1rNyYDsnX24uNxHqfugxUxIEqel3P7VuA6BHqlQzhfUmEMDTs9HQ7yXQsM0",
-	"E7PUsr3ow/nV6MP7y0qw3JL+Vk8JgvV8P17PS1nvHdhUJdH+WCoH7clkOHYaFh0NBtVqKwucEl1+i3As",
-	"u9+75U03DW7IL65CFY3lXnTqi3CkeHhpZ64a1btaFIB//70mfJRE+yfMtYcozzvXKbeJFk9rn0Vvhbwm",
-	"kWhoXktCfqITrdbY/ClaNJCCwW2hDFlQ5rxHdc9nPE6FnOH9Rj+/vmJVIvRbVYm5O4joWieVcai6c7hr",
-	"d/S6DCTtccrlDBpORRgUA+8vTNXXIWx1fyEzCldySkeroKXiiaGoO0tA181CVWMKGhjOovPTq7NfIqbB",
-	"llpC0mfLRk2yxmMZUX9nxeMhqxowq8SAy0I5F0p0BmFwA9o4z3rYH/QHLr8CkhciGAZP+oP+EweaU/Lq",
-	"B2ld+pk5vF4b5VESDIOfwfri0Erj2NFgcE8psyph1uBnieQCdR3chTsWN/3eG2qbVaaF2sPEDfhaZZnn",
-	"XC8oKrsBiQPImSDD+MwgrvKH/oLDK3khjKNMBw8aFc+gziG+VMniYQzwyc3PdWqaKljNxPPxUTN9fERJ",
-	"id341FGUvWuDSatLuFu7w8MdjrAbBY49Gy6KWMzm3HgU5nr3jp0Ida1ak3nQaFCkKYfbp7QaDXDS4ZPt",
-	"k1a7Z3De0dH2eWv1fZr4YvvE1U6YuzB4ugtD2v1gzSiAZKsb/3/+cvelqRlOXshC0dVMlStetUEB4oCG",
-	"1jhFaWsNDjn45ks9dwcNO7IuBRXW5ezXyw/vGaXs++wTorgcjapbksGtMJZAu/cizDVYjGUFPfDVx4u3",
-	"VbJFwi1CnBmwvUhD9p/jAJ+Mg2jfmcm2Nr8VxmJk4Yxm0O4o/rxK9zkua8TvUHfo/la63JVv0SVM2+ru",
-	"S2DKy8wGw6eDdtVnW81nLTIq+G8lsEL5DlPLMd7xrqvFmk3ExaU2Sreo25KO6aBCZovqaqhhHuG272Xt",
-	"3rXOCz/ActTB+5c/5GeWO+1ex16vHnUbr2WfNjEhZBLmGIZMhXbN842WIbyUjrz8uBwMnsSlzugHnLCW",
-	"mFY5ege0SJBJB0y7a3StGf4P28PBDvZw2aP857aEb330f/81d1nBNcvRRe1yyIH/SIC8egdIvQ+CLbHH",
-	"d2jG93nvfvCI4jY43j6jbrr9c8vnBfCEAgbv7FbE9EcIZvURDW5ccBun6xbs1H/VsPzewQyZ7yboOaN2",
-	"fjp6Fa48q5oKQoZv/UPfcxCOZeNhNbLP/GuKA6unFAFOheRZn12CpexS49uKsfQRFmUMfAxH3Y4YGdJK",
-	"VbR9NBh0gYK1hPT3AP060qEmi50x/Mak+E5I/pFsgW/PadmER0Lxj2BGBjtYg/qLo39FFp2RRZVAqb+R",
-	"UtMH2i/0j/Sx18Zo4mgwcM2E58rYmYbL/3mLgUX9/QmpvEvo5GLmc8wYeaBSQBKyp4MnY4e35sJAv27G",
-	"qNskhnU6W9hWuvEaoDDenAg5G0vC4w06cGvK5hWge1Xakull/jukIRoKpa0Zy8ixacgaPRs4nT6vcd1U",
-	"lMOvKIvYnrEiy9CUdQY4P4O9IO59b8Zm2WdRM9FUnSGFO/Ayn9Ps4Wl00ATDgNpniBj8/zr/80fSQcue",
-	"pg7zRIem/CDoGyrDTKci7jvxf/LD++7XOls6P9KxVG9anLDIcTNiGCQZNk85Jbpz93HCauaqXvz+1FVd",
-	"VticvKqaWr7HofmKaGcZdFkW3NDl8YDLbbff/LAE1o4nEUkwPNzdW5t7nKT5QdmuP7N7qbXy/lnNr1FX",
-	"dcTJC+MYqq0mqxA8eC3xVemGiqyE51XbArX7Lb86ttVVNlo00DT32alkpbyWai6XhTfGx3JO3xwuq21g",
-	"l3Vi5zK6DLZLxl35xp3dtPS2N5/Pe1Ol816pM5CxSiBZEfZmY02z02WryjZbVjpUZWcdafUV/TAU2zhh",
-	"u2crgMWv6eTnWHwQv44+/j46fC9GZiQvnsZno2ej6+Lvfzv79UUfngz6Rswkt6Ve6Y2qOrMafVhV+9XD",
-	"ztxlGE7v+9SsVefZ9p1Z1z/6sXs2qOOr3H+Zmi2m5oPvPJHMSVzVONPVbrLfYYQISuubKh4vXbcMBdx+",
-	"6Po/VNJo+XINGNcgKSNY6SWu3ZGudZlaj7bX8/n9lX/8wnSsUdfNHFBtQZEmCR6L3H25+78AAAD//w==",
+	"7Fx7c9s4kv8qXbytWnuOkmXHySVyXdU5TmbGU0nss531VkW5ECJbEtYkwAFAy5qUv/sVGuBLoiw5yfn+",
+	"yVbtrkzi0Wj049cP5msQyyyXAoXRwfBrMEOWoKKfJyye4YkURsn0g7w0UqF9nKCOFc8NlyIYBheocyk0",
+	"ajAzZiBmSi0gVpigMJylGphCEHiLCmK7XtIPwkDHM8yYXQzvWJanGAwDIXuatggDs8jtE20UF9Pg/j4M",
+	"LpjBdzzjhv6ni4o/C9TGEoEwLpIpGmBJxo2GHJX9L5cJ7DCRADMgRYy7a+jYH1T7c2FwiqpNwAVmjAtL",
+	"13oiUpwY4KJJjJDzNRtu3E9jx4EvMZYi0VAIw9PmRlzDpEhTYFPGxZotX6zZE41aHE8MqvX7GQlzxg2M",
+	"cSIVglELLqZuM9hpkKFwwtNUh0SaLAybIqBI9Dq2vwiDjAueFVkw3O+k7vr6+rgwMytWMTMdkng1Q2D1",
+	"CC4F0EZoiS40rhO818gUqg6xuw+DnCmWofEKcaYSVKdvVremF8BJ5iccld2K2xc5M7MgDATL7MrSDvvC",
+	"kyAMFP5ZcIVJMDSqwCZhE6kyZoJhUBQ0clUZPupuKuzzBhFHkBXa3hTdQczSFNXfNci5WENeoR9BHRfm",
+	"xWGw4dbu7VLePtjZr1nilcT+FUthUNBPluepv7S9XMlxitm//0vbU31tbP43hZNgGPzbXm2y9txbvXfu",
+	"ZrlN23x5z1JLNiag3OYwlskiBKlgR+GUa4Nql5hkdTu1KsRShSxZQPnamq37MDiRYpLy+Empt2KtDTOF",
+	"BqOY0Jwkm2sQ0gBLUznHBCZKZu6aC6VQGD+DiP5VqjFPEhRPTbVCLQsVI4wxlWJKxoMJaWaorD4qou5U",
+	"GFSCpW+VkuopKfwo8C7H2FjuMZ4WCmGHwbiY7h4BNzBjGsaIAlI5nWLSh2NR2jErH/B88MzTf8tSnpzU",
+	"Hu8pD3GtpJh6sZUKcqb1XCrysQ1Hfn193Vu2nV0b+il7y6aWNv4gza+yEMlTHu+DBF3EMyDDSew+Z4tU",
+	"suRKyndMTfHpRbo2IFYOUkuEstBHwD6856+JyCsp3zOxKPHA/xuRzhXLCZgZ1xCn3FqGndPzEIyl29SC",
+	"Y9Vx1x5I5yjM0UgoiwWAWTAAEQGDHiGDCLRDAv2RaAtZhVh6FUZ7SMaWEF0T8vRaGGurReoZSwt58LTl",
+	"InZ0CYR6FRJ6cHKNmeg2PgoLQaTif+GTasp7rjUX0xCyytlJBXiXWzcOY4I4YOQNiv8L2/BRsFvGUzZO",
+	"n1wjE2bYmGmyyoVQyOKZJcOeXqE2TBkupkNgpfUOnd+ECStSqxsjYWqV6cPF4+X+24XlH9ZzEG9+ZTx9",
+	"WoFpGopEooMTmhmuJwuHJGzgx2JzBBFa36wjSLmNbiyLYcIxtZjovgSHLmJUyAwSGm7gvFzJHJXhDgNy",
+	"g1n7x0MncJDb2DOEQcbuTt2k/cGAoGf5Z4U9mVJsETjgWWLYT36rz9UoOf4XxqTqv9pzVNijTSmdcRVm",
+	"X89QOUztLwW4DgH70z5E1i/0abdPg8/9XPEYIyuKkUXa/RL/R1YH6wCkY9Iq7g+DDLVmzuU1ouYiG6Oq",
+	"kP6ULsA7pEFn9NDkizthvXQXh35HlprZKnccwmxTI282bumnde30XgpcrPL77R2LDbBMFsLAnJuZDeEz",
+	"qQ2YuYQEY56xVLdYetB/RdLiI5MB/acRqwz6g/0wyIrU8DzFs0n5xJPkmBqEwV1vKnv+YWap6x8TGc1X",
+	"PZ7lUjlBt+HUMJhyMyvG/Vhme3Tj+jb2P/ZoEeIJCfYqV2O6wOQLM61oK2EGe4ZnnYLBk/YtDMYvJi/Y",
+	"M+wdJi/HvUP2Enuvkv2492J8MDmM9/EV298Pwk2BZvg9mtrWxtAeMkatq4MtJxdcTgbGLL6ZKosywc/g",
+	"YkpQfMIF1zNMjkAUaVqnPciddbLJjnMOycWwK8erBXjjsS7dUHswaVj6xeno6jmKzKItegt38GfBhOFm",
+	"AfKWVBKBGBkCWoluCezz/ssnlb4iTx4tZmV6oJUtC1czAh25m5YttrJWpxqcbLUZW91N2NSHFtVLItVl",
+	"TmqBXNGy6v4eunlnjpzwJkVsls9+eBA+Lh0SBqVEtNY5WDZVG1NhTXY2iGusH/ojruXLZW29hd3oU3D+",
+	"9sOb0w+/BWFwfnz6JgiDy99Pz8/f2l8nxx9O3r57+6axXC0WJcZYTYf+egKvDp//R+UmEzSMO0vdvg73",
+	"wv5aWd1Bj62NUMOdd1ghLrRhwt38yk4eDPlbfsBaNATgoOuSDTfpkpf+KLy0EjR9W97RyibuQXMmG8vC",
+	"DMcpE5tdK70t9w8f8rQXyBIuUOsOBzTD+IZ+sSShXBNLz1sjVqhezYJT0JFgjiJBEXPUR8DEgvIs1qBL",
+	"gZCxG9QVikKXT+kgVeaOhu+g6E2DENpRo7q1JloVQhOisDyGSGHCdWQDiUjeWNg2ElFRRzbREUSKGfyS",
+	"2mDRD/RzdlysrUHPGAVcC2BpOhKlxOndECIuel4MYMLS1Dq7CHZyVFAOC2E+4ynChV0VuB6Jxv67BCQT",
+	"TkKURC4QWeFXLadtJtgjhW4FnCqWYBLBfIaCIiPP4/rKFi6cqvZuA9btYV5YytODUtgwISxNLRz7tGVc",
+	"E/4A8V2ia/XJZ6LVJYLXhjWUSlnS3ZTH+F/+b+uQm1DFjSfT/w7F1Lrug+eHHTahzOm1146lUhib3kwq",
+	"jb0xMwbVorl+Na21xf7BS/Iu5d8vN91jSWa1XNdFXskbl11us4TFVta/mPLtqnGn9IT+wsWqvL7jE7RI",
+	"xKWv0OUugIsqDm9K5P7LwaDTFNtJXyqr6j2dy4Z0OLOls7foby3WIn0tR9bKisvEeU/TFIDGKWou+dEa",
+	"Y+WSWRtnTBUTpjr2UqLIR4pReaPeDOQKNQpCpTlJkx38P+WgvwUbJPORcrffhcdj6Qhuzht0HtDCR1e0",
+	"+tqZ1iiLNi7B2e9QswdpWZKDarcNavCR4GkDXq0VgG8IPbYPoz/qrsDyW+3TpmjzWyMAt/7nLvOrMS4U",
+	"N4tLqt66yutxYWYH5577vmK7cvmvG2lO2Pnj+mrXFcai87PLK9ij53uUfJmkcu7AT0OGSQDt09JyfFRp",
+	"MAz8vJZnYJYcl1bjYiLXVIR7GRNsihkV5Bzm6IO9Hl3JaAhybBgXwFpJWjAzJYvpzJq+kXCnr6o7YKmn",
+	"yroAFx+FoJAlIbgACZhIKFdnh3AFci5cBUX3R2IkTpiQgscsBRsxakCRWLsa7UVHDh2xDOlVCY2c/VUe",
+	"vOmU6RlhE2sfc4MJGCn78PYW1QIIr1flkWhdCjOCnTI82D0auRKaK9k7wA87hwcHu+4QlG+UkwmKxO5P",
+	"OSsi2Kcl6VAUrNktKbYeuhhc+3aUrnwRMYmCTteiYvWvMJiMxHhRgURUFQ8mqWTG7p9LLgzt+csvF5bb",
+	"Dg72f/nFs8BqnT/LnWUQrTajLJrDuhoSxeYapAA2Eu1qzZGzxtxUxRiazoSeW5yoITo8eBW5NFgrP90f",
+	"iWMhxSKThS4Tu+5kbmFMqBPGF4FOz8NSK0pJ3IssS0airSw+4QZZEc/AGoHYuH6a3ul5WWCitpqomsFS",
+	"Le2IkWhWmULXJKJNLcbTwiV4dsNm30Zdpne9O1QpHgnH2+osniH2fi2qj5aqT1HYfFRVh8ojLlWIItjR",
+	"W/XT7PbhOE0ruK5HwqOTMqIg+N+Yrr2gvFZyTnq/c3J2cblrheVM8SkXJAW1uP1du5J+jyQ/Ywvq26AB",
+	"x+enw5Fg1lFPUj6dGdiJzs6vTs8+XJby4JakQ0J0TOil5/u3et4X9d6jmckk2h0JK35i4TTdsVNDdDAY",
+	"lKstLXBMdPktwpHofu+W1900uCG/u2pINBI70bEvlpG+2Es7ceWP3tUiR/v3PyvCT5No9whc94D0vHOd",
+	"Veto8bT2IXrHxQ2JRENhWhLyC51ouRbmT9GigVQK73KpyfCBM/rlPZ9RjYmMwTVFcmbbElVY2w09EtRL",
+	"JxATawm8rEfPB8+6NN8RuUcNK1F9k3b00UhEz+2NZsiEBmpv6MMxzBU36Br2ptL4lccYs8JSabS1hhk3",
+	"MGca4sJY6zsSVhpn7BZdWwRZdkyG5HnKdjCFOToryUsTecLiGRdTy5Hot7dXUOYiv5bFkPu9iAR9XFq5",
+	"sp2FuYZBInNEHYQLiGdMTLHhHbm2iuEdny7pqJimQ9DSruTMHq1iTS5LNAW+aYKq6q6ZMaeKUiAwiM6P",
+	"r05+j0ChKZTApA91qyO5lZGIqEOylLohlC2MZWzuEkEOCxCdQRjcotIOIuz3B/2BS3GgYDkPhsGz/qD/",
+	"zCHwGcGTvVlVfZk68F9JyWkSDIPf0Pj6zFKn1cFg8EA1sawiViiuhqQ2uL8Pt6wv+r3XlBfLZAf1U/Fb",
+	"9OXCIsuYWlCId4s2/Hde0TKMTbUFiP7Qn+3wUl4IrEndwYNG0TGo0nivZbJ4HAN8fvFTlR2mIlIz93t4",
+	"0MzgHlBeYDs+ddRF79uo2KgC71fucH+LI2xHgWPPmosiFjtld+l26mI5dCLUtWpF5l6jo4+m7G+e0mqR",
+	"sJP2n22etNz3Y+cdHGyet1Jip4mvNk9c7uG5D4Pn2zCk3c9Gs55txZOqgaIZApE8dgc/nz7ff25qk5Mx",
+	"smp0nRPpak5taGXRVEPTnHK1Nc0O2fvqKzT3ew3bsyo5JdBn8Mfl2QegTHsfri2EzawhdksC3nFtXC+w",
+	"88XgWiJGogRw9tXHi3dltkfgnQWKU4SdSGH6n6PAPhkF0a4zrW0L8I5rY8MqZ2iDdtvup2W6z+2ymv+F",
+	"VRvsn4VLnvk+WAL0rWbhBKldJBg+H7SLNZtKNSthYc7+LBBy6ds4DbPBnnd3LdasIy4ulJaqRd2GfFAH",
+	"FSJdlFdDbeo21vANo927VuncR1ibKnPx+Zt8U73T9uXn1aJPt8Grm6GJCSEInNsYbMKVNksNUvZSOtLp",
+	"o2IweBYXKqUfeAQtMS1T6w6ukiCTDuh2E/pKx/k329BtjEzdCPzTei5bz3c+XfKwaHRZzhVr00VrPWTP",
+	"d+8TeugAww9BvRrjfIc2fR9K6AdPKKKDw80zqrbknzK9LNMXNjKzwYx3qkui/SOEufwixm6cMxPPVi3l",
+	"sf9Eof54QQ/BNxv0nPE8Pz59Ey49K3sOQrBv/UPfkhCORONhObIP/jUFxOVTitcnXLC0D5doKDhtfCgx",
+	"Ej76c58wufiSmiFn9GGTSKqI+mAw6AIfK1n/7wlCqiiMejC2ji/WVh62ijKeyH747p2WHXmiCOMJTM9g",
+	"CwtSfT70M+r5YVFPmRCqPpKSk0faPOuHKXm2NtI5GAxcf+K51Gaq8PK/39mgp87kWTPhElQZn/rkv42K",
+	"XI4shOeDZyOHBedcY7/q76g6L4ZVnYGbVkL5BjHX3gRxMR0JihUadNitKSeYo+qViWlQdWEipCEKc6mM",
+	"HonIsWkIjTYQO50Sla5Bi4orJWUR7GjD09Sav87g6zc0F8S9781A1a0bFRN12WySuwPX+almW1CjKScY",
+	"BtSRQ8TY/6/yWd+S3qrbpDpMGh2aMsCobqk+NpnwuN8Q/h/ayr/SLNP5uZShdOziCCLHzQhsAKdhPmNU",
+	"ysjcZyLLmbhq8YdTcVWpaH0yruyT+R4n6EvVnfXpul67pgXmEZfb7uj5YQm5LU/Ck2C4v72H1w84Vv2D",
+	"snc/XdKqS2roiJMXYDYkXE6kWcDhtcS3CzRUZCl1UPaTUAdh/dmxKa+y0b9iTTN9elqIGyHnwg8lWDoS",
+	"c/r6s66noqkL+M5ldBlslyi88l1N22npXW8+n/cmUmW9QqUoYplgsiTsza6jZhvQRpVt9vN0qMrWOtJq",
+	"uvphyLdxwnZDW4CLP2bj32J+xv84/fjX6f4HfqpPxcXz+OT0xelN/s9/nPzxqo/PBn3Np4KZQi01jpVt",
+	"a40mtbI37XFn7jIMxw999NeqW236aq3rnwHZPlPV8X30T1OzwdSc+ZYgAU7iyo6mrj6g3Q4jRFBa3ZYx",
+	"fOHamChI90NX/+kSa3I8cnWdMTcoKFtZ6qVduyOV7LLIHm2v1hr6S//6he5Yo6oDOqDagiJNEjwWuf98",
+	"/78BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -17,9 +17,12 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	// ErrInvalid means the input is well-formed but not acceptable.
 	ErrInvalid = errors.New("invalid input")
-	// ErrUnavailable means the request could not be served now but may be
-	// later (503 with Retry-After).
+	// ErrUnavailable means a dependency the request needs cannot be reached
+	// or is restarting: an outage, which the same request may outlive.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrBusy means the request waited longer than allowed for its turn at a
+	// bounded resource (the password hashing workers): it may succeed later.
+	ErrBusy = errors.New("too busy")
 )
 
 // FieldError names one invalid field of a request.

@@ -34,7 +34,7 @@ var errMalformedHash = errors.New("malformed password hash")
 // hashes run at once, so a flood of logins queues up instead of taking every
 // core and a burst of memory from the requests that need neither. A hash
 // waits for a worker at most queueTimeout: beyond that the queue is longer
-// than a client should wait, and the answer is apperr.ErrUnavailable.
+// than a client should wait, and the answer is apperr.ErrBusy.
 type Hasher struct {
 	slots        chan struct{}
 	queueTimeout time.Duration
@@ -126,6 +126,6 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("wait for a hashing slot: %w", ctx.Err())
 	case <-timer.C:
-		return fmt.Errorf("%w: every password hashing worker stayed busy for %s", apperr.ErrUnavailable, h.queueTimeout)
+		return fmt.Errorf("%w: every password hashing worker stayed busy for %s", apperr.ErrBusy, h.queueTimeout)
 	}
 }

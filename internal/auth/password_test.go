@@ -219,7 +219,7 @@ func TestHasherBoundsConcurrency(t *testing.T) {
 }
 
 // A hash that finds every worker busy for longer than the queue deadline
-// fails with apperr.ErrUnavailable after about the deadline, instead of
+// fails with apperr.ErrBusy after about the deadline, instead of
 // waiting for its turn without bound.
 func TestHasherQueueDeadline(t *testing.T) {
 	t.Parallel()
@@ -230,7 +230,7 @@ func TestHasherQueueDeadline(t *testing.T) {
 	start := time.Now()
 	_, err = h.Hash(t.Context(), "pw")
 	took := time.Since(start)
-	require.ErrorIs(t, err, apperr.ErrUnavailable)
+	require.ErrorIs(t, err, apperr.ErrBusy)
 	assert.GreaterOrEqual(t, took, deadline)
 	assert.Less(t, took, 10*deadline, "it gives up at the deadline, not when the slot frees")
 

@@ -7,13 +7,17 @@ import (
 	"time"
 )
 
-// breaker is a circuit breaker with a background half-open trial. Closed, it
-// lets every call through and counts consecutive failures; the threshold-th
-// opens it. Open, it refuses calls at once (they fall back to PostgreSQL or to
-// in-process rate limits), and a goroutine probes Redis every cooldown; the
-// first successful probe closes it. No request ever serves as the trial, so
-// once an outage is detected no request waits on Redis. Each transition is
-// logged once, not once per request.
+// breaker is a circuit breaker that opens on Redis faults, not on a slow
+// machine. Closed, it lets every call through and counts consecutive
+// failures. Reaching the threshold only raises a suspicion: a PING with the
+// probe deadline, far longer than a call's, decides. A healthy Redis on a
+// starved machine answers it (calls miss their 50 ms when another process
+// takes both cores, because this process is not scheduled, not because
+// Redis is slow), and the breaker stays closed; a dead or hung Redis does
+// not, and the breaker opens. Open, it refuses calls at once (they fall back
+// to PostgreSQL or to in-process rate limits), and a goroutine probes Redis
+// every cooldown; the first answer closes it. No request ever waits on a
+// check or a probe. Opening and closing are each logged once, at warn.
 type breaker struct {
 	threshold int32
 	cooldown  time.Duration
@@ -22,11 +26,14 @@ type breaker struct {
 
 	open     atomic.Bool
 	failures atomic.Int32
+	checking atomic.Bool // a suspicion is being checked
+	// Counters for the metrics: checks by outcome, and openings.
+	checksAnswered, checksFailed, openings atomic.Uint64
 
-	mu       sync.Mutex // guards closed and the probes Add
+	mu       sync.Mutex // guards closed, openedAt and the probes Add
 	closed   bool
 	done     chan struct{}
-	probes   sync.WaitGroup // the probe and other loops started by spawn
+	probes   sync.WaitGroup // checks, the probe and other loops started by spawn
 	openedAt time.Time
 }
 
@@ -49,9 +56,22 @@ func (b *breaker) success() {
 }
 
 func (b *breaker) failure(err error) {
-	if b.failures.Add(1) >= b.threshold {
-		b.trip(err)
+	if b.failures.Add(1) >= b.threshold && b.checking.CompareAndSwap(false, true) {
+		b.spawn(func(<-chan struct{}) { b.check(err) })
 	}
+}
+
+// check settles a suspicion with one PING under the probe deadline.
+func (b *breaker) check(cause error) {
+	defer b.checking.Store(false)
+	if err := b.probe(); err != nil {
+		b.checksFailed.Add(1)
+		b.trip(err)
+		return
+	}
+	b.checksAnswered.Add(1)
+	b.failures.Store(0)
+	b.logger.Debug("redis calls failed but redis answers: slow here, not down; circuit stays closed", slog.Any("error", cause))
 }
 
 // trip opens the breaker (once) and starts the probe.
@@ -59,6 +79,7 @@ func (b *breaker) trip(err error) {
 	if !b.open.CompareAndSwap(false, true) {
 		return
 	}
+	b.openings.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.openedAt = time.Now()
@@ -101,7 +122,7 @@ func (b *breaker) probeUntilUp(done <-chan struct{}) {
 			b.failures.Store(0)
 			b.open.Store(false)
 			b.mu.Unlock()
-			b.logger.Info("redis available again: circuit closed", slog.Duration("unavailable_for", down))
+			b.logger.Warn("redis available again: circuit closed", slog.Duration("unavailable_for", down))
 			return
 		}
 		b.logger.Debug("redis probe failed", slog.Any("error", err))
@@ -109,7 +130,7 @@ func (b *breaker) probeUntilUp(done <-chan struct{}) {
 	}
 }
 
-// stop ends the probe, if one runs, and waits for it.
+// stop ends the checks and the probe, if any run, and waits for them.
 func (b *breaker) stop() {
 	b.mu.Lock()
 	if !b.closed {

@@ -25,8 +25,13 @@ type Options struct {
 	// Timeout bounds every call. rueidis otherwise waits for an unreachable
 	// Redis until the caller's context ends.
 	Timeout time.Duration
-	// Failures is how many consecutive failed calls open the breaker.
+	// Failures is how many consecutive failed calls make the breaker check,
+	// with one PING under ProbeTimeout, whether Redis is down.
 	Failures int
+	// ProbeTimeout bounds that PING and the probes while the breaker is
+	// open: long enough for a healthy Redis to answer a machine whose cores
+	// are busy elsewhere.
+	ProbeTimeout time.Duration
 	// Cooldown is how long the breaker stays open before each probe.
 	Cooldown time.Duration
 	Logger   *slog.Logger
@@ -34,11 +39,12 @@ type Options struct {
 
 // Redis is a rueidis client behind a per-call deadline and a circuit breaker.
 type Redis struct {
-	client    rueidis.Client
-	timeout   time.Duration
-	breaker   *breaker
-	logger    *slog.Logger
-	closeOnce sync.Once
+	client       rueidis.Client
+	timeout      time.Duration
+	probeTimeout time.Duration
+	breaker      *breaker
+	logger       *slog.Logger
+	closeOnce    sync.Once
 }
 
 // Open returns a client for opts.URL. An unreachable Redis is not an error:
@@ -73,14 +79,18 @@ func Open(opts Options) (*Redis, error) {
 	if opts.Cooldown <= 0 {
 		opts.Cooldown = time.Second
 	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = time.Second
+	}
 	client, dialErr := rueidis.NewClient(ropt)
 	if client == nil {
 		return nil, fmt.Errorf("redis client: %w", dialErr)
 	}
 	r := &Redis{
-		client:  client,
-		timeout: opts.Timeout,
-		logger:  logger,
+		client:       client,
+		timeout:      opts.Timeout,
+		probeTimeout: opts.ProbeTimeout,
+		logger:       logger,
 	}
 	r.breaker = newBreaker(max(opts.Failures, 1), opts.Cooldown, r)
 	if dialErr != nil {
@@ -129,9 +139,10 @@ func (r *Redis) Close() {
 	})
 }
 
-// probe is the breaker's half-open trial: one PING, outside any request.
+// probe is the breaker's check and half-open trial: one PING, outside any
+// request, under the probe deadline.
 func (r *Redis) probe() error {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.probeTimeout)
 	defer cancel()
 	return r.client.Do(ctx, r.client.B().Ping().Build()).Error()
 }

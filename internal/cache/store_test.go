@@ -196,15 +196,25 @@ func TestRedisHangGivesUpAtTheDeadline(t *testing.T) {
 		// rueidis waits without one.
 		require.Less(t, time.Since(start), time.Second, "call %d waited past its deadline", i)
 	}
-	require.False(t, r.Available(), "three consecutive failures open the breaker")
+	// Three failures in a row: the breaker checks with a PING, which hangs
+	// too until the probe deadline, and opens.
+	require.Eventually(t, func() bool { return !r.Available() }, 5*time.Second, time.Millisecond, "the breaker did not open with Redis hung")
 	err := r.Ping(t.Context())
 	require.ErrorIs(t, err, ErrUnavailable, "an open breaker answers without calling Redis")
+	open, openings := circuitMetrics(t, r)
+	assert.Equal(t, 1.0, open)
+	assert.Equal(t, 1.0, openings)
 
 	proxy.frozen.Store(false)
 	require.Eventually(t, r.Available, 10*time.Second, 10*time.Millisecond, "the probe closes the breaker")
 	require.NoError(t, r.Ping(t.Context()))
-	assert.Len(t, logs.Find("redis unavailable: circuit open, serving from PostgreSQL and in-process rate limits"), 1)
-	assert.Len(t, logs.Find("redis available again: circuit closed"), 1)
+	open, _ = circuitMetrics(t, r)
+	assert.Zero(t, open)
+	opened, closed := logs.Find(logOpen), logs.Find(logClosed)
+	require.Len(t, opened, 1)
+	require.Len(t, closed, 1)
+	assert.Equal(t, "WARN", opened[0]["level"])
+	assert.Equal(t, "WARN", closed[0]["level"], "closing is logged at the level of opening")
 }
 
 // TestStoreRepairsAPutRedisDidNotTake: a Put that times out while Redis still

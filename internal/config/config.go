@@ -45,6 +45,7 @@ type Config struct {
 	RedisKeyPrefix       string
 	RedisTimeout         time.Duration
 	RedisBreakerFailures int
+	RedisBreakerProbe    time.Duration
 	RedisBreakerCooldown time.Duration
 	CacheUnprocessedTTL  time.Duration
 
@@ -110,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisKeyPrefix:       r.keyPrefix("REDIS_KEY_PREFIX", "orders"),
 		RedisTimeout:         r.positiveDuration("REDIS_TIMEOUT", 50*time.Millisecond),
 		RedisBreakerFailures: r.positiveInt("REDIS_BREAKER_FAILURES", 3),
+		RedisBreakerProbe:    r.positiveDuration("REDIS_BREAKER_PROBE_TIMEOUT", time.Second),
 		RedisBreakerCooldown: r.positiveDuration("REDIS_BREAKER_COOLDOWN", time.Second),
 		CacheUnprocessedTTL:  r.positiveDuration("CACHE_UNPROCESSED_TTL", time.Second),
 

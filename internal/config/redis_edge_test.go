@@ -19,6 +19,7 @@ func TestRedisAndEdgeDefaults(t *testing.T) {
 	assert.Equal(t, 50*time.Millisecond, c.RedisTimeout)
 	assert.Equal(t, 3, c.RedisBreakerFailures)
 	assert.Equal(t, time.Second, c.RedisBreakerCooldown)
+	assert.Equal(t, time.Second, c.RedisBreakerProbe)
 	assert.Equal(t, time.Second, c.CacheUnprocessedTTL)
 	assert.False(t, c.CORSAllowCredentials)
 	assert.Empty(t, c.TrustedProxies)
@@ -32,26 +33,28 @@ func TestRedisAndEdgeDefaults(t *testing.T) {
 func TestRedisAndEdgeVariables(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{
-		"REDIS_KEY_PREFIX":       "shop:eu-1",
-		"REDIS_TIMEOUT":          "20ms",
-		"REDIS_BREAKER_FAILURES": "5",
-		"REDIS_BREAKER_COOLDOWN": "250ms",
-		"CACHE_TTL":              "0s",
-		"CACHE_UNPROCESSED_TTL":  "3s",
-		"CORS_ALLOWED_ORIGINS":   "https://app.example.com, http://localhost:3000",
-		"CORS_ALLOW_CREDENTIALS": "true",
-		"TRUSTED_PROXIES":        "10.0.0.0/8, 192.0.2.7, ::1",
-		"RATE_LIMIT_ENABLED":     "false",
-		"RATE_LIMIT_ANONYMOUS":   "30/10s",
-		"RATE_LIMIT_AUTH":        " 3 / 1h ",
-		"RATE_LIMIT_LOGIN_EMAIL": "2/15m",
-		"RATE_LIMIT_USER":        "1000/1m",
+		"REDIS_KEY_PREFIX":            "shop:eu-1",
+		"REDIS_TIMEOUT":               "20ms",
+		"REDIS_BREAKER_FAILURES":      "5",
+		"REDIS_BREAKER_PROBE_TIMEOUT": "2s",
+		"REDIS_BREAKER_COOLDOWN":      "250ms",
+		"CACHE_TTL":                   "0s",
+		"CACHE_UNPROCESSED_TTL":       "3s",
+		"CORS_ALLOWED_ORIGINS":        "https://app.example.com, http://localhost:3000",
+		"CORS_ALLOW_CREDENTIALS":      "true",
+		"TRUSTED_PROXIES":             "10.0.0.0/8, 192.0.2.7, ::1",
+		"RATE_LIMIT_ENABLED":          "false",
+		"RATE_LIMIT_ANONYMOUS":        "30/10s",
+		"RATE_LIMIT_AUTH":             " 3 / 1h ",
+		"RATE_LIMIT_LOGIN_EMAIL":      "2/15m",
+		"RATE_LIMIT_USER":             "1000/1m",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "shop:eu-1", c.RedisKeyPrefix)
 	assert.Equal(t, 20*time.Millisecond, c.RedisTimeout)
 	assert.Equal(t, 5, c.RedisBreakerFailures)
 	assert.Equal(t, 250*time.Millisecond, c.RedisBreakerCooldown)
+	assert.Equal(t, 2*time.Second, c.RedisBreakerProbe)
 	assert.Zero(t, c.CacheTTL, "0 turns the cache off")
 	assert.Equal(t, 3*time.Second, c.CacheUnprocessedTTL)
 	assert.True(t, c.CORSAllowCredentials)
@@ -80,6 +83,7 @@ func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
 		{map[string]string{"REDIS_TIMEOUT": "fast"}, "REDIS_TIMEOUT"},
 		{map[string]string{"REDIS_BREAKER_FAILURES": "0"}, "REDIS_BREAKER_FAILURES"},
 		{map[string]string{"REDIS_BREAKER_COOLDOWN": "0s"}, "REDIS_BREAKER_COOLDOWN"},
+		{map[string]string{"REDIS_BREAKER_PROBE_TIMEOUT": "0s"}, "REDIS_BREAKER_PROBE_TIMEOUT"},
 		{map[string]string{"CACHE_UNPROCESSED_TTL": "0s"}, "CACHE_UNPROCESSED_TTL"},
 		{map[string]string{"CORS_ALLOW_CREDENTIALS": "sometimes"}, "CORS_ALLOW_CREDENTIALS"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"}, "CORS_ALLOWED_ORIGINS"},

@@ -31,10 +31,13 @@ func Open(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool,
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
 	cfg.MaxConns = int32(maxConns) //nolint:gosec // validated positive and small by config
+	reset := &resetOnOutage{}
+	cfg.ConnConfig.Tracer = reset
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
 	}
+	reset.pool.Store(pool)
 	return pool, nil
 }
 

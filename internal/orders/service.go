@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/outbox"
 )
@@ -231,20 +232,11 @@ func publishStatusChanged(ctx context.Context, tx pgx.Tx, row db.Order, previous
 }
 
 // inTx runs fn in one transaction: committed if fn succeeds, rolled back
-// otherwise. Outbox messages published with tx commit or vanish with it.
+// otherwise. Outbox messages published with tx commit or vanish with it. A
+// transaction that meets a PostgreSQL restart before its COMMIT runs once
+// more (see database.InTx).
 func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(tx, s.queries.WithTx(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return database.InTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, s.queries.WithTx(tx)) })
 }
 
 // foreignKeyViolation is PostgreSQL's SQLSTATE 23503.

@@ -98,7 +98,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 		return l.local.allow(key, interval, burst, rate.Limit)
 	}
 	if l.fallback.CompareAndSwap(true, false) {
-		l.logger.Info("rate limiting uses the shared budgets in redis again")
+		l.logger.Warn("rate limiting uses the shared budgets in redis again")
 	}
 	return result(rate.Limit, reply[0] == 1, reply[1], reply[2], reply[3])
 }

@@ -1,0 +1,126 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/internal/apperr"
+)
+
+// Unavailable reports whether err says that PostgreSQL could not be reached
+// or dropped the connection: it is restarting, shutting down, refusing
+// connections, or the network to it failed. Such a failure is an outage,
+// which a later attempt may not meet; every other error from a statement
+// (a constraint, a missing table, bad data) is not, and neither is the
+// caller's own context ending.
+func Unavailable(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		pgErr      *pgconn.PgError
+		netErr     net.Error
+	)
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &connectErr): // even when connect_timeout ended it
+		return true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &pgErr):
+		return unavailableState(pgErr.Code)
+	}
+	return errors.As(err, &netErr) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}
+
+// unavailableState: SQLSTATE class 08 (connection exception), 57P (the
+// server is shutting down, crashed, starting up, or the database is gone)
+// and 53300 (too many connections).
+func unavailableState(code string) bool {
+	return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "57P") || code == "53300"
+}
+
+// Classify marks an outage so that it matches apperr.ErrUnavailable (the
+// original error still matches too); any other error is returned as is.
+func Classify(err error) error {
+	if Unavailable(err) && !errors.Is(err, apperr.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", apperr.ErrUnavailable, err)
+	}
+	return err
+}
+
+// InTx runs fn in one transaction on pool: committed if fn succeeds, rolled
+// back otherwise. A transaction that met an outage and certainly did not
+// commit runs once more, on a fresh connection: after a restart every pooled
+// connection is dead, and one retry hides that from the caller. A COMMIT
+// whose fate is unknown (it was sent, then the connection failed) is never
+// repeated. An outage that outlasts the retry matches apperr.ErrUnavailable.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	committing, err := tryTx(ctx, pool, fn)
+	if err == nil || ctx.Err() != nil || !retryable(err, committing) {
+		return Classify(err)
+	}
+	_, err = tryTx(ctx, pool, fn)
+	return Classify(err)
+}
+
+// retryable: nothing was sent (pgconn says so), or the failure came before
+// the COMMIT and was an outage, which PostgreSQL answers by rolling back.
+func retryable(err error, committing bool) bool {
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	return !committing && Unavailable(err)
+}
+
+// tryTx runs one attempt; committing tells whether COMMIT was sent.
+func tryTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) (committing bool, err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return true, fmt.Errorf("commit: %w", err)
+	}
+	return true, nil
+}
+
+// resetOnOutage is a pgx query tracer that closes every idle connection of
+// the pool as soon as one statement meets an outage. After a restart all of
+// them are dead, and a busy pool hands them out without a liveness check
+// (pgxpool pings only connections idle for over a second), so each would
+// fail one more request. Connections in use are closed when released.
+type resetOnOutage struct {
+	pool atomic.Pointer[pgxpool.Pool]
+}
+
+func (r *resetOnOutage) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (r *resetOnOutage) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if Unavailable(data.Err) {
+		if pool := r.pool.Load(); pool != nil {
+			pool.Reset()
+		}
+	}
+}
