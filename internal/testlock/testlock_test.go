@@ -27,7 +27,7 @@ func free(t *testing.T, service string) bool {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), "orders-testlock-"+service), os.O_CREATE|os.O_RDWR, 0o600)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return false
 	}
