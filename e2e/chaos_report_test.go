@@ -46,7 +46,7 @@ type chaosResult struct {
 
 // chaosCounts are the requests in flight and the log lines written during a
 // window. A request counts when it overlaps the window, from the fault until
-// recoveryGrace after the service is back. A log line counts from the fault
+// recoveryGrace after the service is back (or the next fault). A log line counts from the fault
 // until the next one (or the end of the run): while the service is down, and
 // after it is back, so a component that keeps complaining shows.
 type chaosCounts struct {
@@ -69,7 +69,7 @@ type logCount struct {
 }
 
 func (w chaosWindow) covers(c chaosCall) bool {
-	return c.end.After(w.start) && c.start.Before(w.up.Add(recoveryGrace))
+	return c.end.After(w.start) && c.start.Before(w.until)
 }
 
 // attribute counts the requests and log lines of each window; lines before
@@ -255,29 +255,52 @@ type chaosAudit struct {
 	LoggedTwice  int `json:"processed_logged_twice"`   // orders with two "order processed" lines
 	Redelivered  int `json:"duplicate_tasks_ignored"`  // redelivered tasks the inbox absorbed
 	DeadLetters  int `json:"dead_letters"`
+	// Commit (created_at) to processed_at of the processed orders, and the
+	// orders committed but not yet processed each second since the load
+	// started, from the same columns.
+	LatencyP50ms float64 `json:"commit_to_processed_p50_ms"`
+	LatencyP99ms float64 `json:"commit_to_processed_p99_ms"`
+	LatencyMaxms float64 `json:"commit_to_processed_max_ms"`
+	Backlog      []int   `json:"backlog_per_second"`
+	BacklogMax   int     `json:"backlog_max"`
 }
 
 // auditOrders checks every 201 and every order against the database: the
 // order exists and is processed, it has one new_order event, and the inbox
 // holds exactly one task for it (the task id derives from the event id).
-func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, calls []chaosCall, workers []*proc) chaosAudit {
+func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, start time.Time, calls []chaosCall, workers []*proc) chaosAudit {
 	t.Helper()
 	ctx := context.Background()
 	var a chaosAudit
 	processed := map[uuid.UUID]bool{}
-	rows, err := pool.Query(ctx, "SELECT id, processed_at IS NOT NULL FROM orders")
+	var createdAt, processedAt []time.Time
+	var latencies []float64
+	rows, err := pool.Query(ctx, "SELECT id, created_at, processed_at FROM orders")
 	require.NoError(t, err)
 	for rows.Next() {
 		var id uuid.UUID
-		var done bool
-		require.NoError(t, rows.Scan(&id, &done))
-		processed[id] = done
-		if !done {
+		var created time.Time
+		var done *time.Time
+		require.NoError(t, rows.Scan(&id, &created, &done))
+		processed[id] = done != nil
+		createdAt = append(createdAt, created)
+		if done == nil {
 			a.Unprocessed++
+			continue
 		}
+		processedAt = append(processedAt, *done)
+		latencies = append(latencies, float64(done.Sub(created).Microseconds())/1000)
 	}
 	require.NoError(t, rows.Err())
 	a.Orders = len(processed)
+	if n := len(latencies); n > 0 {
+		slices.Sort(latencies)
+		a.LatencyP50ms, a.LatencyP99ms, a.LatencyMaxms = latencies[n/2], latencies[(n-1)*99/100], latencies[n-1]
+	}
+	a.Backlog = backlog(start, createdAt, processedAt)
+	if len(a.Backlog) > 0 {
+		a.BacklogMax = slices.Max(a.Backlog)
+	}
 
 	announced := map[uuid.UUID]bool{}
 	for _, c := range calls {
@@ -357,6 +380,24 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, call
 	}
 	a.DeadLetters = testamqp.QueueDepth(t, topo.Name(events.TopicDeadLetters))
 	return a
+}
+
+// backlog counts, each second from start until the last order was
+// processed, the orders committed and not yet processed.
+func backlog(start time.Time, created, processed []time.Time) []int {
+	slices.SortFunc(created, time.Time.Compare)
+	slices.SortFunc(processed, time.Time.Compare)
+	var out []int
+	for at, c, p := start, 0, 0; len(processed) > 0 && !at.After(processed[len(processed)-1].Add(time.Second)); at = at.Add(time.Second) {
+		for c < len(created) && !created[c].After(at) {
+			c++
+		}
+		for p < len(processed) && !processed[p].After(at) {
+			p++
+		}
+		out = append(out, c-p)
+	}
+	return out
 }
 
 // chaosCheck is one promise of the run, kept or not.
@@ -458,7 +499,9 @@ func (res *chaosResult) table() string {
 	a := res.Audit
 	fmt.Fprintf(&b, "orders: %d 201s, %d in the database (%d without a 201), %d missing, %d lost, %d applied twice, %d not applied; %d redelivered tasks absorbed by the inbox; %d dead letters\n",
 		a.Created, a.Orders, a.Without201, a.Missing, a.Lost, a.AppliedTwice, a.NotApplied, a.Redelivered, a.DeadLetters)
-	fmt.Fprintf(&b, "backlog drained: %t, %.1fs after the load ended\n", res.Drained, res.DrainSeconds)
+	fmt.Fprintf(&b, "commit -> processed: p50 %.0f ms, p99 %.0f ms, max %.0f ms; orders waiting at most %d; backlog drained: %t, %.1fs after the load ended\n",
+		a.LatencyP50ms, a.LatencyP99ms, a.LatencyMaxms, a.BacklogMax, res.Drained, res.DrainSeconds)
+	fmt.Fprintf(&b, "orders waiting, each second: %v\n", a.Backlog)
 	fmt.Fprintf(&b, "services: %s\n", formatStates(res.Services))
 	fmt.Fprintln(&b, "checks:")
 	for _, c := range res.Checks {

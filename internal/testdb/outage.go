@@ -28,13 +28,7 @@ func Outage(t testing.TB) string {
 func Stop(t testing.TB) {
 	t.Helper()
 	pgCtlCluster(t, "stop")
-	deadline := time.Now().Add(30 * time.Second)
-	for reachable() {
-		if time.Now().After(deadline) {
-			t.Fatal("testdb: PostgreSQL still answers 30s after stop")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReachable(t, false, 30*time.Second)
 }
 
 // Start starts the local PostgreSQL cluster as CI does (.ci/run) unless it
@@ -45,10 +39,16 @@ func Start(t testing.TB) {
 		return
 	}
 	pgCtlCluster(t, "start")
-	deadline := time.Now().Add(60 * time.Second)
-	for !reachable() {
+	waitReachable(t, true, 60*time.Second)
+}
+
+// waitReachable waits until PostgreSQL accepts connections (up) or refuses them.
+func waitReachable(t testing.TB, up bool, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for reachable() != up {
 		if time.Now().After(deadline) {
-			t.Fatalf("testdb: PostgreSQL is not reachable at %s 60s after start", AdminURL())
+			t.Fatalf("testdb: PostgreSQL at %s: still not reachable=%t after %s", AdminURL(), up, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
