@@ -34,7 +34,8 @@ type chaosResult struct {
 	Machine      string                    `json:"machine"`
 	Plan         chaosPlan                 `json:"plan"`
 	LoadSeconds  float64                   `json:"load_seconds"`
-	Requests     map[string]map[string]int `json:"requests"` // by kind, then status ("none": no answer)
+	CreateRate   float64                   `json:"achieved_create_rate"` // the pacer waits while every client is busy
+	Requests     map[string]map[string]int `json:"requests"`             // by kind, then status ("none": no answer)
 	BeforeFaults chaosCounts               `json:"before_faults"`
 	Windows      []chaosWindow             `json:"windows"`
 	DrainSeconds float64                   `json:"drain_seconds"` // from the end of the load until every order was processed
@@ -468,8 +469,8 @@ func (res *chaosResult) check(calls []chaosCall, windows []chaosWindow) []chaosC
 func (res *chaosResult) table() string {
 	var b strings.Builder
 	p := res.Plan
-	fmt.Fprintf(&b, "chaos run (%s): %d creates at %.0f/s from %d clients, reads at %.0f/s from %d readers, load %.1fs\n",
-		p.Name, p.Orders, p.CreateRate, p.CreateClients, p.ReadRate, p.Readers, res.LoadSeconds)
+	fmt.Fprintf(&b, "chaos run (%s): %d creates paced at %.0f/s (achieved %.0f/s) from %d clients, reads at %.0f/s from %d readers, load %.1fs\n",
+		p.Name, p.Orders, p.CreateRate, res.CreateRate, p.CreateClients, p.ReadRate, p.Readers, res.LoadSeconds)
 	for _, op := range []string{opCreate, opGet, opPatch, opList} {
 		fmt.Fprintf(&b, "  %-6s %s\n", op, formatCounts(res.Requests[op]))
 	}

@@ -134,6 +134,7 @@ func TestChaosUnderLoad(t *testing.T) {
 	<-loadDone
 	require.NoError(t, ctx.Err(), "interrupted")
 	result.LoadSeconds = time.Since(run.start).Seconds()
+	result.CreateRate = float64(plan.Orders) / result.LoadSeconds
 
 	pool := openPool(t, sys.dbURL)
 	result.DrainSeconds, result.Drained = waitDrained(ctx, pool, 3*time.Minute)
