@@ -126,9 +126,11 @@ func (l *chaosLoad) create(seq int) {
 	user := l.users[seq%len(l.users)]
 	c := chaosCall{op: opCreate, start: time.Now()}
 	resp, err := l.api.CreateOrder(context.Background(), oneItemOrder(), user.auth)
-	if c.answered(resp, err) && c.status != http.StatusCreated {
+	switch {
+	case !c.answered(resp, err):
+	case c.status != http.StatusCreated:
 		discard(resp)
-	} else if err == nil {
+	default:
 		parsed, err := client.ParseCreateOrderResponse(resp)
 		switch {
 		case err != nil:

@@ -99,12 +99,13 @@ func TestChaosUnderLoad(t *testing.T) {
 	// (all at once, or it would deadlock with tests taking them one by one),
 	// and each Outage helper restarts its service when the test ends.
 	testlock.Exclusive(t, "postgres", "rabbitmq", "redis")
+	// Ctrl-C ends the run early; the cleanups then start whatever is down,
+	// before the signals are let go.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	t.Cleanup(stop)
 	dbURL := testdb.Outage(t)
 	topo := testamqp.Outage(t)
 	prefix := testredis.Outage(t)
-	// Ctrl-C ends the run early; the cleanups then start whatever is down.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	t.Cleanup(stop)
 
 	budget := "1000000/1m" // rate limiting stays on (through Redis) without limiting the run
 	sys := newSystem(t, dbURL, topo, map[string]string{
