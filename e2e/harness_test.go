@@ -5,11 +5,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,12 +69,34 @@ func startProc(t testing.TB, binary string, env map[string]string, readyMsg stri
 	t.Cleanup(func() {
 		p.signal(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("%s log:\n%s", binary, p.logs.String())
+			p.showLog(binary)
 		}
 	})
 	_, ok := p.logs.WaitFor(readyMsg, 60*time.Second)
 	require.True(t, ok, "%s did not log %q:\n%s", binary, readyMsg, p.logs.String())
 	return p
+}
+
+// showLog puts the process's log in the test output; a long one (a load
+// test's) goes to a file instead, with only its end shown.
+func (p *proc) showLog(binary string) {
+	const tail = 100
+	log := p.logs.String()
+	lines := strings.SplitAfter(log, "\n")
+	if len(lines) <= 2*tail {
+		p.t.Logf("%s log:\n%s", binary, log)
+		return
+	}
+	f, err := os.CreateTemp("", "orders-e2e-"+binary+"-*.log")
+	if err == nil {
+		_, err = f.WriteString(log)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		p.t.Logf("%s log: %d lines, not saved: %v", binary, len(lines), err)
+		return
+	}
+	p.t.Logf("%s log: %d lines in %s, the last %d:\n%s", binary, len(lines), f.Name(), tail, strings.Join(lines[len(lines)-tail:], ""))
 }
 
 // signal sends sig and waits for the process to exit (no-op when it has).
@@ -142,6 +166,13 @@ func (s *system) startWorkers() {
 // login registers a user and returns a request editor carrying its token.
 func (s *system) login() client.RequestEditorFn {
 	s.t.Helper()
+	_, auth := s.newUser()
+	return auth
+}
+
+// newUser registers a user and returns its id and a request editor carrying its token.
+func (s *system) newUser() (int64, client.RequestEditorFn) {
+	s.t.Helper()
 	ctx := context.Background()
 	email := fmt.Sprintf("e2e-%d@example.com", time.Now().UnixNano())
 	reg, err := s.client.RegisterWithResponse(ctx, client.RegisterJSONRequestBody{Email: openapi_types.Email(email), Password: "correct-horse"})
@@ -151,7 +182,7 @@ func (s *system) login() client.RequestEditorFn {
 	require.NoError(s.t, err)
 	require.Equal(s.t, http.StatusOK, tok.StatusCode(), string(tok.Body))
 	token := tok.JSON200.AccessToken
-	return func(_ context.Context, req *http.Request) error {
+	return reg.JSON201.Id, func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+token)
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 
 	dbfiles "github.com/ordersvc/orders/db"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/testlock"
 )
 
 // AdminURL is the database the harness connects to for CREATE/DROP DATABASE.
@@ -42,6 +43,7 @@ var (
 // and returns its URL.
 func New(t testing.TB) string {
 	t.Helper()
+	testlock.Shared(t, "postgres")
 	templateOnce.Do(func() { templateName, templateErr = ensureTemplate() })
 	if templateErr != nil {
 		t.Fatalf("testdb: prepare template database: %v", templateErr)
@@ -54,6 +56,7 @@ func New(t testing.TB) string {
 // NewEmpty creates a database without any migration applied.
 func NewEmpty(t testing.TB) string {
 	t.Helper()
+	testlock.Shared(t, "postgres")
 	name := "test_" + randomHex(8)
 	create(t, "CREATE DATABASE "+name, name)
 	return WithDatabase(AdminURL(), name)

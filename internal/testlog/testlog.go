@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 type Sink struct {
 	mu      sync.Mutex
 	buf     strings.Builder
+	partial []byte // the start of a line whose end has not been written yet
 	records []map[string]any
 	changed chan struct{}
 }
@@ -22,12 +24,17 @@ type Sink struct {
 // NewSink returns an empty Sink.
 func NewSink() *Sink { return &Sink{changed: make(chan struct{})} }
 
-// Write records each complete JSON line of p.
+// Write records each complete JSON line. The output of a process arrives
+// through a pipe in chunks that may end in the middle of a line; that line is
+// recorded once its end arrives.
 func (s *Sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf.Write(p)
-	sc := bufio.NewScanner(bytes.NewReader(p))
+	lines := append(s.partial, p...)
+	end := bytes.LastIndexByte(lines, '\n') + 1
+	s.partial = bytes.Clone(lines[end:])
+	sc := bufio.NewScanner(bytes.NewReader(lines[:end]))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		var rec map[string]any
@@ -58,6 +65,13 @@ func (s *Sink) Find(msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// Records returns every record so far, in the order written.
+func (s *Sink) Records() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.records)
 }
 
 // WaitFor returns the first record whose "msg" is msg, waiting up to timeout.
