@@ -178,7 +178,9 @@ type ReadinessProblem struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	// Email Example: alice@example.com
+	// Email Stored trimmed and in Unicode NFKC (full-width letters become ASCII), compared in any letter case. Spaces, invisible (zero-width, bidi control) and control characters are refused (422).
+	//
+	// Example: alice@example.com
 	Email openapi_types.Email `json:"email"`
 
 	// Password Example: correct-horse-battery
@@ -209,7 +211,7 @@ type TokenRequest struct {
 	Password  string  `json:"password"`
 	Scope     *string `json:"scope,omitempty"`
 
-	// Username The registered email.
+	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422).
 	Username string `json:"username"`
 }
 
