@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +30,7 @@ type dbCeiling struct {
 }
 
 func newDBCeiling(ctx context.Context, dbURL string, poolSize int, userID int64) (*dbCeiling, error) {
-	pool, err := database.Open(ctx, dbURL, poolSize)
+	pool, err := database.Open(ctx, dbURL, poolSize, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -63,7 +64,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 	if err := a.seed(ctx, 16); err != nil {
 		return fmt.Errorf("seed users: %w", err)
 	}
-	pool, err := database.Open(ctx, sys.dbURL, 16)
+	pool, err := database.Open(ctx, sys.dbURL, 16, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -129,13 +129,15 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// levelOf is the log level of an answer: an error for a bug (5xx), a
-// warning for an outage (503), which is the dependency's fault and ends by
-// itself, and info for the rest.
+// levelOf is the log level of an answer: an error for a bug (5xx), debug
+// for an outage (503), which is the dependency's fault and ends by itself,
+// and info for the rest.
 func levelOf(status int) slog.Level {
 	switch {
 	case status == http.StatusServiceUnavailable:
-		return slog.LevelWarn
+		// An outage fails many requests; the pool logs its start and end
+		// once each (database.Open), and the access log has every request.
+		return slog.LevelDebug
 	case status >= 500:
 		return slog.LevelError
 	default:

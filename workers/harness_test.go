@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dbURL := testdb.New(t)
-	pool, err := database.Open(context.Background(), dbURL, 8)
+	pool, err := database.Open(context.Background(), dbURL, 8, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	user, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: "w@example.com", PasswordHash: "x"})

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // newService returns a Service on its own migrated database.
 func newService(t *testing.T, hasher *Hasher) *Service {
 	t.Helper()
-	pool, err := database.Open(t.Context(), testdb.New(t), 4)
+	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return NewService(db.New(pool), hasher, NewTokens(testSettings(30*time.Minute)))

@@ -24,20 +24,21 @@ import (
 // Any constant works as long as every instance uses the same one.
 const migrationLockKey int64 = 0x6f72646572735f6d // "orders_m"
 
-// Open connects a pool and checks that the database answers.
-func Open(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool, error) {
+// Open connects a pool and checks that the database answers. Outages the
+// pool meets are logged to logger, once when they begin and once when they end.
+func Open(ctx context.Context, databaseURL string, maxConns int, logger *slog.Logger) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
 	cfg.MaxConns = int32(maxConns) //nolint:gosec // validated positive and small by config
-	reset := &resetOnOutage{}
-	cfg.ConnConfig.Tracer = reset
+	watch := &outageWatch{logger: logger}
+	cfg.ConnConfig.Tracer = watch
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
 	}
-	reset.pool.Store(pool)
+	watch.pool.Store(pool)
 	return pool, nil
 }
 
@@ -49,7 +50,7 @@ func Start(ctx context.Context, databaseURL string, maxConns int, migrate bool, 
 			return nil, err
 		}
 	}
-	return Open(ctx, databaseURL, maxConns)
+	return Open(ctx, databaseURL, maxConns, logger)
 }
 
 // Migrate applies every pending migration. It holds a PostgreSQL advisory lock

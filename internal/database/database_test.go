@@ -192,12 +192,12 @@ func TestMigrateCreatesMissingDatabase(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	t.Parallel()
-	pool, err := database.Open(t.Context(), testdb.New(t), 3)
+	pool, err := database.Open(t.Context(), testdb.New(t), 3, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	assert.Equal(t, int32(3), pool.Config().MaxConns)
 	require.NoError(t, pool.Ping(t.Context()))
 
-	_, err = database.Open(t.Context(), "::not a url::", 3)
+	_, err = database.Open(t.Context(), "::not a url::", 3, slog.New(slog.DiscardHandler))
 	require.Error(t, err)
 }

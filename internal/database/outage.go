@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -104,23 +105,50 @@ func tryTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) (c
 	return true, nil
 }
 
-// resetOnOutage is a pgx query tracer that closes every idle connection of
-// the pool as soon as one statement meets an outage. After a restart all of
-// them are dead, and a busy pool hands them out without a liveness check
-// (pgxpool pings only connections idle for over a second), so each would
-// fail one more request. Connections in use are closed when released.
-type resetOnOutage struct {
-	pool atomic.Pointer[pgxpool.Pool]
+// outageWatch is a pgx tracer that sees every statement and connection
+// attempt of the pool. At the first outage it closes every idle connection:
+// after a restart all of them are dead, and a busy pool hands them out
+// without a liveness check (pgxpool pings only connections idle for over a
+// second), so each would fail one more request; connections in use are
+// closed when released. It also logs the outage once when it begins and once
+// when a statement succeeds again, both at warn, so that an outage is two
+// lines however many requests it fails.
+type outageWatch struct {
+	pool   atomic.Pointer[pgxpool.Pool]
+	down   atomic.Bool
+	logger *slog.Logger
 }
 
-func (r *resetOnOutage) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (w *outageWatch) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
 
-func (r *resetOnOutage) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	if Unavailable(data.Err) {
-		if pool := r.pool.Load(); pool != nil {
+func (w *outageWatch) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	w.observe(data.Err)
+}
+
+func (w *outageWatch) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	return ctx
+}
+
+func (w *outageWatch) TraceConnectEnd(_ context.Context, data pgx.TraceConnectEndData) {
+	if data.Err != nil { // a connection that works says nothing until it runs a statement
+		w.observe(data.Err)
+	}
+}
+
+func (w *outageWatch) observe(err error) {
+	switch {
+	case Unavailable(err):
+		if pool := w.pool.Load(); pool != nil {
 			pool.Reset()
+		}
+		if w.down.CompareAndSwap(false, true) {
+			w.logger.Warn("PostgreSQL unavailable: requests that need it answer 503 until it is back", slog.Any("error", err))
+		}
+	case err == nil:
+		if w.down.CompareAndSwap(true, false) {
+			w.logger.Warn("PostgreSQL available again")
 		}
 	}
 }

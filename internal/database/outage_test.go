@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testlog"
 )
 
 // terminate ends the backend pid from another connection, as a PostgreSQL
@@ -157,7 +159,7 @@ func countUsers(t *testing.T, dbURL, email string) int {
 func TestInTxRetriesOnceAfterAnOutageBeforeCommit(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4)
+	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
@@ -184,7 +186,7 @@ func TestInTxRetriesOnceAfterAnOutageBeforeCommit(t *testing.T) {
 func TestInTxDoesNotRepeatAnUncertainCommit(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4)
+	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
@@ -207,7 +209,7 @@ func TestInTxDoesNotRepeatAnUncertainCommit(t *testing.T) {
 // again would fail the same way.
 func TestInTxDoesNotRetryBugs(t *testing.T) {
 	t.Parallel()
-	pool, err := database.Open(t.Context(), testdb.New(t), 4)
+	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
@@ -226,7 +228,7 @@ func TestInTxDoesNotRetryBugs(t *testing.T) {
 // attempts fail to connect, fn never runs, and the error is an outage.
 func TestInTxOutageOutlastingTheRetry(t *testing.T) {
 	t.Parallel()
-	pool, err := database.Open(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable", 4)
+	pool, err := database.Open(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable", 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
@@ -242,7 +244,8 @@ func TestInTxOutageOutlastingTheRetry(t *testing.T) {
 func TestPoolDropsDeadConnectionsAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4)
+	logs := testlog.NewSink()
+	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.NewJSONHandler(logs, nil)))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	// Four open connections, all used within the last second, so the pool
@@ -269,4 +272,11 @@ func TestPoolDropsDeadConnectionsAfterAnOutage(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, failures, "only the first statement meets a dead connection")
+	// The outage is two lines at warn, its start and its end, whatever it failed.
+	for _, msg := range []string{"PostgreSQL unavailable: requests that need it answer 503 until it is back", "PostgreSQL available again"} {
+		lines := logs.Find(msg)
+		if assert.Len(t, lines, 1, msg) {
+			assert.Equal(t, "WARN", lines[0]["level"])
+		}
+	}
 }

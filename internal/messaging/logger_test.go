@@ -2,11 +2,14 @@ package messaging
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLoggerKeepsLevelsAndFields(t *testing.T) {
@@ -15,7 +18,7 @@ func TestLoggerKeepsLevelsAndFields(t *testing.T) {
 		want  []string // messages expected in the output
 		not   []string
 	}{
-		{slog.LevelInfo, []string{"info line", "error line"}, []string{"debug line", "trace line"}},
+		{slog.LevelInfo, []string{"error line"}, []string{"info line", "debug line", "trace line"}},
 		{slog.LevelDebug, []string{"debug line", "info line"}, []string{"trace line"}},
 		{watermill.LevelTrace, []string{"trace line", "debug line", "info line"}, nil},
 	} {
@@ -54,4 +57,38 @@ func lineWith(out, msg string) string {
 		}
 	}
 	return ""
+}
+
+// TestBrokerOutageIsTwoLines feeds the adapter what watermill-amqp logs when
+// the broker goes away under three connections and a few hundred
+// subscribers, and comes back: at info level that is one line when the
+// first connection is lost and one when the last is back, both at warn.
+func TestBrokerOutageIsTwoLines(t *testing.T) {
+	var out bytes.Buffer
+	l := Logger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	subscriber := l.With(watermill.LogFields{"topic": "t"})
+	for range 3 {
+		l.Error(msgConnectionClosed, errors.New("connection reset"), nil)
+	}
+	for range 200 {
+		subscriber.Error("Channel closed, stopping ProcessMessages", nil, nil)
+		subscriber.Error("Failed to prepare consume", errors.New("not connected"), nil)
+		l.Error("Cannot reconnect to AMQP, retrying", errors.New("refused"), nil)
+		subscriber.Error(msgHandlerError, errors.New("publish failed"), nil)
+	}
+	l.Error("an unrelated failure", errors.New("boom"), nil)
+	for i := range 3 {
+		l.Info(msgConnected, nil)
+		if i == 1 {
+			assert.NotContains(t, out.String(), "RabbitMQ connection back", "back only when every connection is")
+		}
+	}
+	subscriber.Error(msgHandlerError, errors.New("after the outage"), nil)
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 4, out.String())
+	assert.Contains(t, lines[0], "level=WARN msg=\"RabbitMQ connection lost; reconnecting\"")
+	assert.Contains(t, lines[1], "an unrelated failure")
+	assert.Contains(t, lines[2], "level=WARN msg=\"RabbitMQ connection back\"")
+	assert.Contains(t, lines[3], "after the outage")
 }

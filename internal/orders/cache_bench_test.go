@@ -24,7 +24,7 @@ import (
 //
 //	go test -run XXX -bench ServiceGet -benchtime 3s ./internal/orders
 func BenchmarkServiceGet(b *testing.B) {
-	pool, err := database.Open(b.Context(), testdb.New(b), 16)
+	pool, err := database.Open(b.Context(), testdb.New(b), 16, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

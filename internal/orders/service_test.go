@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	pool, err := database.Open(t.Context(), testdb.New(t), 16)
+	pool, err := database.Open(t.Context(), testdb.New(t), 16, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return fixture{svc: NewService(pool), pool: pool, queries: db.New(pool)}
