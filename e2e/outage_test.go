@@ -95,7 +95,9 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	t.Parallel()
 	topo := testamqp.Namespace(t)
 	dbURL := testdb.New(t)
-	sys := newSystem(t, dbURL, topo, map[string]string{"HANDLER_MAX_RETRIES": "5", "HANDLER_RETRY_BACKOFF": "200ms"})
+	// Retries caused by an outage are logged at debug (the outage itself
+	// once at warn), and the waits are read from those lines.
+	sys := newSystem(t, dbURL, topo, map[string]string{"HANDLER_MAX_RETRIES": "5", "HANDLER_RETRY_BACKOFF": "200ms", "LOG_LEVEL": "debug"})
 	auth := sys.login()
 	pool := openPool(t, dbURL)
 	resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
@@ -139,6 +141,10 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, "orders_handler_retries_total"), 0, "every retry counted, the first included")
 	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, `orders_handler_attempts_total{handler="process_order",outcome="error"}`), 0)
 	assert.NotContains(t, body, "orders_dead_lettered_total{")
+	for _, rec := range sys.workers.logs.Find("handler failed, retrying") {
+		assert.Equal(t, "DEBUG", rec["level"], "a retry an outage causes is a debug line")
+	}
+	assert.NotEmpty(t, sys.workers.logs.Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
 }
 
 // refuseConnections makes the database at dbURL refuse new connections and

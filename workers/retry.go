@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
 )
 
 // retry runs a failed handler again after a wait that starts at initial and
@@ -61,7 +65,14 @@ func (r retry) middleware(h message.HandlerFunc) message.HandlerFunc {
 			}
 			wait := r.wait(n)
 			r.retried()
-			r.logger.WarnContext(ctx, "handler failed, retrying",
+			// An outage fails every handler at once; the pool and the
+			// broker connection log its start and end, so each retry it
+			// causes is a debug line (and the retry counter counts it).
+			level := slog.LevelWarn
+			if database.Unavailable(err) || errors.Is(err, apperr.ErrUnavailable) {
+				level = slog.LevelDebug
+			}
+			r.logger.Log(ctx, level, "handler failed, retrying",
 				slog.String("handler", message.HandlerNameFromCtx(ctx)),
 				slog.String("message_id", msg.UUID),
 				slog.Int("retry", n), slog.Int("max_retries", r.maxRetries),
