@@ -23,6 +23,75 @@ import (
 	"github.com/ordersvc/orders/money"
 )
 
+// Defines values for JWKAlg.
+const (
+	JWKAlgES256 JWKAlg = "ES256"
+	JWKAlgEdDSA JWKAlg = "EdDSA"
+)
+
+// Valid indicates whether the value is a known member of the JWKAlg enum.
+func (e JWKAlg) Valid() bool {
+	switch e {
+	case JWKAlgES256:
+		return true
+	case JWKAlgEdDSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	JWKCrvEd25519 JWKCrv = "Ed25519"
+	JWKCrvP256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case JWKCrvEd25519:
+		return true
+	case JWKCrvP256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKKty.
+const (
+	JWKKtyEC  JWKKty = "EC"
+	JWKKtyOKP JWKKty = "OKP"
+)
+
+// Valid indicates whether the value is a known member of the JWKKty enum.
+func (e JWKKty) Valid() bool {
+	switch e {
+	case JWKKtyEC:
+		return true
+	case JWKKtyOKP:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKUse.
+const (
+	JWKUseSig JWKUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JWKUse enum.
+func (e JWKUse) Valid() bool {
+	switch e {
+	case JWKUseSig:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderStatus.
 const (
 	OrderStatusCANCELED OrderStatus = "CANCELED"
@@ -62,6 +131,24 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for TokenRequestGrantType.
+const (
+	TokenRequestGrantTypePassword     TokenRequestGrantType = "password"
+	TokenRequestGrantTypeRefreshToken TokenRequestGrantType = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestGrantType enum.
+func (e TokenRequestGrantType) Valid() bool {
+	switch e {
+	case TokenRequestGrantTypePassword:
+		return true
+	case TokenRequestGrantTypeRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // CreateOrderRequest defines model for CreateOrderRequest.
 type CreateOrderRequest struct {
 	Items []OrderItem `json:"items"`
@@ -82,6 +169,38 @@ type FieldError struct {
 type Health struct {
 	// Status Example: ok
 	Status string `json:"status"`
+}
+
+// JWK A public key (RFC 7517, RFC 8037); never a private part.
+type JWK struct {
+	Alg JWKAlg `json:"alg"`
+	Crv JWKCrv `json:"crv"`
+
+	// Kid The RFC 7638 thumbprint of the key, as tokens name it.
+	Kid string `json:"kid"`
+	Kty JWKKty `json:"kty"`
+	Use JWKUse `json:"use"`
+	X   string `json:"x"`
+
+	// Y EC keys only.
+	Y *string `json:"y,omitempty"`
+}
+
+// JWKAlg defines model for JWK.Alg.
+type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
+
+// JWKKty defines model for JWK.Kty.
+type JWKKty string
+
+// JWKUse defines model for JWK.Use.
+type JWKUse string
+
+// JWKSet defines model for JWKSet.
+type JWKSet struct {
+	Keys []JWK `json:"keys"`
 }
 
 // Money Exact amount with at most two decimals.
@@ -130,7 +249,12 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details.
 type Problem struct {
-	Detail    *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
 	Errors    *[]FieldError `json:"errors,omitempty"`
 	Instance  *string       `json:"instance,omitempty"`
 	RequestId *string       `json:"request_id,omitempty"`
@@ -164,11 +288,16 @@ type Readiness struct {
 
 // ReadinessProblem defines model for ReadinessProblem.
 type ReadinessProblem struct {
-	Checks    *map[string]string `json:"checks,omitempty"`
-	Detail    *string            `json:"detail,omitempty"`
-	Errors    *[]FieldError      `json:"errors,omitempty"`
-	Instance  *string            `json:"instance,omitempty"`
-	RequestId *string            `json:"request_id,omitempty"`
+	Checks *map[string]string `json:"checks,omitempty"`
+	Detail *string            `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
+	Errors    *[]FieldError `json:"errors,omitempty"`
+	Instance  *string       `json:"instance,omitempty"`
+	RequestId *string       `json:"request_id,omitempty"`
 
 	// Status Example: 422
 	Status int `json:"status"`
@@ -191,33 +320,54 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RevokeRequest defines model for RevokeRequest.
+type RevokeRequest struct {
+	// Token A refresh token or an access token.
+	Token string `json:"token"`
+
+	// TokenTypeHint `refresh_token` or `access_token` (RFC 7009); not needed, as the two kinds cannot be mistaken for each other. Any other value is ignored.
+	TokenTypeHint *string `json:"token_type_hint,omitempty"`
+}
+
 // Token defines model for Token.
 type Token struct {
+	// AccessToken A JWT naming its signing key in the `kid` header; verifiable with `/.well-known/jwks.json` when the service signs with a private key.
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn Lifetime of the token in seconds.
+	// ExpiresIn Lifetime of the access token in seconds.
 	//
 	// Example: 1800
-	ExpiresIn int            `json:"expires_in"`
-	TokenType TokenTokenType `json:"token_type"`
+	ExpiresIn int `json:"expires_in"`
+
+	// RefreshToken Opaque, single use: exchange it at `POST /token/` with `grant_type=refresh_token` for new tokens (`REFRESH_TOKEN_TTL`, 14 days by default, from when it was handed out).
+	RefreshToken string         `json:"refresh_token"`
+	TokenType    TokenTokenType `json:"token_type"`
 }
 
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
-// TokenRequest defines model for TokenRequest.
+// TokenRequest The password grant (`grant_type` `password` or absent) needs `username` and `password`; the refresh grant (`grant_type=refresh_token`) needs `refresh_token`. Fields the grant does not use are ignored.
 type TokenRequest struct {
 	ClientId     *string `json:"client_id,omitempty"`
 	ClientSecret *string `json:"client_secret,omitempty"`
 
-	// GrantType Must be `password` when present.
-	GrantType *string `json:"grant_type,omitempty"`
-	Password  string  `json:"password"`
-	Scope     *string `json:"scope,omitempty"`
+	// GrantType `password` when absent.
+	GrantType TokenRequestGrantType `json:"grant_type,omitempty"`
 
-	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422).
-	Username string `json:"username"`
+	// Password Required by the password grant.
+	Password string `json:"password,omitempty"`
+
+	// RefreshToken Required by the refresh grant.
+	RefreshToken string  `json:"refresh_token,omitempty"`
+	Scope        *string `json:"scope,omitempty"`
+
+	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422). Required by the password grant.
+	Username string `json:"username,omitempty"`
 }
+
+// TokenRequestGrantType `password` when absent.
+type TokenRequestGrantType string
 
 // UpdateOrderStatusRequest defines model for UpdateOrderStatusRequest.
 type UpdateOrderStatusRequest struct {
@@ -257,6 +407,9 @@ type InternalError = Problem
 // InvalidCredentials RFC 9457 problem details.
 type InvalidCredentials = Problem
 
+// InvalidGrant RFC 9457 problem details.
+type InvalidGrant = Problem
+
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
 
@@ -293,11 +446,17 @@ type UpdateOrderStatusJSONRequestBody = UpdateOrderStatusRequest
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
 
+// RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
+type RevokeTokenFormdataRequestBody = RevokeRequest
+
 // CreateTokenFormdataRequestBody defines body for CreateToken for application/x-www-form-urlencoded ContentType.
 type CreateTokenFormdataRequestBody = TokenRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetJwks Public keys that verify access tokens (JWK set)
+	// (GET /.well-known/jwks.json)
+	GetJwks(ctx echo.Context) error
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx echo.Context) error
@@ -319,7 +478,10 @@ type ServerInterface interface {
 	// Register Register a new user
 	// (POST /register/)
 	Register(ctx echo.Context) error
-	// CreateToken Obtain an access token (OAuth2 password flow)
+	// RevokeToken Revoke a refresh token or an access token (RFC 7009)
+	// (POST /revoke/)
+	RevokeToken(ctx echo.Context) error
+	// CreateToken Obtain tokens (OAuth2 password flow) or refresh them
 	// (POST /token/)
 	CreateToken(ctx echo.Context) error
 }
@@ -327,6 +489,15 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetJwks converts echo context to params.
+func (w *ServerInterfaceWrapper) GetJwks(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetJwks(ctx)
+	return err
 }
 
 // GetHealth converts echo context to params.
@@ -436,6 +607,15 @@ func (w *ServerInterfaceWrapper) Register(ctx echo.Context) error {
 	return err
 }
 
+// RevokeToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeToken(ctx)
+	return err
+}
+
 // CreateToken converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
 	var err error
@@ -494,6 +674,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.POST(options.BaseURL+"/register/", wrapper.Register, options.OperationMiddlewares["register"]...)
 	router.POST(options.BaseURL+"/token/", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.POST(options.BaseURL+"/revoke/", wrapper.RevokeToken, options.OperationMiddlewares["revokeToken"]...)
+	router.GET(options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks, options.OperationMiddlewares["getJwks"]...)
 	router.POST(options.BaseURL+"/orders/", wrapper.CreateOrder, options.OperationMiddlewares["createOrder"]...)
 	router.GET(options.BaseURL+"/orders/:order_id/", wrapper.GetOrder, options.OperationMiddlewares["getOrder"]...)
 	router.PATCH(options.BaseURL+"/orders/:order_id/", wrapper.UpdateOrderStatus, options.OperationMiddlewares["updateOrderStatus"]...)
@@ -529,6 +711,8 @@ type InvalidCredentialsApplicationProblemPlusJSONResponse struct {
 	Headers InvalidCredentialsResponseHeaders
 }
 
+type InvalidGrantApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
@@ -555,6 +739,81 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type ValidationFailedApplicationProblemPlusJSONResponse Problem
+
+type GetJwksRequestObject struct {
+}
+
+type GetJwksResponseObject interface {
+	VisitGetJwksResponse(w http.ResponseWriter) error
+}
+
+type GetJwks200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetJwks200JSONResponse struct {
+	Body    JWKSet
+	Headers GetJwks200ResponseHeaders
+}
+
+func (response GetJwks200JSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks404ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks429ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetHealthRequestObject struct {
 }
@@ -1321,6 +1580,98 @@ func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type RevokeTokenRequestObject struct {
+	Body *RevokeTokenFormdataRequestBody
+}
+
+type RevokeTokenResponseObject interface {
+	VisitRevokeTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeToken200Response struct {
+}
+
+func (response RevokeToken200Response) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(200)
+	return nil
+}
+
+type RevokeToken413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken413ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken422ApplicationProblemPlusJSONResponse struct {
+	ValidationFailedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken422ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken429ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken500ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateTokenRequestObject struct {
 	Body *CreateTokenFormdataRequestBody
 }
@@ -1349,6 +1700,22 @@ func (response CreateToken200JSONResponse) VisitCreateTokenResponse(w http.Respo
 		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
 	}
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400ApplicationProblemPlusJSONResponse struct {
+	InvalidGrantApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1469,6 +1836,9 @@ func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateToke
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetJwks Public keys that verify access tokens (JWK set)
+	// (GET /.well-known/jwks.json)
+	GetJwks(ctx context.Context, request GetJwksRequestObject) (GetJwksResponseObject, error)
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -1490,7 +1860,10 @@ type StrictServerInterface interface {
 	// Register Register a new user
 	// (POST /register/)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
-	// CreateToken Obtain an access token (OAuth2 password flow)
+	// RevokeToken Revoke a refresh token or an access token (RFC 7009)
+	// (POST /revoke/)
+	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
+	// CreateToken Obtain tokens (OAuth2 password flow) or refresh them
 	// (POST /token/)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
 }
@@ -1505,6 +1878,29 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetJwks operation middleware
+func (sh *strictHandler) GetJwks(ctx echo.Context) error {
+	var request GetJwksRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJwks(ctx.Request().Context(), request.(GetJwksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJwks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetJwksResponseObject); ok {
+		return validResponse.VisitGetJwksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // GetHealth operation middleware
@@ -1744,6 +2140,39 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 	return nil
 }
 
+// RevokeToken operation middleware
+func (sh *strictHandler) RevokeToken(ctx echo.Context) error {
+	var request RevokeTokenRequestObject
+
+	if form, err := ctx.FormParams(); err == nil {
+		var body RevokeTokenFormdataRequestBody
+		if err := runtime.BindForm(&body, form, nil, nil); err != nil {
+			return err
+		}
+		request.Body = &body
+	} else {
+		return err
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeToken(ctx.Request().Context(), request.(RevokeTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
+		return validResponse.VisitRevokeTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateToken operation middleware
 func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 	var request CreateTokenRequestObject
@@ -1782,83 +2211,111 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FwLb9tIkv4rDd4Ca89Rsuw4uUTGAec4yYzm8vDZzmaBKBe2yJLYa7Kb0920rAn83w9V3aRIibLkSc4L",
-	"DHaB3ZXJflRX1+OrB/MtiFVeKAnSmmD4LUiBJ6Dp5xmPUzhT0mqVvVeXVmnAxwmYWIvCCiWDYXABplDS",
-	"gGE25ZbFXOsFizUkIK3gmWFcA5NwA5rFuF7SD8LAxCnkHBeDW54XGQTDQKqeoS3CwC4KfGKsFnIW3N2F",
-	"wQW38FbkwtL/dFHxWwnGIhHAJmUyA8t4kgtrWAEa/ytUwva4TBi3TMkY9jfQcTio9xfSwgx0m4ALyLmQ",
-	"SNdmIjKYWiZkkxip5hs23LqfgY4DX0KsZGJYKa3ImhsJw6ZlljE+40Ju2PLZhj3B6sXp1ILevJ9VbM6F",
-	"ZROYKg0d7OZS2RQ0044ZmygIg1xIkZd5MDzsJObTp0+npU1RimJuOwTvKgXGlyOEkow2AqSxNLBJzl4C",
-	"16A7pOwuDAqueQ7Wy/8HnYAevVrfml4wQSI+FaBxK4EvCm7TIAwkz3FlhcO+iiQIA+SG0JAEQ6tLaBI2",
-	"VTrnNhgGZUkj12X/o+mmAp83iDhheWnwYuhSYp5loP9qmJrLDeSV5gHUCWmfHQdbbu0Ol/LmAGe/5InX",
-	"CfwrVtKCpJ+8KDJ/aQeFVpMM8n//h8FTfWts/hcN02AY/NvB0kIduLfm4NzNcpu2+fKOZ0g2JJUMsolK",
-	"FiFTmu1pmAljQe8Tk1CVM9QYnmngyYJVr9FK3YXBmZLTTMSPSj2KtbHcloZZzaURJNnCMKks41mm5pCw",
-	"qVa5u+ZSa5DWzyCi3yg9EUkC8rGp1mBUqWNgE8iUnJGtqKwByhpR9ws3qZCzl6VZPCp9SrGcywUruDFz",
-	"pRPnlyYg5IzFKcTXUHuGIXG2kh20dpCMJR4JNDo5Z9cNaPRpdCOGTZVmaP1sqWWfkSFlHC0pi+iPHpnV",
-	"aCyNs6P9sQzCpq9tjNrZ+GqcI+Rskyfbpq13YTCSFrTk2WutlX7MC/ko4baA2KIwc5GVGtgeMtFTTyxO",
-	"uOUTbgClv5QaeJzySYaemyi/4ZlIzpZI4zHJ/6SVnHn7oXQtVf32pX769Km36sS6NvRTDlZ9Hm38Xtk3",
-	"qpTJYx7vvWKmjFNGHozYfc4XmeLJlVJvuZ7B49uWpSVHcciQCK+Nh+ydeElEXin1jstFhcP+aUQ6QKSm",
-	"zKbCsDgTaKL3Ruchs0i3XQoO2sV9PJApQNqTsdSbTAfbaDkqpNirsfF9MraCpJtQs9fCtjstspyxspAH",
-	"rTsugqMrALo0gvdOXmJVuo2PErGg0uJ3eFRNeSeMEXIWsrxGHWTFCsRTbEJYk1l1DfL/wzb8DU0gnewN",
-	"F9njnrwp8YkCB1AMt8JMFw6bYOTIY3vCIkD3YiKWCQyP0JCzqYAMUdZd5btcyKmBWyB83UCOhVYFaCsc",
-	"qhQW8vaP+07gQLzFM4RBzm9HbtLhYEDusfqz9o9ca74IHJStUPFnv9WXepSa/ANiktk3eI7afbYppTOu",
-	"u/NPKfjQyV8KEyZk0J/1WYQGrk+7fR586RdaxBChREWI3ftVRBGhMC1Dmo5J65FEGORgDHe2uxF2l/kE",
-	"dB07zOgCvGUddMYjTb64Ey6X7uLQL8Azm65zx2HWNjXqeuuWflrXTu+UhMU6v1/f8tgynqtSWjYXNkWk",
-	"lytjmZ0rlkAscp6ZFkuP+i9IWjx6GtB/Gnhq0B8gvCozK4oMPkyrJ54kx9QgDG57M9XzD3Okrn9KZDRf",
-	"9UReKO0EHQO0YTATNi0n/VjlB3Tj5ib2Pw5oEeIJCfY6V2O6wOQrt634LeEWelbknYIhkvYtDCbPps/4",
-	"E+gdJ88nvWP+HHovksO492xyND2OD+EFPzwMwm2ha/g9mtrWxhAPGYMx9cFWAbKD7mzC4+uZRrjE/AwE",
-	"+Ck3bCqkMCkkJ0yWWbbMm5Bd7mQTjkO8WUXFa8dbCvDWY126oXgwZXn21eno+jnKHGEDvWW37LeSSyvs",
-	"gqkbUklgxMgQUXJsWwL7tP/8UaWvLJIHi1mVcFgJUtZyDB3ZoJYtRllbJi+cbLUZW99N2NSHFtUrItVl",
-	"TpYCuaZl9f3dd/POHDnhTcrYrp79+Ch8WIIlDCqJaK1ztGqqtibXmuxsENdYP/RH3MiXy6X1lrjR5+D8",
-	"9ftXo/c/B2Fwfjp6FYTB5S+j8/PX+Ovs9P3Z67evXzWWW4pFhTHW86lvztiL46f/UbvJBCwXzlK3r8O9",
-	"wF9rqzvosbMRarjzDiskpLFcuptf28mDIX/L91iLhgAcdV2yFTZb8dIfpZdWNEjsdXVHa5u4B82ZfKJK",
-	"O5xkXG53rfS22j+8z9NeAE+EBGM6HFAK8TX94klC2SuenbdGrFG9nkYn9JxAATIBGQswJ4zLBaUK0KAr",
-	"CSzn12BqFAXs6eBJP+ggVRWOhu+g6FWDkDr5gyZal9IQokAes0hDIkyE4VykrhG2jWVUSn7DBTmS6IRF",
-	"mlv4mmHU4wf6OXsuaDTMpJwihwXjWTaWlcSZ/ZBFQva8GLApzzJ0dhHbK0CzaljI5qnIgF3gqkyYsWzs",
-	"v09AMhEkREnkIsk1fi3ltM0EPFLoVoCZ5gkkEZunIBmXrOLx8soWLmlT790GrLvDvLCSp3ulsGFCeJYh",
-	"HPu8Y1wT/gDxXaFr/ckXotWlljeGNZQT6IAEVqE8WC1yDC65TJiQ7KMUsUqAvX/z32dsb1pmWW8uEpuy",
-	"DKwFbdgEYpUDO708G432Q4YsILkSkhTJDWMxN9BnlwWPwYRMyBthBBqYvd9BK7diyCYiES6YU9k+EeD/",
-	"YHHKMcDD/TjlI6elgYTtHR8d7bcvnGcihv/yfyO0aIIud3JyYm9BzhCEHD097rBuVZqtbeFipTXEtpcq",
-	"baA34XiyRXP9elpri8Oj5+Qnq7+fb5PIisx6uS6RvMJQf/1yeYxa+9VWb9fdFGUMzFch10XgrZgCYiqX",
-	"UQKXTsCbrFJCTVYfPh8MOp0KTvpa+wfvs12CosMtr5y9RX9rsRbpGzmyUepdcsz7zKYANE6x5JIfbSDW",
-	"Lr+0dcZMc2nrY6/kbnzMG1U36g1aocGAJHxdkDTh4P+tBv0l2CKZD5S7w67IIlaO4Oa8QecBEQi7gt63",
-	"zgRNVdByOceQSaQuE6in3GAg7IZoV0Hd83YmJMsSrtqK/RNm1ozFQyzCqorfy4cVGaxPukUFPxLIb4DU",
-	"jcL3BwK43ZMRH01XeF5b+Qfaxm0x+x+No9z6X7qcmIG41MIuLqmq7irip6VNj849930lfU3wXjaynmzv",
-	"109X+65gGZ1/uLxiB/T8gFJY00zNHYRs6A8JPz6trNZHnQXDwM9r+VeO5LjkpJBTtaFS38u55DPIqVDq",
-	"kFuf4fWYWj9CpiaWo3Ns5WyZTbUqZyma3bF0p6+LPQypDymHwFyUGTINPAmZCzNJMTJhLA4Rmqm5dAUV",
-	"0x/LsTzjUkkR84xh3G0YOM8eHUQnDmPyHOhVBTCd7dceApuMm5QQHtrmwiJGUKrPXt+AXjCKeupqSbQp",
-	"ERyxvSrI2j8Zu4qaMwQubHKK6w5BWVs1nYJMcH/K/BHBPrlLh6KQF7ekDMXQZTKM7wrqyroRkyh0dxYD",
-	"9a+kgutk0ayzVjyYZopb3L9QQlra86efLpDbDlT3f/rJswC1zp/lFhlEq6WUi3QRg2GJ5nPDlGR8LNvF",
-	"mxPnCYStazM0nUszR7RtWHR89CJyycRWmaY/lo1eJG6bLSrApKLQZU+qZosUoepmyxROHEsMdvZdmZpo",
-	"goR6mXw5aXQeVgpVCfFBRNxsqxnROJac5WWcMrQfaJ5xpd7ovCpVUWNUVE/hmVG0V6tcxWUylo3dqcPI",
-	"2KU+zEqXb9sPW6eu+zBcLxa1Aoylu6T6ZJ6zKCgYZEUrVa0obD6qq06RIypaqTxFbM/s1B+132enWVZH",
-	"T2YsPcSqAjyKxhrTjZe4l1rNyYDsnX24uNxHqfugxUxIEqel3P7VuA6BHqlQzhfUmEMDTs9HQ7yXQsM0",
-	"E7PUsr3ow/nV6MP7y0qw3JL+Vk8JgvV8P17PS1nvHdhUJdH+WCoH7clkOHYaFh0NBtVqKwucEl1+i3As",
-	"u9+75U03DW7IL65CFY3lXnTqi3CkeHhpZ64a1btaFIB//70mfJRE+yfMtYcozzvXKbeJFk9rn0Vvhbwm",
-	"kWhoXktCfqITrdbY/ClaNJCCwW2hDFlQ5rxHdc9nPE6FnOH9Rj+/vmJVIvRbVYm5O4joWieVcai6c7hr",
-	"d/S6DCTtccrlDBpORRgUA+8vTNXXIWx1fyEzCldySkeroKXiiaGoO0tA181CVWMKGhjOovPTq7NfIqbB",
-	"llpC0mfLRk2yxmMZUX9nxeMhqxowq8SAy0I5F0p0BmFwA9o4z3rYH/QHLr8CkhciGAZP+oP+EweaU/Lq",
-	"B2ld+pk5vF4b5VESDIOfwfri0Erj2NFgcE8psyph1uBnieQCdR3chTsWN/3eG2qbVaaF2sPEDfhaZZnn",
-	"XC8oKrsBiQPImSDD+MwgrvKH/oLDK3khjKNMBw8aFc+gziG+VMniYQzwyc3PdWqaKljNxPPxUTN9fERJ",
-	"id341FGUvWuDSatLuFu7w8MdjrAbBY49Gy6KWMzm3HgU5nr3jp0Ida1ak3nQaFCkKYfbp7QaDXDS4ZPt",
-	"k1a7Z3De0dH2eWv1fZr4YvvE1U6YuzB4ugtD2v1gzSiAZKsb/3/+cvelqRlOXshC0dVMlStetUEB4oCG",
-	"1jhFaWsNDjn45ks9dwcNO7IuBRXW5ezXyw/vGaXs++wTorgcjapbksGtMJZAu/cizDVYjGUFPfDVx4u3",
-	"VbJFwi1CnBmwvUhD9p/jAJ+Mg2jfmcm2Nr8VxmJk4Yxm0O4o/rxK9zkua8TvUHfo/la63JVv0SVM2+ru",
-	"S2DKy8wGw6eDdtVnW81nLTIq+G8lsEL5DlPLMd7xrqvFmk3ExaU2Sreo25KO6aBCZovqaqhhHuG272Xt",
-	"3rXOCz/ActTB+5c/5GeWO+1ex16vHnUbr2WfNjEhZBLmGIZMhXbN842WIbyUjrz8uBwMnsSlzugHnLCW",
-	"mFY5ege0SJBJB0y7a3StGf4P28PBDvZw2aP857aEb330f/81d1nBNcvRRe1yyIH/SIC8egdIvQ+CLbHH",
-	"d2jG93nvfvCI4jY43j6jbrr9c8vnBfCEAgbv7FbE9EcIZvURDW5ccBun6xbs1H/VsPzewQyZ7yboOaN2",
-	"fjp6Fa48q5oKQoZv/UPfcxCOZeNhNbLP/GuKA6unFAFOheRZn12CpexS49uKsfQRFmUMfAxH3Y4YGdJK",
-	"VbR9NBh0gYK1hPT3AP060qEmi50x/Mak+E5I/pFsgW/PadmER0Lxj2BGBjtYg/qLo39FFp2RRZVAqb+R",
-	"UtMH2i/0j/Sx18Zo4mgwcM2E58rYmYbL/3mLgUX9/QmpvEvo5GLmc8wYeaBSQBKyp4MnY4e35sJAv27G",
-	"qNskhnU6W9hWuvEaoDDenAg5G0vC4w06cGvK5hWge1Xakull/jukIRoKpa0Zy8ixacgaPRs4nT6vcd1U",
-	"lMOvKIvYnrEiy9CUdQY4P4O9IO59b8Zm2WdRM9FUnSGFO/Ayn9Ps4Wl00ATDgNpniBj8/zr/80fSQcue",
-	"pg7zRIem/CDoGyrDTKci7jvxf/LD++7XOls6P9KxVG9anLDIcTNiGCQZNk85Jbpz93HCauaqXvz+1FVd",
-	"VticvKqaWr7HofmKaGcZdFkW3NDl8YDLbbff/LAE1o4nEUkwPNzdW5t7nKT5QdmuP7N7qbXy/lnNr1FX",
-	"dcTJC+MYqq0mqxA8eC3xVemGiqyE51XbArX7Lb86ttVVNlo00DT32alkpbyWai6XhTfGx3JO3xwuq21g",
-	"l3Vi5zK6DLZLxl35xp3dtPS2N5/Pe1Ol816pM5CxSiBZEfZmY02z02WryjZbVjpUZWcdafUV/TAU2zhh",
-	"u2crgMWv6eTnWHwQv44+/j46fC9GZiQvnsZno2ej6+Lvfzv79UUfngz6Rswkt6Ve6Y2qOrMafVhV+9XD",
-	"ztxlGE7v+9SsVefZ9p1Z1z/6sXs2qOOr3H+Zmi2m5oPvPJHMSVzVONPVbrLfYYQISuubKh4vXbcMBdx+",
-	"6Po/VNJo+XINGNcgKSNY6SWu3ZGudZlaj7bX8/n9lX/8wnSsUdfNHFBtQZEmCR6L3H25+78AAAD//w==",
+	"7HyPb9s48u+/Qug94OI+2XHSpD8cHPCy2XSbbrfNJen2DusioqWxxY1EekkqrneR//1hhpQsyXKc7Pby",
+	"gPveAXeXyhQ5HA7nx4cf6o8gVvlcSZDWBKM/ghR4Apr+POFxCidKWq2yD+rSKg34OAETazG3QslgFFyA",
+	"mStpwDCbcstirvWSxRoSkFbwzDCugUm4Bc1i7C8ZBGFg4hRyjp3BV57PMwhGgVR9Q0OEgV3O8YmxWshZ",
+	"cHcXNkQ5LyaZiNcleasWLFNyxmwK7AaWhuV8ySawZdw5dReynH/t8xn8/flw2CnCBbfwXuTC0v90KeK3",
+	"Aow1NPykSGZgGU9yYQ2bg8b/CpWwHS4Txi1TMobeBpH2htX4QlqYgW4KcAE5FxLl2ixEBlPLhKwLI9Vi",
+	"w4BbxzPQMeFLiJVMDCukFVl9IGHYtMgyxmdcyA1DvtgwJli9PJ5a0JvHs4otuLBsAlOloUPdXCqbgmba",
+	"KWOTBGGQCynyIg9Ge53CfP78+biwKRpyzG2H7V+lwPiqhVCS0UCAMhYGNpncd8A16A4ruwuDOdc8B+u3",
+	"4EedgD77fn1o+oEJ2mVTARqHEvjDnNs0CAPJc+xZYbNrkQRhgNoQGpJgZHUBdcGmSufcBqOgKKjluu1/",
+	"Mt1S4POaEEcsLwwuDC1KzLMM9N8MUwu5QbzCPEI6Ie2Lg2DLqt1hV94j4dvf8cTvCfxXrKQFSX/y+Tzz",
+	"i7Y712qSQf5/fjU4qz9qg/9vDdNgFPyv3ZWT3HW/mt1z95YbtKmXn3iGYkNS2iCbqGQZMqXZjoaZMBZ0",
+	"j5SEWznDHcMzDTxZsvJndFjo+JScZiJ+UunRrI3ltjDMai6NIMsWhkllGc8ytYCETbXK3TIXWoO0/g0S",
+	"+o3SE5EkIJ9aag1GFToGNgGMBOQrSm+AtkbSveUmFXL2XWGWTyqfUizncsnm3JiF0okLjRMQcsbiFOIb",
+	"qCLDiDRb2g56O0jGEqcEGuOs8+sGNIZVWhHDpkoz9H620HLAyJEyjp6URfSPPrnVaCyN86ODsQzCeriv",
+	"tXqw89X4jpCzTZFs2269C4MzaUFLnp1qrfRTLsgnCV/nEFs0Zi6yQgPbQSV66UnFCbd8wg2g9RdSA49T",
+	"PskwcpPktzwTyckq2XlK8T9rzHWc/1C6sqpBc1E/f/7cbwexrgH9K7vtmOeXiCb6g+byMY6oMgM0JstF",
+	"FowCZ9dTDSZlVt0A+RXh+g8ZfJ1jEAiZhluF+0HpyjEWBjBQgDOTwL9zPSOhwsC5n2B0MMTMQlgXaHnC",
+	"SvdfmR+fqMKOJhmXN7iK38jxtKZUyBupFnL7lMZyJ6I5jVhjSlHILt6csBcvD173BuzY91x/k6XclL2O",
+	"JW79RaoyYFOei2yJ2/suDD4o+0YVMnlKy/ygmCnilFHyQTvlnC8zxZMrpd5zPYOnDwurIIyLk6EQ3pHu",
+	"sZ/EdyTklVI/cbksU+j/b0K6XFZNmU2FYXEmMLrunJ2HzKLcdrXnMaT1cEJmDtIejaXe5PXZRqdfJvn9",
+	"qqy5zz20iqB6ldBvlCUP6mT1RqsjX288sBNsXdYOq/h178urMoNW45PENF5p8Ts86U75SRgj5AyLzzJh",
+	"pABELoNNqExwO//f4dZ/Rm9DM3vDRfa0M69bfKLA5ZaGW2GmS5dWYrHPY3vEnHs0EcsEVrYYg9lUQIYJ",
+	"cuW/HWChgVug0qiW9M+1moO2whUEwkLe/OO+Gbj6y+IcwiDnX8/cS3sYZHIhy3+uYovWfBm4KqQsaH7x",
+	"Q32pWqnJrxCTzb7BeVSZT1NSmuN6JvY5BV/1+kVhwoQMBrMBi9DBDWi0X4ZfBnMtYojQoiIsuwZlMRih",
+	"Ma2q0Y6X1ovAMMjBGO58dw20KfIJ6Krsm9ECeM/aDaPU9eJmuOq6S0NvgWc2XddOGe/r0qibrUP617pG",
+	"evf5RzL7JKGCh2fntQGnPDPQNuJj5sAjdgNLtoPh+uXh3ksXuF8Nn7/sHXnki7O5FrfcAptzTYBEczI8",
+	"I6cJEhPlX4LT5PvL4yAMTi/3D1/UZF0tRqxvmy/sHx7uvQ7C4Ly/6ZUbkXQjGCT3i+evmE2LfDLXQvro",
+	"QyhayLhxLsgwrNqZIPnXu7fLukQffzzHCZx0ilIYqLc1YtbZ7Cs2Wnu6XJ/F6YnD+5TMloOtJoCSOg3i",
+	"EE4xIS2Bk2yDbVxChzfBYR/sTNDA7ra4CuqwS4KflISuqX/lsWU8V4W0bCFsiiVkroxldqFYArHIeWYa",
+	"G35/8Jp8mS/LhvSfWqE2HAyxbisyK+YZfJyWT7xIbsuj7voz1fcPc5RucExi1H/qi3yutFMcx20czIRN",
+	"i8kgVvku+SNzG/s/dqkT0gi53XVtx+RekmtuG8BQwi30rcg73Zaz+pWPGE5eTF/w59A/SF5N+gf8FfRf",
+	"J3tx/8Vkf3oQ78FrvrcXhNswsfCvxJGmAZAviMGYamLtytthAmzC45uZxmSe+TeEnFERMBVSmBSSIyaL",
+	"LFsBspQ1dKoJ22EhW8Jta9Nbudet07p0TXFiyvLs2kWQ9XkUOboV+pV9Zb8VXFphl0zdUsBAxwI5RjK0",
+	"6IbBHg5ePan1FfPk0WZWIpkt9GMNvOyAmRuZQhKENVTU2VZTsdXahPX90JC6ZVJd7mRlkGu7rFq/+1be",
+	"uSNnvEkR2/bcD/bDxyG3YVBaRKOf/bar2ora19VZE67Wf+inuFEvl6vcwoeo89MP3599+AED7PHZ90EY",
+	"XL49Oz8/xb9Ojj+cnL4//b4zhJUZ8PpBzZsT9vrg8GWVxDmExKznBiV00hEKoUwc14P6R0z32f5gyKgR",
+	"i1UCLkV58fLgNZaDBOoeDvZ7TEnXyJRh32ENIJO5wmSADvZch64aNQyDjpJl2tkELprZZRun6Z7Ewz1p",
+	"LWPucKVCGsulM9+1kXy94U31HpdXs+L9Lkv18FI9rHySfsuhV2WnpaGtDeIe1N+sw1HbUhf6tRw/vC+Z",
+	"vQCeCAnGdETRFOIbsznV7VDN+iEjFagJzEEmIGMB5ohxuSQgFaOSksByfgOmKlSAHQ6f15Kzlahq7mT4",
+	"CxJ9XxOkgsYxzuhCGkqLUMcs0pAIEzFhWKRusDIay6iQ/JYLiobREYs0t3CdiVxY39C/s+NwGcNMyqk4",
+	"XzKeZWNZWpzphbgR+t4M2JRnGUbsiO3MQbOyWcgWqciAXWCvTJixrI3fo1otEWRESeTAmjV9rey0qQSc",
+	"Uuh6gJnmCSQRW6QgGZes1PFqyZYOpazGbu7ah1dSYWlP91phzQ/yLMOc8pcHQgfhNzDfllzrT76QrO7g",
+	"bSNyQLBbR15jFdqD1SLPIWFcJkxI9kkKcrkf3vx4wnamRZb1FyKxKcvAWtCGTSBWObDjy5Ozs17IUAVk",
+	"V0LSRnLNWMwNDNjlnMdgQibkrTACHczO76CV6zFkE5EIh5eorEcC+H+wOOWaxzQep9OaKQHHOwf7+73m",
+	"gvNMxPB//b8xP6pnjm7mFInfg5xhJrV/eNDh3cpDiKaHi5XWENt+qrSB/oTjzJb1/qvXGkPs7b+iYF/+",
+	"+9U2iyzFrLrrNslbdQMbF5lC3/oiH7cQfqVxV/GYtnoF0NWEPxi+ftGQfq8rGOCL1/j4OhWyI/eP/KjX",
+	"1NJBOW7Q8olDHYbD170jgtAkQAKJK9oxki8UuxEyMSzmEn+fAMuFsRwnQYddPE4ZHZAO2LFcuj/ZLc8K",
+	"OvMSM6m0487UJvfiYGugIjV26f+qVHALAanNqkv97z5fMclzjC0CnbCYSfz7BpYlyyW6EUnEHOB5xG5B",
+	"i6mgYExVcbQ7WECW9elUZvfXxY0Z/GqU9B6yHjKwa+NL6Qq2uYFlJ+rhoFpzLTqEfi+mgOVCmVXVrQWF",
+	"LiH5+j7cezUcdmUcDTvoYIPM+W8FhAwrwgxYYWDE4GuccjnDuopxy6Lzj5dXbJc62I28UigpIwP8e8vS",
+	"0DYkLErkZye6OH1zcXr59vrq44+nH66vrt5HIds7YAlfGoyFCUx5kdnQ8QJIqcKyBTcs5TKBhKnC9jpV",
+	"uNoE9YTbYd8dOXXL0Bp20+issThtDW60zJpjWE+qS8fCSG9sp6a/iEXlr7RN+cSAtD3aj4ZFWNJJnkNE",
+	"7nnV9IjVD0TXu20tS9Vf8/GAUVbstrzrpMLUCwPk+2s7uRVPKaX3SXHdw9cssQY8utYGYu3wsK1vrCbT",
+	"4d9WOnOZCmmNdoS3g1po2LSCfqh63W9uxLxf5jx9qmJAO6yjFaU2ZLYTdwjRXPDB42PW3p+XcsuWb4va",
+	"sKFHB6OHi2Vi5VayPuth58qXRt+9mVZEJ3egGTKJus0EZijcoM9yTbRj1u34DCuknCpsZ0m9I2bW0qQH",
+	"50Js+8q3k59voc67Djf0iXCcGg6xMVf5Exjdw09DPpkuBLbKgR+ZOW6DZf8sVOb6/9KV4huICy3s8pIY",
+	"mY5NeVzYdP/cL61nYa4Z53e1Y1e28+7zVc8FtWYEJWeQqYUrsGsexW/ETzoLRoFvHfh9g43LkNdsUDcF",
+	"jlK6Q1Mhp2oD+bOfc8lnkBP3zuUuA4arZqqtFTI1sRwrisZZMrOpVsUsRUMfS6eUlcHjpEJCj5nDF0Om",
+	"gSchcwAj7alMGItNhGZqIR3RwwzG8modPOKZUZQDGEwBGG8m0mGVpiTYn4Yy8RjLMvOgDLWVfRNFTkNh",
+	"SqzB0WAMg1vQy7LVFFPFsXR8mN5RuYCu7W60eklQ0ot5ci2fHozlWJ5wqaSIecbm3KYGp4WpW7TrI7fh",
+	"OdBPJcjgsm7tYRCTcZNSlY95ytziLJUasFMS0yFzJSkl2nTe7pP81weHL3tHYwenOZfoUTtyYW5NXDo/",
+	"nYJMcHw6YCWB/Rk6TYqwWxySoPaRg+SNp+53HR/RmhMG7XwnepmCKIneW3omYqmDaaa4xfHJBGjMZ88u",
+	"0HgcsDJ49syrAH2Ln8tXVBD1ltKRr0ONDEs0XximJONj2eTIHFV5ZkmBcXm2NAvQpNKD/ddlqltnwwzG",
+	"ssbW57ZO4gYmFZnUjlT1ewyErNTvNeCLaFwCa25dctAhIba/Z+2cnYcrq3N7cjcK27k4l8lYto3TFyB5",
+	"EacM3SZGLuy6f3ZeUoToLkG06gZ3Gg7eoAlR5zVxiJRvbC3AFe4kqRc21FBRl931BWLPjqVbtWqqXtVo",
+	"OQIMi1psIpxqBz+onHGL8ROxHfOgKwW9ATvOsgpSM2PpK6yqhEt542KA8Sb4nVYLcpA7Jx8vLntohh+1",
+	"mAlJ9rUy5L8ZR6rt057K+ZK47NTg+PxsNJZYGMI0E7MU0/WP51dnHz9clpbmuvSZ/jHVJ31/daXvza7/",
+	"E9hUJVFvLJXDe8iHOHUaFu0Ph2VvrQ6OSS4/RDiW3b+77k23DK7JW8cMisZyJzr25CfaibhoJ44F1L/C",
+	"yiZk0T8rwc+SqHfkUQLldecul2ySxcs6YNF7IW/IJGpbsWEhz2hGbW6Tn0VDBtpx8HWuDLlU5qJjuc4n",
+	"PE6FnOH6Rj+cXrHyiO+PkgFztxuVl4OczktCO3eXhfzmdtHEl9GroCkMmoGPh6akQmOZ7dYvZEZhT27T",
+	"US/ounhiCIrNEtAVv77kcqPH4Sw6P746eYuRyRZaQoJ5aXm9itzzWEZ0FarU8YiV16ZKtNgzXylFIDmD",
+	"MLgFbVzmsDcYDoYOdAfJ5yIYBc8Hw8FzQs1sSslMN1KCv8xgU2Fc0WDoDCl69/nq+vzi7Ofjq9PrH0//",
+	"df3m7P2pX0b30+nPZx8/XVa/XeLC0/6r4TpToY0NXUijvbBCechpN0gp0qUjY+kAoJBQoohns4jtRMSn",
+	"cegZUWoih5JGhJMYMYsG7NjfEvAuZCwdgASmAduYUhAMOIDJjZJwRMHJSyZqpTdqcCyFZSZVRZawKdg4",
+	"9W7GOlfGdjjNdcEN08qi3+0N2MHwwONSblCuYSxRNZCUccGfQrg6nO28xWn1RviDeyKMpx7R0pgUEmcf",
+	"VcA9S4JR8APYd4sbE7QuzewPh/dwAR/HAfTMmQ0UwHeffyRlVOSpXovo2LD2bSzHjluCNO7B8GDTq9W8",
+	"dyumNL6w/3r7C22+MBUdRZ5zvQxGwXltS5C5kkEtW+a04xXQw63LZ4YgrcKmwRfsbTetyG9+660tn6fH",
+	"/akFrPHzy1IyUI/gxPuxNyxteRBGd5vELQxaCnovbkFiA8rzavP3k3Ya8J6biixlOnRQ43wG1RHvdypZ",
+	"Pk4B/uz5l4r+QCypOrnhYL9OUdinM6OH6amDlnrXrGYryKexhnvfbBM69WxYKFIxeSDPJyE2/IEzofu3",
+	"QO12Hb2yt/2VBtUaX9p7vv2l9v0B2qL7299bYzj/6b0dBocPUUjzMlMdhiDb6gYgfvly96W+M5y9UK5A",
+	"S4MlsW1eNYWEMvLarnEbpblrsMnuH55OdLd7bwgvy1DO3l1+/MCIUTFgnzEK5ZjeuC4ZfBUYlCkUUz7n",
+	"T1zGsiwC8KdPF+/LUw8JX7HYmAHbiTRkfx8H+GQcRL2ugPReGPvJgHbpS9C8DvtLW+5z7NaI36G6Xvpb",
+	"4Y4W/f1SKjcbV9P8OUUwOhw2mUXbeEXdRy5srvz1SH+k5pLIhmo2CRcX2ijdkG4LmN4hhcyW5dJQDoSJ",
+	"ib+I2T1qdWz/CM9RoYdf/mKi8HCuZAdRttN5rS4ZkxJCJmEBxrrksZVL4KJ0nEGMi+HweVzojP6AI9Yw",
+	"05JC4dJDMmTaA6Z55XHtJvef9ofDB/jD1QXb/2xP+N7jjPcvc5cXXPMcXdKumuz6G+4U1TvKxftSsFXu",
+	"8W9KobdH70HwhOb2+GT6P9Y+L4AnVLr7YNcy029hmOUXIHDgObdx2sGO8FfyV5f1zYh5xmrfObXz47Pv",
+	"w9azkrgaMvzVP/S81nAsaw/LlgPmf6byuXxKWMxUSJ4N2CVYAn5rHwYYS491uILXoSlUIKfYkr6H4nGv",
+	"/eGwKylYOxH7K4l+VekQkffBOfzGU7kHZfJP5As8BbzhE54oi38CNzJ8gDeoPpfx38qis7IooczqAx9q",
+	"+kj/hfGR7qBvrCb2h0N3YeVcGTvTcPmP91hYVB9PoC3voNVczPzxD1YeuCkgCdnh8PnY5VsLYWBQcWUr",
+	"FuuoOmkStgH83wDMjXcnQs7GkvLxmhw4NCFoc9D98gCB6dXRVEhNNMyVtmYsI6emEatRakso0jP26Xit",
+	"lCxiO8aKLENX1tuAuF2Q9v4qYrOiwVZKNCVxd+4mvMJz6hTrGsE5GAXEbiZh8P8r/OfPwEErynmHe6JJ",
+	"E1IP+pZOSKdTEQ+c+T//5jeP14jHnZ8psHSyvTxikdNmRGCyYYuUE4Kau+vZbeSq6vx+6Ko68dsMXpWc",
+	"478S0Dwlo5OHseIlbCDhPmJxm+zobwZgPXAmIglGew+P1uaeIGm+Edr1nxxeql15/1v1Tym194izF8aJ",
+	"RtoCq2oQtz/wru+R+6nXJWuj/cGTkY8pzdbYF8gEEh8LKtJGpmZEtU/WuLkYakxRHrXYFPIBOy7J3p6X",
+	"4gKa+6DLZImyQDYN/bm1sP4TDqZkelSRxsXZsazupxALzRAtxvXmusehibfjTsTpXPOqwW3AKLtIwR/E",
+	"0nnT6uoWmrf//gzRRWofnRlLP9LIE26EcWSfMiGnLwda5QUasKjFUo+afBbU4Ip43hXyHOP+yjN0H+bn",
+	"vvYXi0V/qnTeL3QGMlYJJC134YmRwfPf9vsvF/8cyte///yvyeHNxV78/pX9R34A7+Yv+FuzX/yQDKc/",
+	"iuvlcdDBuW8RLR/hEesXCR5eBqx7pLZFEdUEl7D8eEAmbmFFavKnj47x9T8i0a15FVRQm0TWcRujxuPq",
+	"djuedrfR6zx7dt5ggD571uRlV8Tl0O2+Opc+6o3Gskb5djvM83FsGYJq/Ffc7eRj/FejVtQdxsdyQR/6",
+	"WvF1wK68mPcHOwfDvV7Js6oTgdtit+jkozaT3Ms6llgU4CgZN7ZJ80kGrOaJUpUlxjv5xgJ44fF5Y7GO",
+	"KrrDXIMBiT6ETN/izhmwc/eUoIHyKfqs+no7JGFTIGA7HYFgLKtIwDoCQfjASNAbS7rgZUr+MN20EUTs",
+	"aH/yCw2j+uiXhBE7QJctbDqW3V/8Wt3P7Swd3LHQt/Wja+zVGvaqZoxuTtBlIKr2akz+Ov99a5ZZp4J3",
+	"ZHd3K7Z7UwRvyhtlaHruNcr8oyLD3d2DPX/josg3w39qka15GSqA5bt08kMsPop3Z59+P9v7IM7Mmbw4",
+	"jE/OXpzdzP/588m71wN4PhwYMZPcFrp1+cXfKvor2mle0ylv5zxOY10J+XGTmExOo7lxvxUfpPyAtT+Z",
+	"eVAgqn318KHAWMc3If9bK2ypFT46knpJiekipPecM/V2kULeEdUJEtO3Ja5eOH49Aee+6fodmtr9Esdx",
+	"RhEGq9NS6rvj2NWduJYX+9bO5QetLzCbjj4q/osDnBqQQl0Ejyncfbn7fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
