@@ -49,6 +49,7 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 			health, err := s.Client.GetHealthWithResponse(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, 200, health.StatusCode())
+			reachRevocationsUnknown(t, s) // server/contract_refresh_test.go
 		})
 		t.Run("database down", func(t *testing.T) {
 			t.Parallel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/testdb"
 )
 
 // refreshWith runs the refresh grant through the typed client.
@@ -214,4 +219,77 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	revokeWith(t, b, other.RefreshToken, "refresh_token")
 	requireInvalidGrant(t, refreshWith(t, a, other.RefreshToken))
 	t.Logf("refresh token revoked on one instance, its access token refused by the other %s after", refusedWithin(a, other.AccessToken, start))
+}
+
+// reachRevocationsUnknown: an instance that could not load the revoked
+// tokens (its database is not migrated) answers every secured operation
+// with a valid token 503, rather than risk accepting a revoked one.
+func reachRevocationsUnknown(t *testing.T, s *contractServer) {
+	t.Helper()
+	token := bearer(signedToken(t, testJWTSecret, jwa.HS256(), validClaims(1)))
+	order := uuid.New()
+	statuses := map[string]func() (int, http.Header){
+		"createOrder": func() (int, http.Header) {
+			r, err := s.Client.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, token)
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		},
+		"getOrder": func() (int, http.Header) {
+			r, err := s.Client.GetOrderWithResponse(t.Context(), order, token)
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		},
+		"updateOrderStatus": func() (int, http.Header) {
+			r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, token)
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		},
+		"listUserOrders": func() (int, http.Header) {
+			r, err := s.Client.ListUserOrdersWithResponse(t.Context(), 1, nil, token)
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		},
+	}
+	for op, call := range statuses {
+		status, header := call()
+		assert.Equal(t, http.StatusServiceUnavailable, status, op)
+		assert.Equal(t, "1", header.Get("Retry-After"), op)
+	}
+}
+
+// An instance that started without its revocations (the database was not
+// migrated yet) refuses tokens with 503 until its revocation feed has
+// loaded them, then accepts them; the loss and the return are logged once.
+func TestTokensAcceptedOnceRevocationsAreLoaded(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.NewEmpty(t)
+	ts := startServer(t, map[string]string{"DATABASE_URL": dbURL, "MIGRATE_ON_START": "false"})
+	s := newContractServer(t, ts.URL, dbURL, newObserved())
+	token := signedToken(t, testJWTSecret, jwa.HS256(), validClaims(1))
+	require.Equal(t, http.StatusServiceUnavailable, accessStatus(t, s, 1, token))
+
+	require.NoError(t, database.Migrate(t.Context(), dbURL, slog.New(slog.DiscardHandler)))
+	require.Eventually(t, func() bool { return accessStatus(t, s, 1, token) == http.StatusOK }, 15*time.Second, 50*time.Millisecond)
+	assert.Len(t, ts.logs.Find("revoked tokens not loaded; tokens are refused (503) until they are"), 1)
+	assert.Len(t, ts.logs.Find("revocation feed restored"), 1)
+	assert.Empty(t, ts.logs.Find("revocation feed lost; tokens revoked elsewhere are seen once it is back"), "already reported as not loaded")
+}
+
+// Neither kind of token reaches the log, not even when a reuse is detected
+// (which is logged, naming the family and the user).
+func TestTokensNeverReachTheLog(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	s := newContractServer(t, ts.URL, ts.DBURL, newObserved())
+	u := newUser(t, s)
+	next := refreshWith(t, s, u.Refresh)
+	require.Equal(t, http.StatusOK, next.StatusCode())
+	requireInvalidGrant(t, refreshWith(t, s, u.Refresh))
+	revokeWith(t, s, next.JSON200.AccessToken, "")
+	revokeWith(t, s, next.JSON200.RefreshToken, "")
+
+	reuse := ts.logs.Find("refresh token reused: its family is revoked")
+	require.Len(t, reuse, 1)
+	assert.InDelta(t, u.ID, reuse[0]["user_id"], 0)
+	logs := ts.logs.String()
+	for _, secret := range []string{u.Refresh, u.Token, next.JSON200.RefreshToken, next.JSON200.AccessToken, u.Password} {
+		assert.NotContains(t, logs, secret)
+		assert.NotContains(t, logs, secret[:20])
+	}
 }

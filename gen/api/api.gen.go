@@ -416,6 +416,9 @@ type NotFound = Problem
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
 
+// RevocationsUnknown RFC 9457 problem details.
+type RevocationsUnknown = Problem
+
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
@@ -717,6 +720,15 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type RevocationsUnknownResponseHeaders struct {
+	RetryAfter *int
+}
+type RevocationsUnknownApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers RevocationsUnknownResponseHeaders
+}
+
 type TooManyRequestsResponseHeaders struct {
 	RateLimitLimit     *int
 	RateLimitRemaining *int
@@ -969,6 +981,25 @@ func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder503ApplicationProblemPlusJSONResponse struct {
+	RevocationsUnknownApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListUserOrdersRequestObject struct {
 	UserId UserID `json:"user_id"`
 	Params ListUserOrdersParams
@@ -1093,6 +1124,25 @@ func (response ListUserOrders500ApplicationProblemPlusJSONResponse) VisitListUse
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUserOrders503ApplicationProblemPlusJSONResponse struct {
+	RevocationsUnknownApplicationProblemPlusJSONResponse
+}
+
+func (response ListUserOrders503ApplicationProblemPlusJSONResponse) VisitListUserOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1226,6 +1276,25 @@ func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder503ApplicationProblemPlusJSONResponse struct {
+	RevocationsUnknownApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1408,6 +1477,25 @@ func (response UpdateOrderStatus500ApplicationProblemPlusJSONResponse) VisitUpda
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrderStatus503ApplicationProblemPlusJSONResponse struct {
+	RevocationsUnknownApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateOrderStatus503ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2211,111 +2299,113 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7HyPb9s48u+/Qug94OI+2XHSpD8cHPCy2XSbbrfNJen2DusioqWxxY1EekkqrneR//1hhpQsyXKc7Pby",
-	"gPveAXeXyhQ5HA7nx4cf6o8gVvlcSZDWBKM/ghR4Apr+POFxCidKWq2yD+rSKg34OAETazG3QslgFFyA",
-	"mStpwDCbcstirvWSxRoSkFbwzDCugUm4Bc1i7C8ZBGFg4hRyjp3BV57PMwhGgVR9Q0OEgV3O8YmxWshZ",
-	"cHcXNkQ5LyaZiNcleasWLFNyxmwK7AaWhuV8ySawZdw5dReynH/t8xn8/flw2CnCBbfwXuTC0v90KeK3",
-	"Aow1NPykSGZgGU9yYQ2bg8b/CpWwHS4Txi1TMobeBpH2htX4QlqYgW4KcAE5FxLl2ixEBlPLhKwLI9Vi",
-	"w4BbxzPQMeFLiJVMDCukFVl9IGHYtMgyxmdcyA1DvtgwJli9PJ5a0JvHs4otuLBsAlOloUPdXCqbgmba",
-	"KWOTBGGQCynyIg9Ge53CfP78+biwKRpyzG2H7V+lwPiqhVCS0UCAMhYGNpncd8A16A4ruwuDOdc8B+u3",
-	"4EedgD77fn1o+oEJ2mVTARqHEvjDnNs0CAPJc+xZYbNrkQRhgNoQGpJgZHUBdcGmSufcBqOgKKjluu1/",
-	"Mt1S4POaEEcsLwwuDC1KzLMM9N8MUwu5QbzCPEI6Ie2Lg2DLqt1hV94j4dvf8cTvCfxXrKQFSX/y+Tzz",
-	"i7Y712qSQf5/fjU4qz9qg/9vDdNgFPyv3ZWT3HW/mt1z95YbtKmXn3iGYkNS2iCbqGQZMqXZjoaZMBZ0",
-	"j5SEWznDHcMzDTxZsvJndFjo+JScZiJ+UunRrI3ltjDMai6NIMsWhkllGc8ytYCETbXK3TIXWoO0/g0S",
-	"+o3SE5EkIJ9aag1GFToGNgGMBOQrSm+AtkbSveUmFXL2XWGWTyqfUizncsnm3JiF0okLjRMQcsbiFOIb",
-	"qCLDiDRb2g56O0jGEqcEGuOs8+sGNIZVWhHDpkoz9H620HLAyJEyjp6URfSPPrnVaCyN86ODsQzCeriv",
-	"tXqw89X4jpCzTZFs2269C4MzaUFLnp1qrfRTLsgnCV/nEFs0Zi6yQgPbQSV66UnFCbd8wg2g9RdSA49T",
-	"PskwcpPktzwTyckq2XlK8T9rzHWc/1C6sqpBc1E/f/7cbwexrgH9K7vtmOeXiCb6g+byMY6oMgM0JstF",
-	"FowCZ9dTDSZlVt0A+RXh+g8ZfJ1jEAiZhluF+0HpyjEWBjBQgDOTwL9zPSOhwsC5n2B0MMTMQlgXaHnC",
-	"SvdfmR+fqMKOJhmXN7iK38jxtKZUyBupFnL7lMZyJ6I5jVhjSlHILt6csBcvD173BuzY91x/k6XclL2O",
-	"JW79RaoyYFOei2yJ2/suDD4o+0YVMnlKy/ygmCnilFHyQTvlnC8zxZMrpd5zPYOnDwurIIyLk6EQ3pHu",
-	"sZ/EdyTklVI/cbksU+j/b0K6XFZNmU2FYXEmMLrunJ2HzKLcdrXnMaT1cEJmDtIejaXe5PXZRqdfJvn9",
-	"qqy5zz20iqB6ldBvlCUP6mT1RqsjX288sBNsXdYOq/h178urMoNW45PENF5p8Ts86U75SRgj5AyLzzJh",
-	"pABELoNNqExwO//f4dZ/Rm9DM3vDRfa0M69bfKLA5ZaGW2GmS5dWYrHPY3vEnHs0EcsEVrYYg9lUQIYJ",
-	"cuW/HWChgVug0qiW9M+1moO2whUEwkLe/OO+Gbj6y+IcwiDnX8/cS3sYZHIhy3+uYovWfBm4KqQsaH7x",
-	"Q32pWqnJrxCTzb7BeVSZT1NSmuN6JvY5BV/1+kVhwoQMBrMBi9DBDWi0X4ZfBnMtYojQoiIsuwZlMRih",
-	"Ma2q0Y6X1ovAMMjBGO58dw20KfIJ6Krsm9ECeM/aDaPU9eJmuOq6S0NvgWc2XddOGe/r0qibrUP617pG",
-	"evf5RzL7JKGCh2fntQGnPDPQNuJj5sAjdgNLtoPh+uXh3ksXuF8Nn7/sHXnki7O5FrfcAptzTYBEczI8",
-	"I6cJEhPlX4LT5PvL4yAMTi/3D1/UZF0tRqxvmy/sHx7uvQ7C4Ly/6ZUbkXQjGCT3i+evmE2LfDLXQvro",
-	"QyhayLhxLsgwrNqZIPnXu7fLukQffzzHCZx0ilIYqLc1YtbZ7Cs2Wnu6XJ/F6YnD+5TMloOtJoCSOg3i",
-	"EE4xIS2Bk2yDbVxChzfBYR/sTNDA7ra4CuqwS4KflISuqX/lsWU8V4W0bCFsiiVkroxldqFYArHIeWYa",
-	"G35/8Jp8mS/LhvSfWqE2HAyxbisyK+YZfJyWT7xIbsuj7voz1fcPc5RucExi1H/qi3yutFMcx20czIRN",
-	"i8kgVvku+SNzG/s/dqkT0gi53XVtx+RekmtuG8BQwi30rcg73Zaz+pWPGE5eTF/w59A/SF5N+gf8FfRf",
-	"J3tx/8Vkf3oQ78FrvrcXhNswsfCvxJGmAZAviMGYamLtytthAmzC45uZxmSe+TeEnFERMBVSmBSSIyaL",
-	"LFsBspQ1dKoJ22EhW8Jta9Nbudet07p0TXFiyvLs2kWQ9XkUOboV+pV9Zb8VXFphl0zdUsBAxwI5RjK0",
-	"6IbBHg5ePan1FfPk0WZWIpkt9GMNvOyAmRuZQhKENVTU2VZTsdXahPX90JC6ZVJd7mRlkGu7rFq/+1be",
-	"uSNnvEkR2/bcD/bDxyG3YVBaRKOf/bar2ora19VZE67Wf+inuFEvl6vcwoeo89MP3599+AED7PHZ90EY",
-	"XL49Oz8/xb9Ojj+cnL4//b4zhJUZ8PpBzZsT9vrg8GWVxDmExKznBiV00hEKoUwc14P6R0z32f5gyKgR",
-	"i1UCLkV58fLgNZaDBOoeDvZ7TEnXyJRh32ENIJO5wmSADvZch64aNQyDjpJl2tkELprZZRun6Z7Ewz1p",
-	"LWPucKVCGsulM9+1kXy94U31HpdXs+L9Lkv18FI9rHySfsuhV2WnpaGtDeIe1N+sw1HbUhf6tRw/vC+Z",
-	"vQCeCAnGdETRFOIbsznV7VDN+iEjFagJzEEmIGMB5ohxuSQgFaOSksByfgOmKlSAHQ6f15Kzlahq7mT4",
-	"CxJ9XxOkgsYxzuhCGkqLUMcs0pAIEzFhWKRusDIay6iQ/JYLiobREYs0t3CdiVxY39C/s+NwGcNMyqk4",
-	"XzKeZWNZWpzphbgR+t4M2JRnGUbsiO3MQbOyWcgWqciAXWCvTJixrI3fo1otEWRESeTAmjV9rey0qQSc",
-	"Uuh6gJnmCSQRW6QgGZes1PFqyZYOpazGbu7ah1dSYWlP91phzQ/yLMOc8pcHQgfhNzDfllzrT76QrO7g",
-	"bSNyQLBbR15jFdqD1SLPIWFcJkxI9kkKcrkf3vx4wnamRZb1FyKxKcvAWtCGTSBWObDjy5Ozs17IUAVk",
-	"V0LSRnLNWMwNDNjlnMdgQibkrTACHczO76CV6zFkE5EIh5eorEcC+H+wOOWaxzQep9OaKQHHOwf7+73m",
-	"gvNMxPB//b8xP6pnjm7mFInfg5xhJrV/eNDh3cpDiKaHi5XWENt+qrSB/oTjzJb1/qvXGkPs7b+iYF/+",
-	"+9U2iyzFrLrrNslbdQMbF5lC3/oiH7cQfqVxV/GYtnoF0NWEPxi+ftGQfq8rGOCL1/j4OhWyI/eP/KjX",
-	"1NJBOW7Q8olDHYbD170jgtAkQAKJK9oxki8UuxEyMSzmEn+fAMuFsRwnQYddPE4ZHZAO2LFcuj/ZLc8K",
-	"OvMSM6m0487UJvfiYGugIjV26f+qVHALAanNqkv97z5fMclzjC0CnbCYSfz7BpYlyyW6EUnEHOB5xG5B",
-	"i6mgYExVcbQ7WECW9elUZvfXxY0Z/GqU9B6yHjKwa+NL6Qq2uYFlJ+rhoFpzLTqEfi+mgOVCmVXVrQWF",
-	"LiH5+j7cezUcdmUcDTvoYIPM+W8FhAwrwgxYYWDE4GuccjnDuopxy6Lzj5dXbJc62I28UigpIwP8e8vS",
-	"0DYkLErkZye6OH1zcXr59vrq44+nH66vrt5HIds7YAlfGoyFCUx5kdnQ8QJIqcKyBTcs5TKBhKnC9jpV",
-	"uNoE9YTbYd8dOXXL0Bp20+issThtDW60zJpjWE+qS8fCSG9sp6a/iEXlr7RN+cSAtD3aj4ZFWNJJnkNE",
-	"7nnV9IjVD0TXu20tS9Vf8/GAUVbstrzrpMLUCwPk+2s7uRVPKaX3SXHdw9cssQY8utYGYu3wsK1vrCbT",
-	"4d9WOnOZCmmNdoS3g1po2LSCfqh63W9uxLxf5jx9qmJAO6yjFaU2ZLYTdwjRXPDB42PW3p+XcsuWb4va",
-	"sKFHB6OHi2Vi5VayPuth58qXRt+9mVZEJ3egGTKJus0EZijcoM9yTbRj1u34DCuknCpsZ0m9I2bW0qQH",
-	"50Js+8q3k59voc67Djf0iXCcGg6xMVf5Exjdw09DPpkuBLbKgR+ZOW6DZf8sVOb6/9KV4huICy3s8pIY",
-	"mY5NeVzYdP/cL61nYa4Z53e1Y1e28+7zVc8FtWYEJWeQqYUrsGsexW/ETzoLRoFvHfh9g43LkNdsUDcF",
-	"jlK6Q1Mhp2oD+bOfc8lnkBP3zuUuA4arZqqtFTI1sRwrisZZMrOpVsUsRUMfS6eUlcHjpEJCj5nDF0Om",
-	"gSchcwAj7alMGItNhGZqIR3RwwzG8modPOKZUZQDGEwBGG8m0mGVpiTYn4Yy8RjLMvOgDLWVfRNFTkNh",
-	"SqzB0WAMg1vQy7LVFFPFsXR8mN5RuYCu7W60eklQ0ot5ci2fHozlWJ5wqaSIecbm3KYGp4WpW7TrI7fh",
-	"OdBPJcjgsm7tYRCTcZNSlY95ytziLJUasFMS0yFzJSkl2nTe7pP81weHL3tHYwenOZfoUTtyYW5NXDo/",
-	"nYJMcHw6YCWB/Rk6TYqwWxySoPaRg+SNp+53HR/RmhMG7XwnepmCKIneW3omYqmDaaa4xfHJBGjMZ88u",
-	"0HgcsDJ49syrAH2Ln8tXVBD1ltKRr0ONDEs0XximJONj2eTIHFV5ZkmBcXm2NAvQpNKD/ddlqltnwwzG",
-	"ssbW57ZO4gYmFZnUjlT1ewyErNTvNeCLaFwCa25dctAhIba/Z+2cnYcrq3N7cjcK27k4l8lYto3TFyB5",
-	"EacM3SZGLuy6f3ZeUoToLkG06gZ3Gg7eoAlR5zVxiJRvbC3AFe4kqRc21FBRl931BWLPjqVbtWqqXtVo",
-	"OQIMi1psIpxqBz+onHGL8ROxHfOgKwW9ATvOsgpSM2PpK6yqhEt542KA8Sb4nVYLcpA7Jx8vLntohh+1",
-	"mAlJ9rUy5L8ZR6rt057K+ZK47NTg+PxsNJZYGMI0E7MU0/WP51dnHz9clpbmuvSZ/jHVJ31/daXvza7/",
-	"E9hUJVFvLJXDe8iHOHUaFu0Ph2VvrQ6OSS4/RDiW3b+77k23DK7JW8cMisZyJzr25CfaibhoJ44F1L/C",
-	"yiZk0T8rwc+SqHfkUQLldecul2ySxcs6YNF7IW/IJGpbsWEhz2hGbW6Tn0VDBtpx8HWuDLlU5qJjuc4n",
-	"PE6FnOH6Rj+cXrHyiO+PkgFztxuVl4OczktCO3eXhfzmdtHEl9GroCkMmoGPh6akQmOZ7dYvZEZhT27T",
-	"US/ounhiCIrNEtAVv77kcqPH4Sw6P746eYuRyRZaQoJ5aXm9itzzWEZ0FarU8YiV16ZKtNgzXylFIDmD",
-	"MLgFbVzmsDcYDoYOdAfJ5yIYBc8Hw8FzQs1sSslMN1KCv8xgU2Fc0WDoDCl69/nq+vzi7Ofjq9PrH0//",
-	"df3m7P2pX0b30+nPZx8/XVa/XeLC0/6r4TpToY0NXUijvbBCechpN0gp0qUjY+kAoJBQoohns4jtRMSn",
-	"cegZUWoih5JGhJMYMYsG7NjfEvAuZCwdgASmAduYUhAMOIDJjZJwRMHJSyZqpTdqcCyFZSZVRZawKdg4",
-	"9W7GOlfGdjjNdcEN08qi3+0N2MHwwONSblCuYSxRNZCUccGfQrg6nO28xWn1RviDeyKMpx7R0pgUEmcf",
-	"VcA9S4JR8APYd4sbE7QuzewPh/dwAR/HAfTMmQ0UwHeffyRlVOSpXovo2LD2bSzHjluCNO7B8GDTq9W8",
-	"dyumNL6w/3r7C22+MBUdRZ5zvQxGwXltS5C5kkEtW+a04xXQw63LZ4YgrcKmwRfsbTetyG9+660tn6fH",
-	"/akFrPHzy1IyUI/gxPuxNyxteRBGd5vELQxaCnovbkFiA8rzavP3k3Ya8J6biixlOnRQ43wG1RHvdypZ",
-	"Pk4B/uz5l4r+QCypOrnhYL9OUdinM6OH6amDlnrXrGYryKexhnvfbBM69WxYKFIxeSDPJyE2/IEzofu3",
-	"QO12Hb2yt/2VBtUaX9p7vv2l9v0B2qL7299bYzj/6b0dBocPUUjzMlMdhiDb6gYgfvly96W+M5y9UK5A",
-	"S4MlsW1eNYWEMvLarnEbpblrsMnuH55OdLd7bwgvy1DO3l1+/MCIUTFgnzEK5ZjeuC4ZfBUYlCkUUz7n",
-	"T1zGsiwC8KdPF+/LUw8JX7HYmAHbiTRkfx8H+GQcRL2ugPReGPvJgHbpS9C8DvtLW+5z7NaI36G6Xvpb",
-	"4Y4W/f1SKjcbV9P8OUUwOhw2mUXbeEXdRy5srvz1SH+k5pLIhmo2CRcX2ijdkG4LmN4hhcyW5dJQDoSJ",
-	"ib+I2T1qdWz/CM9RoYdf/mKi8HCuZAdRttN5rS4ZkxJCJmEBxrrksZVL4KJ0nEGMi+HweVzojP6AI9Yw",
-	"05JC4dJDMmTaA6Z55XHtJvef9ofDB/jD1QXb/2xP+N7jjPcvc5cXXPMcXdKumuz6G+4U1TvKxftSsFXu",
-	"8W9KobdH70HwhOb2+GT6P9Y+L4AnVLr7YNcy029hmOUXIHDgObdx2sGO8FfyV5f1zYh5xmrfObXz47Pv",
-	"w9azkrgaMvzVP/S81nAsaw/LlgPmf6byuXxKWMxUSJ4N2CVYAn5rHwYYS491uILXoSlUIKfYkr6H4nGv",
-	"/eGwKylYOxH7K4l+VekQkffBOfzGU7kHZfJP5As8BbzhE54oi38CNzJ8gDeoPpfx38qis7IooczqAx9q",
-	"+kj/hfGR7qBvrCb2h0N3YeVcGTvTcPmP91hYVB9PoC3voNVczPzxD1YeuCkgCdnh8PnY5VsLYWBQcWUr",
-	"FuuoOmkStgH83wDMjXcnQs7GkvLxmhw4NCFoc9D98gCB6dXRVEhNNMyVtmYsI6emEatRakso0jP26Xit",
-	"lCxiO8aKLENX1tuAuF2Q9v4qYrOiwVZKNCVxd+4mvMJz6hTrGsE5GAXEbiZh8P8r/OfPwEErynmHe6JJ",
-	"E1IP+pZOSKdTEQ+c+T//5jeP14jHnZ8psHSyvTxikdNmRGCyYYuUE4Kau+vZbeSq6vx+6Ko68dsMXpWc",
-	"478S0Dwlo5OHseIlbCDhPmJxm+zobwZgPXAmIglGew+P1uaeIGm+Edr1nxxeql15/1v1Tym194izF8aJ",
-	"RtoCq2oQtz/wru+R+6nXJWuj/cGTkY8pzdbYF8gEEh8LKtJGpmZEtU/WuLkYakxRHrXYFPIBOy7J3p6X",
-	"4gKa+6DLZImyQDYN/bm1sP4TDqZkelSRxsXZsazupxALzRAtxvXmusehibfjTsTpXPOqwW3AKLtIwR/E",
-	"0nnT6uoWmrf//gzRRWofnRlLP9LIE26EcWSfMiGnLwda5QUasKjFUo+afBbU4Ip43hXyHOP+yjN0H+bn",
-	"vvYXi0V/qnTeL3QGMlYJJC134YmRwfPf9vsvF/8cyte///yvyeHNxV78/pX9R34A7+Yv+FuzX/yQDKc/",
-	"iuvlcdDBuW8RLR/hEesXCR5eBqx7pLZFEdUEl7D8eEAmbmFFavKnj47x9T8i0a15FVRQm0TWcRujxuPq",
-	"djuedrfR6zx7dt5ggD571uRlV8Tl0O2+Opc+6o3Gskb5djvM83FsGYJq/Ffc7eRj/FejVtQdxsdyQR/6",
-	"WvF1wK68mPcHOwfDvV7Js6oTgdtit+jkozaT3Ms6llgU4CgZN7ZJ80kGrOaJUpUlxjv5xgJ44fF5Y7GO",
-	"KrrDXIMBiT6ETN/izhmwc/eUoIHyKfqs+no7JGFTIGA7HYFgLKtIwDoCQfjASNAbS7rgZUr+MN20EUTs",
-	"aH/yCw2j+uiXhBE7QJctbDqW3V/8Wt3P7Swd3LHQt/Wja+zVGvaqZoxuTtBlIKr2akz+Ov99a5ZZp4J3",
-	"ZHd3K7Z7UwRvyhtlaHruNcr8oyLD3d2DPX/josg3w39qka15GSqA5bt08kMsPop3Z59+P9v7IM7Mmbw4",
-	"jE/OXpzdzP/588m71wN4PhwYMZPcFrp1+cXfKvor2mle0ylv5zxOY10J+XGTmExOo7lxvxUfpPyAtT+Z",
-	"eVAgqn318KHAWMc3If9bK2ypFT46knpJiekipPecM/V2kULeEdUJEtO3Ja5eOH49Aee+6fodmtr9Esdx",
-	"RhEGq9NS6rvj2NWduJYX+9bO5QetLzCbjj4q/osDnBqQQl0Ejyncfbn7fwEAAP//",
+	"7FyNc9u2kv9XMLybeVaOkmXHzoc8b+Zc12mcpomf7TTvTZUxIXIloiYBFQAtqx3/7ze7ACmSovzR5Plu",
+	"btqZtjIJAovFYr/wW/wRxCqfKwnSmmD0R5ACT0DTzyMep3CkpNUq+6DOrdKAjxMwsRZzK5QMRsEZmLmS",
+	"BgyzKbcs5lovWawhAWkFzwzjGpiEa9Asxv6SQRAGJk4h59gZ3PB8nkEwCqTqGxoiDOxyjk+M1ULOgtvb",
+	"sEHKaTHJRLxOyVu1YJmSM2ZTYFewNCznSzaBe8adU3chy/lNn8/g78+Hw04SzriF9yIXlv7TxYjfCjDW",
+	"0PCTIpmBZTzJhTVsDhr/FSphW1wmjFumZAy9DSTtDKvxhbQwA90k4AxyLiTStZmIDKaWCVknRqrFhgHv",
+	"Hc9Ax4TPIVYyMayQVmT1gYRh0yLLGJ9xITcM+WLDmGD18nBqQW8ezyq24MKyCUyVhg52c6lsCpppx4xN",
+	"FIRBLqTIizwY7XQS8/nz58PCpijIMbcdsn+RAuOrFkJJRgMB0lgY2CRy3wHXoDuk7DYM5lzzHKzfgh91",
+	"Avrk+/Wh6QUTtMumAjQOJfDFnNs0CAPJc+xZYbNLkQRhgNwQGpJgZHUBdcKmSufcBqOgKKjluux/Mt1U",
+	"4PMaEQcsLwwuDC1KzLMM9N8MUwu5gbzCPII6Ie2LveCeVbvFrrxGwq+/44nfE/hXrKQFST/5fJ75Rdue",
+	"azXJIP+vXw3O6o/a4P+pYRqMgv/YXinJbffWbJ+6r9ygTb78xDMkG5JSBtlEJcuQKc22NMyEsaB7xCTc",
+	"yhnuGJ5p4MmSla9RYaHiU3KaifhJqUexNpbbwjCruTSCJFsYJpVlPMvUAhI21Sp3y1xoDdL6L4joN0pP",
+	"RJKAfGqqNRhV6BjYBNASkK4otQHKGlH3lptUyNl3hVk+KX1KsZzLJZtzYxZKJ840TkDIGYtTiK+gsgwj",
+	"4mwpO6jtIBlLnBJotLNOrxvQaFZpRQybKs1Q+9lCywEjRco4alIW0R99UqvRWBqnRwdjGYR1c19r9WDl",
+	"q/EbIWebLNl9u/U2DE6kBS15dqy10k+5IJ8k3MwhtijMXGSFBraFTPTUE4sTbvmEG0DpL6QGHqd8kqHl",
+	"JsqveSaSo5Wz85Tkf9bo6zj9oXQlVYPmon7+/LnfNmJdA/pPtts2zy8RTfQHzeVjFFElBihMlossGAVO",
+	"rqcaTMqsugLSK8L1HzK4maMRCJmGa4X7QelKMRYG0FCAE5PAf3M5I6LCwKmfYLQ3RM9CWGdoecJK9V+J",
+	"H5+owo4mGZdXuIrfSPG0plTIK6kW8v4pjeVWRHMascaUopCdvTliL17uve4N2KHvuf4lS7kpex1L3PqL",
+	"VGXApjwX2RK3920YfFD2jSpk8pSS+UExU8QpI+eDdsopX2aKJxdKved6Bk9vFlZGGBcnQyK8It1hP4nv",
+	"iMgzuFaOCvPJrd5T0ymksVzGQCuLxnYCuOaTjBxK5KC3C06SSCQMW4Idy61TZexMw/k/3rMFbygrlDjs",
+	"LBczzVHbLVKUUbLY2kLSC5lRTNixjLnEhhayDBuR2ST3mvxVL4KLldQ1zMxYNuwM+z9mZi6U+onLZRkg",
+	"/a+JoItU1JTZVBgWZwJ9p62T05BZlEq70ujosPRQXM0cpD0YS73Jpm/mdRnC9aug9S7l3wpx6zFgvxF0",
+	"PqiT1Retjnw0+cBOsHUZGa7E5s6PV0EkrcYniUGa0uJ3eFI9+JMwRshZyPIqHCD3ggxCY1P9O4z2z2hL",
+	"aGZvuMieduZ1iU8UOGVmuBVmunRBg5JW89geMGf8TMQyYaxhqLTYVECG4U9lnV06SgO3QIFvLaSbazUH",
+	"bYUL94SFvPnjrhm46NriHMIg5zcn7qMddCFyIcs/V56D1nwZuBizDFd/8UN9qVqpya8Qk8y+wXlUfm2T",
+	"UprjugL8nILPafhFYcKEDAazAYvQfA1otF+GXwZzLWKIUKIiDKoHZagfoTCtcg0dH62H+GGQgzHcWeZa",
+	"Sq7IJ6CroH5GC+DtZneSrM4XN8NV110cegs8s+k6d0pvrk6Nurp3SP9Z10jvPv9IYp8kFM7y7LQ24JRn",
+	"BtpCfMhcapBdwZJtoTP2cn/npXPLXg2fv+wd+LwmZ3MtrrkFNuea0k3NyfCMlCZItE+/BMfJ9+eHQRgc",
+	"n+/uv6jRulqMWF83P9jd3995HYTBaX/TJ1ci6c5PEd0vnr9iNi3yyVwL6a0P5UhDxk3pR0ieAxNE/3r3",
+	"dlmn6OOPpziBo05SCgP1tkbMOpvdYKO1p8v1WRwfuWyuktlycK8IIKWOgziEY0xIS+Ao2yAb59ChTXDY",
+	"BysTFLDbe1QFddhFwU9KQtfUb3hsGc9VIS1bCJsyblmujGV2oVgCsch5ZhobfnfwmnSZ94aG9E/NPxoO",
+	"huguFZkV8ww+TssnniS35ZF3/Znq+4c5Ujc4JDLqr/oinyvtGMdxGwczYdNiMohVvk36yFzH/sc2dUIc",
+	"IbW7zu2Y1EtyyW0j7ZdwC30r8k615aR+pSOGkxfTF/w59PeSV5P+Hn8F/dfJTtx/Mdmd7sU78Jrv7ATh",
+	"fRnP8GvsSFMASBfEYEw1sbbD6zI+bMLjq5nGUI35L4ScUSAwFVKYFJIDJossW6XbyWvoZBO2Q8+/TKau",
+	"TW+lXu+d1rlrihNTlmeXzoKsz6PIUa3QW3bDfiu4tMIumbr2MQQxEsNhHtuGwO4PXj2p9BXz5NFiVuap",
+	"W0HHWmq64xCh4SkkQVjLeTvZajK2Wpuwvh8aVLdEqkudrARybZdV63fXyjt15IQ3KWLbnvvebvi4vHwY",
+	"lBLR6Ge3raruPZOps7NGXK3/0E9xI1/OV76FN1Gnxx++P/nwAxrYw5PvgzA4f3tyenqMv44OPxwdvz/+",
+	"vtOElR7w+jHcmyP2em//ZeXEufyXWfcNysRYhymE0nFcN+of0d1nu4Mho0YsVgk4F+XFy73XGA5Syn5/",
+	"sNtjSrpGpjT7LowHmcwVOgN0bOs6dNGoYWh0lCzdzmZaquldtrNw3ZN4uCatecwdqrTMj3Syy8cbXlTv",
+	"UHk1Kd7tklSfPKyblU/SbznKpxyXgrY2iHtQ/7KebLzPdaG35fjhXc7sGfBESDCmw4qmEF+Zza5uB2vW",
+	"j5ApQE1gDjIBGQswB4zLJaXJ0SopCSznV2CqQAXY/vB5zTlbkarmjoavoOj7GiHVwQfaGV1IQ24R8phF",
+	"GhJhIiYMi9QVRkZjGRWSX3NB1jA6YJHmFi4zkQvrG/pvtlxexjCTcgrOl4xn2ViWEmd6IW6EvhcDNuVZ",
+	"hhY7Yltz0FXiLmSLVGTAzrBXJsxY1sbvUayWCBKiJHLJmjV+reS0yQScUuh6gJnmCSSRS+RxyUoer5Zs",
+	"6XLQ1djNXfvwSCos5elOKazpQZ5l6FP+8sDUQfgNxLdF1/qTL0SrO1bdmDmgtFuHX2MVyoPVIs8hYVwm",
+	"TEj2SQpSuR/e/HjEtqZFlvUXIrEpy8Ba0IZNIFY5sMPzo5OTXsiQBSRXQtJGcs1YzA0M2Pmcx2BCJuS1",
+	"MAIVzNbvoJXrMWQTkQiXL1FZjwjwf7A45ZrHNB6nJOmUjgW29nZ3e80F55mI4b/93+gf1T1HN3OyxO9B",
+	"ztCT2t3f69Bu5RFTU8PFSmuIbT9V2kB/wnFmy3r/1WeNIXZ2X5GxL/9+dZ9ElmRW3XWL5LW6go2LTKZv",
+	"fZEPW+c3SuOu4jFt9SpBVyN+b/j6RYP6nS5jgB9e4uPLVMgO3z/yo15SS5fKcYOWT1zWYTh83TugFJoE",
+	"SCBxQTta8oViV0ImhvnM/QRYLozlOAk6yuRxyuj4e8AO5dL9ZNc8K+hEU8yk0g4ZVZvci717DRWxsYv/",
+	"FyWDWxmQ2qy62P/u8wWTPEfbIlAJi5nE31ewLDFM0ZVIIuYSngfsGrSYCjLGFBVH24MFZFmfTm22f11c",
+	"mcGvRkmvIesmA7s2PpSu0jZXsOzMerhUrbkUHUS/F1PAcKH0qurSgkSXKfn6Ptx5NRx2eRwNOejA+sz5",
+	"bwWEDCPCDFhhYMTgJk65nGFcxbhl0enH8wu2TR1sR54p5JSRAP69JWkoGxIWZeZnKzo7fnN2fP728uLj",
+	"j8cfLi8u3kch29ljCV8atIUJTHmR2dChPsrzowU3LOUygYSpwvY6WbjaBHWH2+W+O3zqlqA15KbRWWNx",
+	"2hzcKJk1xbDuVJeKhRHf2FaNfxGLyre0TfnEgLQ92o+GRRjSSZ5DROp51fSA1Y+717ttLUvVX/PxgJFX",
+	"7La866TKqRcGSPfXdnLLnpJL753iuoavSWIt8ehaG4i1y4fd+8VqMh36bcUz56kQ12hHeDmomYZNK+iH",
+	"qsf95krM+6XP06coBrTLdbSs1AbPduIOIZoLPni8zdr581Tes+XbpDZk6NHG6OFkmVi5lazPeti58qXQ",
+	"d2+mFYzNHWiGTCJvM4EeCjeos1wT7XCTW97DCsmnCtteUu+AmTU36cG+ELt/5dvOz7dg522HGvpEeZxa",
+	"HmKjr/IncnQPPw35ZLoysJUP/EjP8b607J9Nlbn+v3S5+AbiQgu7PCe8rcPKHhY23T31S+sxtmvC+V0d",
+	"y7D17vNFzxm1pgUlZZCphQuwaxrFb8RPOgtGgW8d+H2DjUuT12xQFwWOVLpDUyGnagO0t59zyWeQE7LS",
+	"+S4Dhqtmqq0VMjWxHCOKJkDDploVsxQFfSwdU1YCj5MKKXvMXH4xZBp4EjKXYKQ9lQljsYnQTC2kg/GY",
+	"wVherCePeGYU+QAGXQDGm450WLkpBFzRUDoeY1l6HuShtrxvAkBqKEyZa3BwE8PgGvSybDVFV3EsHdqp",
+	"d1AuoGu7Ha0+EuT0op9c86cHYzmWR1wqKWKesTm3qcFpoesWbXvLbXgO9KpMMjivW/s0iMm4SSnKRz9l",
+	"bgmSowbsmMh0mbkSchRtOm/3Tv7rvf2XvYOxS6c5leizdqTC3Jo4d346BZng+HTASgT7M3SaFOVucUhK",
+	"tY9cSt74woyu4yNac8pBO92JWqYgwKnXlh5nWvJgmilucXwSARrz2bMzFB6XWBk8e+ZZgLrFz+UGGUS9",
+	"pXTk67JGhiWaLwxTkvGxbGJkDio/s4TAOD9bmgVoYune7uvS1a2jYQZjWavF4LYO0QcmFYnUllT1KhXK",
+	"rNSrVvBDFC6BMbcuKwwgoVoOj9o5OQ1XUuf25HYUtn1xLpOxbAunD0DyIk4Zqk20XNh1/+S0hAhRpUi0",
+	"6gZ3Gg7egAlR5zVyqOTC2JqBK9xJUi9ssKECprviFMJGj6VbtWqqntUoOQIMi1poIpxqBz6onHEL8ROx",
+	"LfOggpHegB1mWZVSM2PpI6wqhEt5o+zDeBH8TqsFKcito49n5z0Uw49azIQk+VoJ8t+Mg0z3aU/lfEmV",
+	"CtTg8PRkNJYYGMI0E7MU3fWPpxcnHz+cl5LmuvSe/iHFJ31fmNT3Ytf/CWyqkqg3lsrle0iHOHYaFu0O",
+	"h2VvrQ4OiS4/RDiW3e9d96abBtfkrUMGRWO5FR168BPtRFy0I4cC6l9gZBOy6J8V4SdJ1DvwWQLleedK",
+	"hzbR4mkdsOi9kFckErWt2JCQZzSjNrbJz6JBA+04uJkrQyqVOetYrvMRj1MhZ7i+0Q/HF6w84vujRMDc",
+	"bkdl6ZfjeVmuwF0pmN/czpr4MHplNIVBMfD20JQIRAyz3foRWpKXOoB6QdXFE0Op2CwBXVVPlEh91Dic",
+	"RaeHF0dv0TLZQksHnyyL50g9j2VEhW4lj0esLIors8Ue10wuAtEZhME1aOM8h53BcDB0SXeQfC6CUfB8",
+	"MBw8p6yZTcmZ6c6U4JsZbAqMKxgMnSFF7z5fXJ6enfx8eHF8+ePxvy7fnLw/9svoXh3/fPLx03n17hwX",
+	"nvZfLa8zFdrY0Jk02gurLA8p7QYoRTp3ZCxdAiikLFHEs1nEtiLC07jsGUFqIpcljShPYsQsGrBDXwPi",
+	"VchYugQSmEbaxpSEoMEBdG6UhAMyTp4yUQu9kYNjKSwzqSqyhE3BxqlXM9apMrbFaa4EmVUW9W5vwPaG",
+	"ez4v5QblGsYSWQNJaRf8KYSLw9nWW5xWb4Qv3BNhPPSIlsakkDj5qAzuSRKMgh/AvltcmaBVErU7HN6B",
+	"BXwcBtAjZzZAAN99/pGYUYGnei2gY0Pa70M5dtSA0rh7w71Nn1bz3q5w8PjB7uv7P2jjhSnoKPKc62Uw",
+	"Ck5rW4LElQRq2RKnLc+AHm5dPjOU0ipsGnzB3rbTCvzmt97a8nl43J9awFr1RRlKBuoRFQ9+7A1LWx6E",
+	"UeWauIZBi0HvxTVIbEB+Xm3+ftKOA15zU5ClTAcPapjPoDri/U4ly8cxwJ89/1LBHwglVQc37O3WIQq7",
+	"dGb0MD51wFJvm9FslfJprOHON9uEjj0bFopYTBrI40mo1mHPidDdW6BWO0mf7Nz/SQNqjR/tPL//o3Z1",
+	"CG3R3fu/W0M4/+m9HQb7D2FIs1SNvnrA9DrqSuoZDBLL7tzFL19uv9Q3lRM1cjNoVTGats0aZEjIma9t",
+	"OLfHmhsOm2z/4ZFIt9t3Wv8yguXs3fnHD4zAGAP2GQ1Yjp6R65LBjUB7TlacXEF/WDOWZfyArz6dvS8P",
+	"TCTcYJwyA7YVacj+Pg7wyTiIel227L0w9pMB7TyfoFkn/Uub7lPs1ojfoao7/q1wp5K+8Jgi1UYxiT/i",
+	"CEb7wyYo6T5IUvdpDZsrXzfrT+Oc/9lgzSbi4kIbpRvU3ZOH76BCZstyach9Qp/GV+h2j1qd+D9C6VSJ",
+	"xy9f6WM8HGbZgbHt1Hur6nNiQsgkLMBY53e23BBclI7ji3ExHD6PC53RDzhgDTEt0RfOsyRBpj1gmkVK",
+	"ayX+f1qVPkTXrCqv/1KiG5Toe5/dvFtCuhTomtLpInnVZNvfmkC+REeQepfjt/J4/k2O+/0+wyB4Qkl9",
+	"vAv/l2ivi/YZ8IRyDd7EtiT8W8h0eSEJDjznNk474Bz+hojV3RFmxDzEtu9U6enhyfdh61mJtA0ZvvUP",
+	"PRA3HMvaw7LlgPnXFO+XTyl5NBWSZwN2DpYy1bV7KsbSJ2dchO7SPxTRp9iSrufxibrd4bDLFVk7wvua",
+	"yKQKzQh5/OCgY+Mx4oNCjydSIx6z3lAnTxR2PIEGGj5AkVS3t/wVCn3rUKhM21ZX1ajpI1UfWmW6TWFj",
+	"+LM7HLrinFpxvTBsVVmP2sKlkV1xvb8nh/YTJCHbHz4fOwdxIQwMKlxwhdgdVadqwjYOOa4A5sZrIiFn",
+	"Y0kBRI0OHJqyhXPQ/eriAL06hgupiYa50taMZeTYNGI1+HCZdvXVCXSUWFIWsS1jRZahFuxtyC6eEfe+",
+	"Nju1gvxWTDQlSHnuJrzKXdXh5DUwdzAKCMlNxOD/q1zXn0l9reD1HZqNJk2nEqCv6TR4OhXxoLYHvmmV",
+	"9RrIuvPCDUun+MsDFjluRpQ4N2yRcsoW564UvZ2lqzq/O01XnW5uTtSV+OqvsYUeftKJOVlhMDYAjh+x",
+	"uE0k+DdL1j1wJiIJRjsPN/TmDvtqvlFm7y/LtF2/FKy9R5y8ME6Q2VZ2rZbO94f79T1yN8y8RKi0r+4Z",
+	"eZvSbI19gUwg8bagAqhkakZlBckaDhlNjSnKYyWbQj5ghyWw3WNwnEFzF8pMlkgLZNPQn9EL66+rMCWq",
+	"pbI0zs6OZVWLQ4g7QxCg2vU0NDRhlNzpP53hXjRwHGhly9tm/FU1qzI1FG9/kxJBY2rXJ42lH2nkwUXC",
+	"OGBT6cvTHZhWeYIGLGoh8qMmdgc5uALZd5k8V11w4dHID9NzN/3FYtGfKp33C52BjFUCSUtdeBBo8Py3",
+	"3f7LxT+H8vXvP/9rsn91thO/f2X/ke/Bu/kL/tbsFj8kw+mP4nJ5GHTUF7RApY/QiPWiiYdHEOsaqS1R",
+	"BKvBJSwvSsjENawAXP6k1aHb/t9ropZWQQa1AXMdlSc1zFq32vEQw41a59mz0wba9dmzJga9AmmHbvfV",
+	"6wai3mgsa/B2t8M89siWJqiG9cXdTjrG33+2gikxPpYLurJuhU0Cu9JiXh9s7Q13eiWmrA56bpPdgs6P",
+	"2qh5T+tYYlCAo2Tc2CakKRmwmiZKVZYYr+QbC+CJx+eNxTqooB1zDQYk6hASfYs7Z8BO3VPKKpRPUWfV",
+	"19slITYZArbVYQjGsrIErMMQhA+0BL2xpGI2U2KlqapIEIilfXkdCkZ1fZ2EEdtDlS1sOpbdd9etapE7",
+	"Qwd3jvVt9egaUreW8VUzRlUiVPhE0V6taqGO9b/Xy6zD3ju8u9sVsr9JghfljTQ0NfdaecCjLMPt7YM1",
+	"f6Mo5puljmqWrVn4FcDyXTr5IRYfxbuTT7+f7HwQJ+ZEnu3HRycvTq7m//z56N3rATwfDoyYSW4L3Sr0",
+	"8RVUX8OdZklSWYn0OI51OeSHTRA2KY3mxv1W2JfyKnZ/lPQgQ1S7v/OhObWO203/ihXuiRU+OkB+Cf/p",
+	"At/3nDL1cpFC3mHVKSWmr8uUfOFqCSjn7puu1wvVamkcnhtJGKyOd6nvjnNid0RcFjGuAQkGrbvETUcf",
+	"FdbHJZwaKYU6CT6ncPvl9n8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

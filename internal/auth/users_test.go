@@ -22,7 +22,7 @@ func newService(t *testing.T, hasher *Hasher) *Service {
 	return newServiceWith(t, hasher, RefreshSettings{TTL: 24 * time.Hour})
 }
 
-func newServiceWith(t *testing.T, hasher *Hasher, refresh RefreshSettings) *Service {
+func newServiceWith(t testing.TB, hasher *Hasher, refresh RefreshSettings) *Service {
 	t.Helper()
 	pool, err := database.Open(t.Context(), testdb.New(t), 4)
 	require.NoError(t, err)
