@@ -36,4 +36,19 @@ func Example_client() {
 		return
 	}
 	fmt.Println(created.JSON201.TotalPrice) // 5.8, exact
+
+	// Before the access token expires: new tokens for the refresh token
+	// (each refresh token works once; presenting one again revokes them all).
+	next, err := c.CreateTokenWithFormdataBodyWithResponse(ctx, client.CreateTokenFormdataRequestBody{
+		GrantType: client.TokenRequestGrantTypeRefreshToken, RefreshToken: tok.JSON200.RefreshToken,
+	})
+	if err != nil || next.JSON200 == nil {
+		fmt.Println("refresh failed:", err)
+		return
+	}
+	// Logging out: revoking the refresh token revokes the access tokens issued with it.
+	_, err = c.RevokeTokenWithFormdataBodyWithResponse(ctx, client.RevokeTokenFormdataRequestBody{Token: next.JSON200.RefreshToken})
+	if err != nil {
+		fmt.Println("revoke failed:", err)
+	}
 }

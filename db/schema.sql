@@ -26,6 +26,20 @@ CREATE TYPE public.order_status AS ENUM (
 );
 
 
+--
+-- Name: notify_token_revoked(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_token_revoked() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('token_revocations', NEW.jti::text || ' ' || floor(extract(epoch FROM NEW.expires_at))::bigint::text);
+    RETURN NULL;
+END;
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -89,6 +103,47 @@ CREATE TABLE public.processed_messages (
     handler text NOT NULL,
     message_id text NOT NULL,
     processed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: refresh_token_families; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refresh_token_families (
+    id uuid NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone
+);
+
+
+--
+-- Name: refresh_tokens; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refresh_tokens (
+    token_hash bytea NOT NULL,
+    family_id uuid NOT NULL,
+    access_jti uuid NOT NULL,
+    access_expires_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    rotated_at timestamp with time zone,
+    replaced_by bytea,
+    revoked_at timestamp with time zone,
+    CONSTRAINT refresh_tokens_token_hash_check CHECK ((length(token_hash) = 32))
+);
+
+
+--
+-- Name: revoked_tokens; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.revoked_tokens (
+    jti uuid NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 
@@ -160,6 +215,30 @@ ALTER TABLE ONLY public.processed_messages
 
 
 --
+-- Name: refresh_token_families refresh_token_families_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refresh_token_families
+    ADD CONSTRAINT refresh_token_families_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: refresh_tokens refresh_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
+
+--
+-- Name: revoked_tokens revoked_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.revoked_tokens
+    ADD CONSTRAINT revoked_tokens_pkey PRIMARY KEY (jti);
+
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -197,10 +276,45 @@ CREATE INDEX outbox_messages_pending_idx ON public.outbox_messages USING btree (
 
 
 --
+-- Name: refresh_token_families_user_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refresh_token_families_user_idx ON public.refresh_token_families USING btree (user_id);
+
+
+--
+-- Name: refresh_tokens_expires_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refresh_tokens_expires_idx ON public.refresh_tokens USING btree (expires_at);
+
+
+--
+-- Name: refresh_tokens_family_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refresh_tokens_family_idx ON public.refresh_tokens USING btree (family_id);
+
+
+--
+-- Name: revoked_tokens_expires_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX revoked_tokens_expires_idx ON public.revoked_tokens USING btree (expires_at);
+
+
+--
 -- Name: users_email_lower_key; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email));
+
+
+--
+-- Name: revoked_tokens revoked_tokens_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER revoked_tokens_notify AFTER INSERT ON public.revoked_tokens FOR EACH ROW EXECUTE FUNCTION public.notify_token_revoked();
 
 
 --
@@ -209,6 +323,22 @@ CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(ema
 
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+
+--
+-- Name: refresh_token_families refresh_token_families_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refresh_token_families
+    ADD CONSTRAINT refresh_token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: refresh_tokens refresh_tokens_family_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_family_id_fkey FOREIGN KEY (family_id) REFERENCES public.refresh_token_families(id) ON DELETE CASCADE;
 
 
 --
@@ -225,4 +355,5 @@ ALTER TABLE ONLY public.orders
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000001'),
     ('20261126000002'),
-    ('20261126000003');
+    ('20261126000003'),
+    ('20261127100000');

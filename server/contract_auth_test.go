@@ -92,12 +92,12 @@ func TestTokenIssuesBearerToken(t *testing.T) {
 	t.Parallel()
 	s := startContractServer(t, map[string]string{"JWT_TTL": "5m"}, nil)
 	u := newUser(t, s)
-	grant := "password"
+	grant := client.TokenRequestGrantTypePassword
 
 	for name, username := range map[string]string{"as registered": u.Email, "other letter case": strings.ToUpper(u.Email)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{GrantType: &grant, Username: username, Password: u.Password})
+			r, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{GrantType: grant, Username: username, Password: u.Password})
 			require.NoError(t, err)
 			require.Equal(t, 200, r.StatusCode(), "%s", r.Body)
 			require.Equal(t, "no-store", r.HTTPResponse.Header.Get("Cache-Control"))

@@ -52,6 +52,7 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 			health, err := s.Client.GetHealthWithResponse(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, 200, health.StatusCode())
+			reachRevocationsUnknown(t, s) // server/contract_refresh_test.go
 		})
 		t.Run("database down", func(t *testing.T) {
 			t.Parallel()
@@ -68,6 +69,12 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 		t.Run("hashing busy", func(t *testing.T) {
 			t.Parallel()
 			reachHashingBusy(t, seen) // server/hashing_test.go
+		})
+		t.Run("asymmetric keys", func(t *testing.T) {
+			t.Parallel()
+			s := startContractServer(t, map[string]string{"JWT_PRIVATE_KEY_FILE": keyFile(t, newEd25519Key(t))}, seen)
+			r, err := s.Client.GetJwksWithResponse(t.Context())
+			require.Equal(t, 200, statusOf(t, r, err))
 		})
 	})
 	require.Empty(t, seen.missing(contract(t)), "documented (operation, status) pairs never observed")
@@ -116,12 +123,34 @@ func reachAPIStatuses(t *testing.T, seen *observed) {
 			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: "wrong-password"})
 			return statusOf(t, r, err)
 		}},
+		{"createToken/400 unknown refresh token", 400, func(t *testing.T) int {
+			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{
+				GrantType: client.TokenRequestGrantTypeRefreshToken, RefreshToken: strings.Repeat("A", 43),
+			})
+			return statusOf(t, r, err)
+		}},
 		{"createToken/413", 413, func(t *testing.T) int {
 			r, err := c.CreateTokenWithBodyWithResponse(t.Context(), "application/x-www-form-urlencoded", oversized("username=a&password="))
 			return statusOf(t, r, err)
 		}},
 		{"createToken/422", 422, func(t *testing.T) int {
 			r, err := c.CreateTokenWithBodyWithResponse(t.Context(), "application/json", jsonBody(`{"username":%q,"password":%q}`, alice.Email, testPassword))
+			return statusOf(t, r, err)
+		}},
+		{"revokeToken/200", 200, func(t *testing.T) int {
+			r, err := c.RevokeTokenWithFormdataBodyWithResponse(t.Context(), client.RevokeRequest{Token: "not a token"})
+			return statusOf(t, r, err)
+		}},
+		{"revokeToken/413", 413, func(t *testing.T) int {
+			r, err := c.RevokeTokenWithBodyWithResponse(t.Context(), "application/x-www-form-urlencoded", oversized("token="))
+			return statusOf(t, r, err)
+		}},
+		{"revokeToken/422", 422, func(t *testing.T) int {
+			r, err := c.RevokeTokenWithBodyWithResponse(t.Context(), "application/json", jsonBody(`{"token":%q}`, alice.Refresh))
+			return statusOf(t, r, err)
+		}},
+		{"getJwks/404 with a shared secret", 404, func(t *testing.T) int {
+			r, err := c.GetJwksWithResponse(t.Context())
 			return statusOf(t, r, err)
 		}},
 		{"createOrder/400", 400, func(t *testing.T) int {
@@ -284,6 +313,11 @@ func databaseCases(s *contractServer, alice testUser, order client.Order, want i
 		}},
 		{name("createToken"), want, func(t *testing.T) int {
 			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: alice.Password})
+			require.NoError(t, err)
+			return answered(t, r.HTTPResponse)
+		}},
+		{name("revokeToken"), want, func(t *testing.T) int {
+			r, err := c.RevokeTokenWithFormdataBodyWithResponse(t.Context(), client.RevokeRequest{Token: alice.Refresh})
 			require.NoError(t, err)
 			return answered(t, r.HTTPResponse)
 		}},

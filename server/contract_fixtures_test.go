@@ -16,12 +16,14 @@ import (
 
 const testPassword = "correct-horse-battery"
 
-// testUser is a registered user with a fresh bearer token.
+// testUser is a registered user with a fresh bearer token and the refresh
+// token handed out with it.
 type testUser struct {
 	ID       int64
 	Email    string
 	Password string
 	Token    string
+	Refresh  string
 }
 
 // auth authenticates a typed client call as u.
@@ -36,16 +38,23 @@ func newUser(t *testing.T, s *contractServer) testUser {
 	r, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(email), Password: testPassword})
 	require.NoError(t, err)
 	require.Equal(t, 201, r.StatusCode(), "register: %s", r.Body)
-	return testUser{ID: r.JSON201.Id, Email: email, Password: testPassword, Token: login(t, s, email, testPassword)}
+	tok := loginGrant(t, s, email, testPassword)
+	return testUser{ID: r.JSON201.Id, Email: email, Password: testPassword, Token: tok.AccessToken, Refresh: tok.RefreshToken}
 }
 
 // login runs the password flow and returns the access token.
 func login(t *testing.T, s *contractServer, email, password string) string {
 	t.Helper()
+	return loginGrant(t, s, email, password).AccessToken
+}
+
+// loginGrant runs the password flow and returns what it hands out.
+func loginGrant(t *testing.T, s *contractServer, email, password string) client.Token {
+	t.Helper()
 	r, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: email, Password: password})
 	require.NoError(t, err)
 	require.Equal(t, 200, r.StatusCode(), "token: %s", r.Body)
-	return r.JSON200.AccessToken
+	return *r.JSON200
 }
 
 // item is one order line; price is a decimal literal such as "2.9".

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
@@ -35,7 +36,7 @@ func validClaims(userID int64) claims {
 // guessing) a secret would.
 func signedToken(t *testing.T, secret string, alg jwa.SignatureAlgorithm, c claims) string {
 	t.Helper()
-	b := jwt.NewBuilder().IssuedAt(time.Now())
+	b := jwt.NewBuilder().IssuedAt(time.Now()).JwtID(uuid.NewString())
 	if c.sub != "" {
 		b = b.Subject(c.sub)
 	}
@@ -79,7 +80,7 @@ func validPayload(userID int64, overrides map[string]any) map[string]any {
 	now := time.Now()
 	p := map[string]any{
 		"sub": strconv.FormatInt(userID, 10), "iss": "orders-api", "aud": "orders-api",
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": uuid.NewString(),
 	}
 	for name, v := range overrides {
 		if v == nil {
@@ -132,6 +133,9 @@ func badTokens(t *testing.T, victim testUser) map[string]string {
 		"subject with a leading zero": claimed(map[string]any{"sub": "0" + id}),
 		"subject with a space":        claimed(map[string]any{"sub": " " + id}),
 		"subject a number":            claimed(map[string]any{"sub": victim.ID}),
+		"no token id":                 claimed(map[string]any{"jti": nil}),
+		"token id not a UUID":         claimed(map[string]any{"jti": "token-1"}),
+		"token id a number":           claimed(map[string]any{"jti": 7}),
 		"no audience":                 claimed(map[string]any{"aud": nil}),
 		"wrong audience":              claimed(map[string]any{"aud": "another-api"}),
 		"audience list without ours":  claimed(map[string]any{"aud": []string{"another-api", "third-api"}}),

@@ -37,6 +37,9 @@ func isOutsideContract(path string) bool {
 // isProbe: the probes are in the contract under their slash-less paths.
 func isProbe(path string) bool { return path == "/health" || path == "/ready" }
 
+// isWellKnown: RFC 8615 paths name files; they get no trailing slash.
+func isWellKnown(path string) bool { return strings.HasPrefix(path, "/.well-known/") }
+
 func isDocsPath(path string) bool {
 	return path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/openapi.json" || path == "/openapi.yaml"
 }
@@ -64,7 +67,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	e.Pre(middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
-			return strings.HasSuffix(p, "/") || isOutsideContract(p) || isProbe(p)
+			return strings.HasSuffix(p, "/") || isOutsideContract(p) || isProbe(p) || isWellKnown(p)
 		},
 	}))
 	// Order matters: the request id first so every later line can carry it;

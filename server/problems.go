@@ -47,6 +47,8 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusConflict, conflict.Detail, nil)
 	case errors.Is(err, apperr.ErrAlreadyExists):
 		return problem(http.StatusBadRequest, "email already registered", nil)
+	case errors.Is(err, apperr.ErrInvalidGrant):
+		return oauthProblem(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired, revoked or already used")
 	case errors.As(err, &limited):
 		return problem(http.StatusTooManyRequests, limited.detail, nil)
 	case errors.Is(err, apperr.ErrBusy):
@@ -80,6 +82,14 @@ func echoProblem(e *echo.HTTPError) (int, api.Problem) {
 	default:
 		return problem(http.StatusInternalServerError, "unexpected error; it has been logged", nil)
 	}
+}
+
+// oauthProblem is a problem that also carries an RFC 6749 error code, for
+// OAuth clients that read only that.
+func oauthProblem(status int, code, detail string) (int, api.Problem) {
+	status, p := problem(status, detail, nil)
+	p.Error = &code
+	return status, p
 }
 
 func problem(status int, detail string, fields []apperr.FieldError) (int, api.Problem) {

@@ -34,7 +34,7 @@ type rateLimits struct {
 	// anonymous: per client IP, requests that authenticated no one (no
 	// credentials, or credentials that failed).
 	anonymous ratelimit.Rate
-	// auth: per client IP on POST /register/ and POST /token/ (brute force).
+	// auth: per client IP on POST /register/, /token/ and /revoke/ (brute force).
 	auth ratelimit.Rate
 	// loginEmail: per target email and client IP on POST /token/ (guessing
 	// one account's password), so that spending it from one address does not
@@ -119,7 +119,7 @@ func isProbePath(path string) bool {
 }
 
 func isCredentialEndpoint(req *http.Request) bool {
-	return req.Method == http.MethodPost && (req.URL.Path == "/token/" || req.URL.Path == "/register/")
+	return req.Method == http.MethodPost && (req.URL.Path == "/token/" || req.URL.Path == "/register/" || req.URL.Path == "/revoke/")
 }
 
 // formUsername reads the username of a form-encoded /token/ body and puts

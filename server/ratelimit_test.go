@@ -34,10 +34,11 @@ func requireTooMany(t *testing.T, status int, h http.Header, limit int) {
 // records it in seen.
 func reachTooManyRequests(t *testing.T, seen *observed) {
 	t.Helper()
-	const authBudget, userBudget = 4, 3
+	const authBudget, userBudget, anonymousBudget = 4, 3, 2
 	s := startContractServer(t, map[string]string{
-		"RATE_LIMIT_AUTH": strconv.Itoa(authBudget) + "/1h",
-		"RATE_LIMIT_USER": strconv.Itoa(userBudget) + "/1h",
+		"RATE_LIMIT_AUTH":      strconv.Itoa(authBudget) + "/1h",
+		"RATE_LIMIT_USER":      strconv.Itoa(userBudget) + "/1h",
+		"RATE_LIMIT_ANONYMOUS": strconv.Itoa(anonymousBudget) + "/1h",
 	}, seen)
 	c := s.Client
 	alice := newUser(t, s) // register + token: 2 of the address's 4
@@ -52,6 +53,10 @@ func reachTooManyRequests(t *testing.T, seen *observed) {
 	get, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
 	require.Equal(t, 200, statusOf(t, get, err))
 	setStatus(t, s, alice, order.Id, client.OrderStatusPAID, 200)
+	for range anonymousBudget {
+		jwks, err := c.GetJwksWithResponse(t.Context())
+		require.Equal(t, 404, statusOf(t, jwks, err))
+	}
 
 	cases := []struct {
 		op    string
@@ -64,6 +69,14 @@ func reachTooManyRequests(t *testing.T, seen *observed) {
 		}},
 		{"createToken", authBudget, func() (int, http.Header) {
 			r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: alice.Password})
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		}},
+		{"revokeToken", authBudget, func() (int, http.Header) {
+			r, err := c.RevokeTokenWithFormdataBodyWithResponse(t.Context(), client.RevokeRequest{Token: alice.Refresh})
+			return statusOf(t, r, err), r.HTTPResponse.Header
+		}},
+		{"getJwks", anonymousBudget, func() (int, http.Header) {
+			r, err := c.GetJwksWithResponse(t.Context())
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		}},
 		{"createOrder", userBudget, func() (int, http.Header) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/auth"
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/config"
@@ -37,6 +36,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if err := cfg.CheckJWTSecret(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	keys, err := tokenKeys(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	jwks, err := publicKeySet(keys)
+	if err != nil {
+		return err
 	}
 	shutdownTracing, tracing, err := telemetry.Setup(ctx, "orders-api", getenv)
 	if err != nil {
@@ -85,13 +92,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		store.OnGet = observed.cacheRead
 		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL, cfg.CacheUnprocessedTTL))
 	}
+	revocations, stopRevocations := followRevocations(ctx, pool, cfg.DatabaseURL, logger)
+	defer stopRevocations()
 	tokens := auth.NewTokens(auth.TokenSettings{
-		Key: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL,
+		Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL, Revocations: revocations,
 	})
 	srv := &Server{
-		auth:   auth.NewService(db.New(pool), hasher, tokens),
+		auth: auth.NewService(pool, hasher, tokens, auth.RefreshSettings{
+			TTL: cfg.RefreshTokenTTL, ReuseGrace: cfg.RefreshReuseGrace, Logger: logger,
+		}),
 		orders: orders.NewService(pool, orderOpts...),
 		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
+		jwks:   jwks,
 	}
 	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger)
 	if err != nil {

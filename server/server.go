@@ -12,6 +12,7 @@ type Server struct {
 	auth   *auth.Service
 	orders *orders.Service
 	ready  *readiness
+	jwks   *api.JWKSet // nil: tokens are signed with a shared secret
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

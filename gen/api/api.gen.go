@@ -23,6 +23,75 @@ import (
 	"github.com/ordersvc/orders/money"
 )
 
+// Defines values for JWKAlg.
+const (
+	JWKAlgES256 JWKAlg = "ES256"
+	JWKAlgEdDSA JWKAlg = "EdDSA"
+)
+
+// Valid indicates whether the value is a known member of the JWKAlg enum.
+func (e JWKAlg) Valid() bool {
+	switch e {
+	case JWKAlgES256:
+		return true
+	case JWKAlgEdDSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	JWKCrvEd25519 JWKCrv = "Ed25519"
+	JWKCrvP256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case JWKCrvEd25519:
+		return true
+	case JWKCrvP256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKKty.
+const (
+	JWKKtyEC  JWKKty = "EC"
+	JWKKtyOKP JWKKty = "OKP"
+)
+
+// Valid indicates whether the value is a known member of the JWKKty enum.
+func (e JWKKty) Valid() bool {
+	switch e {
+	case JWKKtyEC:
+		return true
+	case JWKKtyOKP:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKUse.
+const (
+	JWKUseSig JWKUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JWKUse enum.
+func (e JWKUse) Valid() bool {
+	switch e {
+	case JWKUseSig:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderStatus.
 const (
 	OrderStatusCANCELED OrderStatus = "CANCELED"
@@ -62,6 +131,24 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for TokenRequestGrantType.
+const (
+	TokenRequestGrantTypePassword     TokenRequestGrantType = "password"
+	TokenRequestGrantTypeRefreshToken TokenRequestGrantType = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestGrantType enum.
+func (e TokenRequestGrantType) Valid() bool {
+	switch e {
+	case TokenRequestGrantTypePassword:
+		return true
+	case TokenRequestGrantTypeRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // CreateOrderRequest defines model for CreateOrderRequest.
 type CreateOrderRequest struct {
 	Items []OrderItem `json:"items"`
@@ -82,6 +169,38 @@ type FieldError struct {
 type Health struct {
 	// Status Example: ok
 	Status string `json:"status"`
+}
+
+// JWK A public key (RFC 7517, RFC 8037); never a private part.
+type JWK struct {
+	Alg JWKAlg `json:"alg"`
+	Crv JWKCrv `json:"crv"`
+
+	// Kid The RFC 7638 thumbprint of the key, as tokens name it.
+	Kid string `json:"kid"`
+	Kty JWKKty `json:"kty"`
+	Use JWKUse `json:"use"`
+	X   string `json:"x"`
+
+	// Y EC keys only.
+	Y *string `json:"y,omitempty"`
+}
+
+// JWKAlg defines model for JWK.Alg.
+type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
+
+// JWKKty defines model for JWK.Kty.
+type JWKKty string
+
+// JWKUse defines model for JWK.Use.
+type JWKUse string
+
+// JWKSet defines model for JWKSet.
+type JWKSet struct {
+	Keys []JWK `json:"keys"`
 }
 
 // Money Exact amount with at most two decimals.
@@ -130,7 +249,12 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details.
 type Problem struct {
-	Detail    *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
 	Errors    *[]FieldError `json:"errors,omitempty"`
 	Instance  *string       `json:"instance,omitempty"`
 	RequestId *string       `json:"request_id,omitempty"`
@@ -164,11 +288,16 @@ type Readiness struct {
 
 // ReadinessProblem defines model for ReadinessProblem.
 type ReadinessProblem struct {
-	Checks    *map[string]string `json:"checks,omitempty"`
-	Detail    *string            `json:"detail,omitempty"`
-	Errors    *[]FieldError      `json:"errors,omitempty"`
-	Instance  *string            `json:"instance,omitempty"`
-	RequestId *string            `json:"request_id,omitempty"`
+	Checks *map[string]string `json:"checks,omitempty"`
+	Detail *string            `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
+	Errors    *[]FieldError `json:"errors,omitempty"`
+	Instance  *string       `json:"instance,omitempty"`
+	RequestId *string       `json:"request_id,omitempty"`
 
 	// Status Example: 422
 	Status int `json:"status"`
@@ -191,33 +320,54 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RevokeRequest defines model for RevokeRequest.
+type RevokeRequest struct {
+	// Token A refresh token or an access token.
+	Token string `json:"token"`
+
+	// TokenTypeHint `refresh_token` or `access_token` (RFC 7009); not needed, as the two kinds cannot be mistaken for each other. Any other value is ignored.
+	TokenTypeHint *string `json:"token_type_hint,omitempty"`
+}
+
 // Token defines model for Token.
 type Token struct {
+	// AccessToken A JWT naming its signing key in the `kid` header; verifiable with `/.well-known/jwks.json` when the service signs with a private key.
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn Lifetime of the token in seconds.
+	// ExpiresIn Lifetime of the access token in seconds.
 	//
 	// Example: 1800
-	ExpiresIn int            `json:"expires_in"`
-	TokenType TokenTokenType `json:"token_type"`
+	ExpiresIn int `json:"expires_in"`
+
+	// RefreshToken Opaque, single use: exchange it at `POST /token/` with `grant_type=refresh_token` for new tokens (`REFRESH_TOKEN_TTL`, 14 days by default, from when it was handed out).
+	RefreshToken string         `json:"refresh_token"`
+	TokenType    TokenTokenType `json:"token_type"`
 }
 
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
-// TokenRequest defines model for TokenRequest.
+// TokenRequest The password grant (`grant_type` `password` or absent) needs `username` and `password`; the refresh grant (`grant_type=refresh_token`) needs `refresh_token`. Fields the grant does not use are ignored.
 type TokenRequest struct {
 	ClientId     *string `json:"client_id,omitempty"`
 	ClientSecret *string `json:"client_secret,omitempty"`
 
-	// GrantType Must be `password` when present.
-	GrantType *string `json:"grant_type,omitempty"`
-	Password  string  `json:"password"`
-	Scope     *string `json:"scope,omitempty"`
+	// GrantType `password` when absent.
+	GrantType TokenRequestGrantType `json:"grant_type,omitempty"`
 
-	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422).
-	Username string `json:"username"`
+	// Password Required by the password grant.
+	Password string `json:"password,omitempty"`
+
+	// RefreshToken Required by the refresh grant.
+	RefreshToken string  `json:"refresh_token,omitempty"`
+	Scope        *string `json:"scope,omitempty"`
+
+	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422). Required by the password grant.
+	Username string `json:"username,omitempty"`
 }
+
+// TokenRequestGrantType `password` when absent.
+type TokenRequestGrantType string
 
 // UpdateOrderStatusRequest defines model for UpdateOrderStatusRequest.
 type UpdateOrderStatusRequest struct {
@@ -253,6 +403,9 @@ type InternalError = Problem
 
 // InvalidCredentials RFC 9457 problem details.
 type InvalidCredentials = Problem
+
+// InvalidGrant RFC 9457 problem details.
+type InvalidGrant = Problem
 
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
@@ -293,11 +446,17 @@ type UpdateOrderStatusJSONRequestBody = UpdateOrderStatusRequest
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
 
+// RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
+type RevokeTokenFormdataRequestBody = RevokeRequest
+
 // CreateTokenFormdataRequestBody defines body for CreateToken for application/x-www-form-urlencoded ContentType.
 type CreateTokenFormdataRequestBody = TokenRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetJwks Public keys that verify access tokens (JWK set)
+	// (GET /.well-known/jwks.json)
+	GetJwks(ctx echo.Context) error
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx echo.Context) error
@@ -319,7 +478,10 @@ type ServerInterface interface {
 	// Register Register a new user
 	// (POST /register/)
 	Register(ctx echo.Context) error
-	// CreateToken Obtain an access token (OAuth2 password flow)
+	// RevokeToken Revoke a refresh token or an access token (RFC 7009)
+	// (POST /revoke/)
+	RevokeToken(ctx echo.Context) error
+	// CreateToken Obtain tokens (OAuth2 password flow) or refresh them
 	// (POST /token/)
 	CreateToken(ctx echo.Context) error
 }
@@ -327,6 +489,15 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetJwks converts echo context to params.
+func (w *ServerInterfaceWrapper) GetJwks(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetJwks(ctx)
+	return err
 }
 
 // GetHealth converts echo context to params.
@@ -436,6 +607,15 @@ func (w *ServerInterfaceWrapper) Register(ctx echo.Context) error {
 	return err
 }
 
+// RevokeToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeToken(ctx)
+	return err
+}
+
 // CreateToken converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
 	var err error
@@ -494,6 +674,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.POST(options.BaseURL+"/register/", wrapper.Register, options.OperationMiddlewares["register"]...)
 	router.POST(options.BaseURL+"/token/", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.POST(options.BaseURL+"/revoke/", wrapper.RevokeToken, options.OperationMiddlewares["revokeToken"]...)
+	router.GET(options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks, options.OperationMiddlewares["getJwks"]...)
 	router.POST(options.BaseURL+"/orders/", wrapper.CreateOrder, options.OperationMiddlewares["createOrder"]...)
 	router.GET(options.BaseURL+"/orders/:order_id/", wrapper.GetOrder, options.OperationMiddlewares["getOrder"]...)
 	router.PATCH(options.BaseURL+"/orders/:order_id/", wrapper.UpdateOrderStatus, options.OperationMiddlewares["updateOrderStatus"]...)
@@ -519,6 +701,8 @@ type InvalidCredentialsApplicationProblemPlusJSONResponse struct {
 
 	Headers InvalidCredentialsResponseHeaders
 }
+
+type InvalidGrantApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -555,6 +739,81 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 }
 
 type ValidationFailedApplicationProblemPlusJSONResponse Problem
+
+type GetJwksRequestObject struct {
+}
+
+type GetJwksResponseObject interface {
+	VisitGetJwksResponse(w http.ResponseWriter) error
+}
+
+type GetJwks200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetJwks200JSONResponse struct {
+	Body    JWKSet
+	Headers GetJwks200ResponseHeaders
+}
+
+func (response GetJwks200JSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks404ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks429ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetHealthRequestObject struct {
 }
@@ -1397,6 +1656,117 @@ func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type RevokeTokenRequestObject struct {
+	Body *RevokeTokenFormdataRequestBody
+}
+
+type RevokeTokenResponseObject interface {
+	VisitRevokeTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeToken200Response struct {
+}
+
+func (response RevokeToken200Response) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(200)
+	return nil
+}
+
+type RevokeToken413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken413ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken422ApplicationProblemPlusJSONResponse struct {
+	ValidationFailedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken422ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken429ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken500ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken503ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateTokenRequestObject struct {
 	Body *CreateTokenFormdataRequestBody
 }
@@ -1425,6 +1795,22 @@ func (response CreateToken200JSONResponse) VisitCreateTokenResponse(w http.Respo
 		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
 	}
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400ApplicationProblemPlusJSONResponse struct {
+	InvalidGrantApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1545,6 +1931,9 @@ func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateToke
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetJwks Public keys that verify access tokens (JWK set)
+	// (GET /.well-known/jwks.json)
+	GetJwks(ctx context.Context, request GetJwksRequestObject) (GetJwksResponseObject, error)
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -1566,7 +1955,10 @@ type StrictServerInterface interface {
 	// Register Register a new user
 	// (POST /register/)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
-	// CreateToken Obtain an access token (OAuth2 password flow)
+	// RevokeToken Revoke a refresh token or an access token (RFC 7009)
+	// (POST /revoke/)
+	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
+	// CreateToken Obtain tokens (OAuth2 password flow) or refresh them
 	// (POST /token/)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
 }
@@ -1581,6 +1973,29 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetJwks operation middleware
+func (sh *strictHandler) GetJwks(ctx echo.Context) error {
+	var request GetJwksRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJwks(ctx.Request().Context(), request.(GetJwksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJwks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetJwksResponseObject); ok {
+		return validResponse.VisitGetJwksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // GetHealth operation middleware
@@ -1820,6 +2235,39 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 	return nil
 }
 
+// RevokeToken operation middleware
+func (sh *strictHandler) RevokeToken(ctx echo.Context) error {
+	var request RevokeTokenRequestObject
+
+	if form, err := ctx.FormParams(); err == nil {
+		var body RevokeTokenFormdataRequestBody
+		if err := runtime.BindForm(&body, form, nil, nil); err != nil {
+			return err
+		}
+		request.Body = &body
+	} else {
+		return err
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeToken(ctx.Request().Context(), request.(RevokeTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
+		return validResponse.VisitRevokeTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateToken operation middleware
 func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 	var request CreateTokenRequestObject
@@ -1858,86 +2306,115 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz7c9s4kv+/0sXvVq09X0qWHSc3seuqzuMkM57Lw2cnm62KciFEtiSsSUADgJY1Kf/vV90AKVKibDnJ",
-	"+X6ZrdpdmcSj0ejHpx/M1yjVxUwrVM5GR1+jKYoMDf88FekUT7VyRudv9aXTBulxhjY1cuakVtFRdIF2",
-	"ppVFC24qHKTCmAWkBjNUTorcgjAICq/RQErrZf0ojmw6xULQYngjilmO0VGkdM/yFnHkFjN6Yp2RahLd",
-	"3sbRhXD4WhbS8f90UfFHidYREQijMpugA5EV0lmYoaH/Sp3BjlAZCAdapbi7gY79Qb2/VA4naNoEXGAh",
-	"pCK6NhOR49iBVE1ilJ5v2PDe/Sx2HPgSU60yC6VyMm9uJC2MyzwHMRFSbdjy2YY90ZnFydih2byf0zAX",
-	"0sEIx9ogOLOQauI3g50GGQbHMs9tzKTp0okJAqrMbmL7szgqpJJFWURH+53Uffz48aR0UxKrVLgOSXw/",
-	"RRDLEVIr4I2QiC4tbhK8X1AYNB1idxtHM2FEgS4oxDuToTl7sb41vwDJMj+WaGgrSS9mwk2jOFKioJU1",
-	"DfsisyiODP5RSoNZdORMiU3CxtoUwkVHUVnyyHVl+GC7qaDnDSKOoSgt3RTfQSryHM3fLei52kBeaR9A",
-	"nVTu2WF0z63d0lLBPtDsX0QWlIT+SrVyqPinmM3ycGl7M6NHORb//1+WTvW1sfnfDI6jo+j/7S1N1p5/",
-	"a/fO/Sy/aZsvb0ROZGMGxm8OI50tYtAGdgxOpHVodplJpNs5qZDIDYpsAdVrMlu3cXSq1TiX6aNST2Jt",
-	"nXClBWeEspIlW1pQ2oHIcz3HDMZGF/6aS2NQuTCDiX6lzUhmGarHptqg1aVJEUaYazVh4yGUdlM0pI+G",
-	"qTtTDo0S+UtjtHlMCj8ovJlh6oh7QualQdgRMConu8cgHUyFhRGiglxPJpj14URVdozkA54OngT6r0Uu",
-	"s9Olx3vMQ3w0Wk2C2GoDM2HtXBv2sQ1H/vHjx96q7ezaMEzZWzW1vPFb7V7pUmWPeby3GmyZToENJ7P7",
-	"XCxyLbL3Wr8WZoKPL9JLA0JykBMRhqCPgn14I39hIt9r/UaoRYUH/s+I9K5Yj8FNpYU0l2QZds7OY3BE",
-	"t1sKDqnjLh3IzlC546EyhAVAEBiAhIFBj5FBAtYjgf5QtYWsRiy9GqPdJWMriK4JeXotjLXVIssZKwsF",
-	"8LTlIjS6AkK9GgndOXmJmfg2PiiCINrIP/FRNeWNtFaqSQxF7ey0AbyZkRuHEUMccPoK1f+GbfigxLWQ",
-	"uRjlj66RFs21TAnfKHKI9KcHPJUWKD0nFGp0OZmC0jAWZR6UAknOedQRT8mEEyNh2cKXyqBIp3Qk4qRB",
-	"64RxzOIlbjB8sKGiuCLXE6l2gSKdRW2IyY1MCSHPtblCQ255QfdR2gWQT6xsB9PCtBvI0ZGDqegnuN2H",
-	"i4fr47cL8T/Io/HRXgmZP64gNw1YptHDHCuctOOFRzgUkIrUHUOChBlsArmkqIuuC8YSc8JqtxVo9ZGs",
-	"QeGQUXoDf86MnqFx0mNT6bBo/7jrBD4UcHSGOCrEzZmftD8YMCSu/qwxsTBGLCIPiCts/Sls9bkepUf/",
-	"wpRN0Cs6R42J2pTyGdfh/8cpGi/64VJA2hiwP+lDQv6qz7t9Gnzuz4xMMSE5TigC6FdxSUK2YRkYdUxa",
-	"j0fiqEBrhXfFjWi+LEZo6ghkwhcQhH3QGdU0+eJPuFy6i0O/ocjddJ07Hvm2qdFX924ZpnXt9EYrXKzz",
-	"++WNSB2IQpfKwVy6KQgHhbYO3FxDhqksRG5bLD3oP2dpCRHTgP/TiKEG/cF+HBVl7uQsx3fj6kkgyTM1",
-	"iqOb3kT3wsOCqOufMBnNVz1ZzLTxgk5h3lE0kW5ajvqpLvb4xu11Gn7s8SLMExbsda6mfIHZF+FaUWAm",
-	"HPacLDoFQ2btWxiMno2fiSfYO8x+HvUOxc/Ye57tp71no4PxYbqPz8X+fhTfFwDH36OpbW2M6ZApWlsf",
-	"bDXp4XNFMBLp1cQQ+oUwg2w6hQhjqaSdYnYMqszzZTqG3Wwnm2icd5Q+tl473lKA7z3WpR9KB9NO5F+8",
-	"jq6foyzI4fFbuIE/SqGcdAvQ16ySCMzIGJAkuiWwT/s/P6r0lbPswWJWpS1aWbx4PVPRkVNq2WKStWUK",
-	"xMtWm7H13cRNfWhRvSJSXeZkKZBrWlbf3103782RF96sTN3q2Q8P4oelaeKokojWOgerpureFF2TnQ3i",
-	"GuvH4Ygb+XK5tN6KNvoUnb98++Ls7a9RHJ2fnL2I4ujyt7Pz85f06/Tk7enL1y9fNJZbikWFMdbTtK9O",
-	"4fnh03+r3WSGTkhvqdvX4V/Qr7XVPfTY2gg13HmHFZLKOqH8za/tFMBQuOU7rEVDAA66LtlJl6946Q8q",
-	"SCvD3JfVHa1t4h80Z4qRLt3RKBfqftfKb6v947s87QWKTCq0tsMBTTG94l8iyzgHJvLz1og1qtez8xwM",
-	"ZThDlaFKJdpjEGrB+R8y6FohFOIKbY2i0Od5OkjVM0/Dd1D0okEI71jFMqZUlhEF8RgSg5m0CQUlib4i",
-	"2DZUSbmMuJJjSIxw+CWnIDYMDHN2fA7Agp0KDgQXIPJ8qCqJs7sxJFL1ghjAWOQ5ObsEdmZooBoWw3wq",
-	"c4QLWhWkHarG/rsMJDPJQpQlPhBZ49dSTttMoCPFfgWcGJFhlsB8igqEgorHyytb+NCs3rsNWLeHeXEl",
-	"T3dKYcOEiDwnOPZpy7gm/gHiu0LX+pPPTKtPUG8MazjF0wEJnCZ5cEYWBWZAAaxU8EHJVGcIb1/95yns",
-	"jMs8781l5qYUkzo0FkaY6gLh5PL07Gw3BmIBy5VUrEh+GKTCYh8uZyJFG4NU19JKMjA7f6LRfsUYRjKT",
-	"PpjT+S4TEP6AdCoowKP9hKFocFxazGDn8OBgt33hIpcp/kf4m6BFE3T5k7MTe41qQiDk4Olhh3WrgvW2",
-	"hUu1MZi63lQbi72RoJMtmuvX01pb7B/8zH6y+vvn+ySyIrNerksk3+srn79vX65ISWu/uOrtupviBJD9",
-	"ItW6CLyWYyRMFXIhPjtEN1llFJqs3v95MOh0KjTpS+0fgs/2+aYOt7xy9hb9rcVapG/kyEap97nO4DOb",
-	"AtA4xZJLYbTF1Ph04b0zJkYoVx97JRUXYt6kutFg0GYGLSrG1zOWJhr839Wgv0X3SOYD5W6/K7JItSe4",
-	"OW/QeUACwr4s+LUzQVOVxXwKOQZF1OWS9FRYCoSbCTLYCXYmZssSr9qK3WOwa8biIRZhVcXv5MOKDNYn",
-	"vUcFPzDIb4DUjcL3DQHc9smID7YrPK+t/ANt430x+7fGUX79z11OzGJaGukWl1yb93X1k9JND84D90M9",
-	"fk3wfmkksWHn94/vd33ZMzl/d/ke9vj5HqewxrmeewjZ0B8WfnpaWa0PJo+OojCv5V8FkeOTk1KN9YZ6",
-	"f68QSkyw4HKrR259oOuxtX7EoEdOkHNspeDrdDSnff3plyljop77JhT4KDMGgyKLwYeZrBi5tI6GSAN6",
-	"rnx9zPaHaqhOhdJKpiIHirstoPfsyV5y7DGmKJBfVQDT234TILDNhZ0ywiPbPHOEEbTuw0tOa3PUUxe/",
-	"kk2J4AR2qiBr93joC6TeEPiwySuuPwRnbfV4jCqj/TnzxwSH5C4fikNe2pIzFEc+k2FDs1FX1o2ZxKG7",
-	"txikf6XDbKhGixpqo6l5MM61cLT/TEvleM+ffrogbntQ3f/pp8AC0rpwlhtiEK825VykjxgsZEbMLWgF",
-	"oq4vhFrcsfcE0tWlNp4ulJ0T2raQHB48T3wysZXl7w9Vo8VJuGajC4LSHLrsKN3svGJU3ezEoolDRcHO",
-	"LjPF04QZt0iF6uDZeVwpVCXEewlzs61mTONQCSjKdApkP8g800q9s/Oq8sj9Vkk9ReRW816t6qNQ2VA1",
-	"dudeIuuW+jApfb5tN26duu7m8C1e3FAwVP6S6pMFzpKgUJCVrBQpk7j5qC4iJp6oZKWQmMCO3artarcP",
-	"J3leR092qALEqgI8jsYa022QuF+MnrMB2Tl9d3G5S1L3zsiJVCxOS7n9u/WdHz1WoUIsuL2HB5ycnx3R",
-	"vcwMjnM5mTrYSd6dvz979/ayEiy/ZLjVE4ZgvdDm1wtS1nuDbqqzZHeotIf2bDI8Oy0kB4NBtdrKAidM",
-	"V9giHqru9355202DH/KbL04lQ7WTnISaKiseXdqpr0b13i9mSH//syb8LEt2j8E3mejAO9+At4mWQGsf",
-	"ktdSXbFINDSvJSE/8YlWS6bhFC0aWMHwZqYtW1Dw3qO653fcSMJW5SMH1g+pPlYGyA4VmwKFFIC5StaT",
-	"p4MnXSbEE7nHfU3J8iZp9PFQJU/pRgsUygJ3wfThBOZGOvT2ZqJdWHmEqSiJSmfJrBbSwVxYSEtHZnyo",
-	"SBqn4hp99wy7CMyO2IVVXYMGZ+jNraxs7alIp1JNiCPJry/fQ5Ua/lrVpm73Ehb0UWUuq64n4ftKg3Xz",
-	"5dd0KtQEG25WWlKM4EFtRUfNNBuD1bSSN0O8CtlukVnOQ+SZr91yE1ao17LJFZCcn7w//S0Bg640CrM+",
-	"LDti2T8NVcKNtJXUHUHV6VqlSnxezoMKpjOKo2s01mON/f6gP/AZJ1RiJqOj6El/0H/iw4gp45y9aV0M",
-	"m/gIppaSsyw6in5FF8plKw15B4PBHcXdqqhbw8Elto30VXQbb1nuDXtvqPZWuSduu5PXGKq3ZVEIs+A4",
-	"9RoVDWD3SgwTE0tIMxz6Mw2v5IVRn7YdPGjUgKM6q/qLzhYPY0BI936qk/Vc02um4g8Pmgn1A07TbMen",
-	"jjL1bRteO1Pi7dod7m9xhO0o8OzZcFHMYq/svvrBzU6HXoS6Vq3J3Gs0fvKU/funtDppaNL+k/snrbaH",
-	"0byDg/vnrXU88MTn909cbfW6jaOn2zCk3fbIs55sxZO6z6YZS7E8dkdRnz7ffm5qk5cxtmp8nWPtS4Bt",
-	"aEVoqqFpXrnamkZD9r6GgtntXsP2rEtOFTEI+P3y3VvgwkcfPhIWLsgQ+yUBb6R1vmXc+2LwHSpDVQE4",
-	"evXh4nWVslJ4Q0BxgrCTGMz/fRjRk2GU7HrT2rYAr6V1FJ95Qxu1u7s/rdJ9Tsta+SfW3dJ/lD4DGNql",
-	"OTJo9ZRnyM1F0dHTQbt2dl/lbC2+nIk/SoSZDt2+TlDUGNxdizWbiEtLY7VpUXdPUquDCpUvqqvhrxko",
-	"aAl9xd271tn1B1ibOgXy+Zt803Kn7bsB1mtw3QZv2TPPTIhB4ZyCubE01q300dGldFQ3huVg8CQtTc4/",
-	"8BhaYlpVOjxcZUFmHbDtbxXWPkz4Zhu6jZFZ9ov/ZT1XrefrkHe5WzS6LOeatemidTlkL3zkweihAwzf",
-	"BfWWGOc7tOn7UEI/ekQRHRzeP6PuXv9Lpldl+oIiMwpmglNdEe0fIczVh1O08Uy4dLpuKU/ClyzLb1zs",
-	"EYTej543nucnZy/ilWdVC0gM9DY8DB0i8VA1HlYj+xBec0BcPeV4fSyVyPtwiY6D08b3NEMVoj//pZuP",
-	"L7k3lbt7+bvCEFEfDAZd4GOtfPA9QUgdhXFLzNbxxcYSxlZRxiPZj9BM1bIjjxRhPILpGWxhQeqvzP6K",
-	"en5Y1FMlhOpv6fT4gTaP/DAnzzZGOgeDgW8XPdfWTQxe/tdrCnqWmTwyEz5BVchJqCJQVORzZDE8HTwZ",
-	"eiw4lxb7dbtN3QhzVBcspGsllK8QZzaYIKkmQ8WxQoMO2ppzgjM0vSoxDWZZ4Yh5iMGZNs4OVeLZdASN",
-	"rhyazolK3y/HVZqKsgR2rJN5TuavM/j6Fd0Fc+97M1DLTpqaibbq/Zn5Ay/zU80urUaPVHQUcYMUE0P/",
-	"X+ezviW9texa6zBpfGjOAPsvU4wYj2Xabwj/D/2yYq13qfOrOsfp2MUxJJ6bCVAAZ2E+FVzKKPzXRKuZ",
-	"uHrxu1NxdeFoczKualv6HicYat6dhe5l4XdDH88DLrfdYPXDEnJbnkRm0dH+9h7e3uFY7Q/K3v3lktZd",
-	"UkNHvLyAoJBwNZFGgCNoSeg7aKjISuqgakzhhs7l1+muuspGEw6ZZv5CuVRXSs/VsrQKYqjm/JHwsp6K",
-	"btkJ4F1Gl8H2icL3oTVrOy296c3n895Ym6JXmhxVqjPMVoS92TrV7GW6V2WbTUkdqrK1jrQ6x34Y8m2c",
-	"sN2VF+Hi9+no11S+k7+fffjzbP+tPLNn6uJpenr27Oxq9s9/nP7+vI9PBn0rJ0q40qx0v1W9d41Ou6rB",
-	"7mFn7jIMJ3d9G9qqW933EWHXvxazfaaq4zP6v0zNPabmXegtUuAlrmqN6moo2u0wQgylzXUVw5e+H4qD",
-	"9DB0/V+4aTT1+RabK1Scraz0ktbuSCX7LHJA2+u1hv7KP5JiO9ao64AeqLagSJOEgEVuP9/+TwAAAP//",
+	"7Hx9c9s21u9XwfDembVyKVl27LzIszPXdZ3GaRp7bafenSpjQuSRiJoEVAC0onb83Z85ByBFUpRfkmye",
+	"f7ozu+tQIHBwcN7xO/wriFU+VxKkNcHoryAFnoCmP494nMKRklar7IO6sEoDPk7AxFrMrVAyGAXnYOZK",
+	"GjDMptyymGu9ZLGGBKQVPDOMa2ASbkGzGOdLBkEYmDiFnONk8Jnn8wyCUSBV39ASYWCXc3xirBZyFtzd",
+	"hQ1SzopJJuJ1St6qBcuUnDGbAruBpWE5X7IJPLDunKYLWc4/9/kM/vl8OOwk4ZxbeC9yYel/uhjxRwHG",
+	"Glp+UiQzsIwnubCGzUHjf4VK2BaXCeOWKRlDbwNJO8NqfSEtzEA3CTiHnAuJdG0mIoOpZULWiZFqsWHB",
+	"B9cz0LHhC4iVTAwrpBVZfSFh2LTIMsZnXMgNS77YsCZYvTycWtCb17OKLbiwbAJTpYFZvRRy5hZjWzUy",
+	"NExFlpmQSFOF5TNgIBOzie0vwiAXUuRFHox2Oqm7uro6LGyKkh1z26EMlykwvhohlGS0ECDRhYFNMvgD",
+	"cA26Q+zuwmDONc/Bep081Qnokx/Xl6YfmCC1mwrQuJTAH+bcpkEYSJ7jzAqHXYskCAMNfxRCQxKMrC6g",
+	"TthU6ZzbYBQUBY1cV4aPppsKfF4j4oDlhcGTojOIeZaB/odhaiE3kFeYJ1AnpH2xFzxwanc4lTdR+PYP",
+	"PPFKgv+KlbQg6U8+n2f+0LbnWk0yyP/f7wZ39Vdt8f+rYRqMgv+zvbKa2+5Xs33m3nKLNvnyC8+QbEiY",
+	"douziUqWIVOabWmYCWNB94hJqNsZqhDPNPBkycqf0YKhJVRymon4u1KPYm0st4VhVnNpBEm2MEwqy3iW",
+	"qQUkbKpV7o650Bqk9W8Q0W+UnogkAfm9qdZgVKFjYBNA10DGg0tlU9Coj5qoO5EWtOTZsdZKf08KP0r4",
+	"PIfYIve4yAoNbIuzSTHrHTBhWcoNmwBIlqnZDJIBO5SlHUP5YPvD557+W56J5GjldL/nJq40+lwntkqz",
+	"OTdmoTS521oscXV11W/bzq4F/SvbbVNLC/uN/qS5fIr8V3YWrZXlIgtGgSXhmGowKbPqBkichZs/ZPB5",
+	"jrYnZBpu1Q0kuLFSHwsDaJ/ACUvg37meEVFh4KQ+GO0N0cMJ6+w7T1hpdSobxSeqsKNJxuUNnuI3kvfW",
+	"lgp5I9VCPrylsdyKaE8j1thSFLLzN0fsxcu9170BO/Qz198kOfWzjiXGO4tUZcCmPBfZcjCWuLsPyr5R",
+	"hUy+p2R+UMwUccrI55GmnPFlpnhyqdR7rmfw/a3Ryvbj4WRIhMbAWbId9ov4gYi8VOoXLpdlKPe/RqSL",
+	"otSU2VQYFmcCjfrWyVnILNJtVzqPlrSHGzJzkPZgLDWGcYxjHMciiun6FNRFzLggDqWiYR+qYLNfhdf3",
+	"mYdWMF6PVvuN8PhRk6zeaE3k495HToKjyxi2XwWx9768CnfpND5KjB6VFn/Cd9WUX4QxQs4wCSrjFKVL",
+	"k8EmFJ06zf9vmPWPkt9ykfFJ9t010oC+FTGGphJjGfyni1VLLZBqgQmEVsUsZVKxKS8yrxSAck6jRvRK",
+	"wi2fcAPO7GrgcYpbQk5qMJZrK+TsoBbyadrYWGJKmKmZkD2GefKy8qFoWVNMbhZK34DGiGqJ51GYJWW6",
+	"pe0gWoh2zTKwGBuU9GOm5NZUc3ALGrYQNmW8ca49N4mQxnIZA9l05MgSLEOTCYlni3Me9I4JmVEYqHju",
+	"WciysVykQOEVDnfOYrHyDwN2/nTT8OX69Cv6Mdr0Gy6y76tTdVuaKHDsNNwKM126OFlJq3lsD5hzvCZi",
+	"mcDcHSWHTQVkGPFXkYEryWjgFijXq2Uxc42Ha4XLcISFvPnHfTtwCaXFPYRBzj+fuJd2MHzJhSz/uYpa",
+	"tObLwKVVZYb2m1/qUzVKTX6HmKzhG9xHFVk3KaU9rieRVylop4X+UJgwIYPBbMAidJ0DWu234afBXIsY",
+	"IhTvCPPIQZndRmimVul1x0vrWW0Y5GAMd1FBrSxV5BPQVR47owPwetddKKrzxe1wNXUXh94Cz2y6zp0y",
+	"kqxTo24eXNK/1rXSu6ufSeyThDI4np3VFpzyzEBbiA+ZK4+xG1iyLQwEX+7vvHQh4avh85e9A1/b42yu",
+	"xS23wOZcW2R/czM8I3cMEvP034Lj5MeLwyAMji9291/UaF0dRqxvmy/s7u/vvA7C4Ky/6ZUbkXSXZIju",
+	"F89fMZsW+WSuhSxNOO4rZNx4g8Ykz4EJon99erusU3T68xlu4KiTlMJAfawRs85hn3HQ2tPl+i6Oj1xF",
+	"U8lsOXhQBJBSx0FcwjEmpCNwlG2QjQvosCa47KONCQrY3QOmgibsouAXJaFr6595bBnPVSGt91yW5cpY",
+	"ZheKJRCLnGemofC7g9dky3xVaEj/qdWJhoPhThjkRWbFPIPTafnEk+RUHnnXn6m+f5gjdYNDIqP+U1/k",
+	"c6Ud4ziqcTATNi0mg1jl22SPzG3s/9imSYgjZHbXuR2TeUmuuW1UuhJuoW9F3mm2nNSvbMRw8mL6gj+H",
+	"/l7yatLf46+g/zrZifsvJrvTvXgHXvOdnSB8qMgXfo0faQoA2YIYjKk21i7suno4m/D4ZqYxTWT+DQx+",
+	"MBSZCilMCskBk0WWrUrOFI92sgnHuYjS1Q/Xtrcyrw9u68INxY0py7Nr50HW91HkaFboV/aZ/VFwaYVd",
+	"MnXrwyFiJKbiPLYNgd0fvPqu0lfMkyeLWVmabdxUhOvV2I66eSNSSIKwVuZ1stVkbHU2YV0fGlS3RKrL",
+	"nKwEck3LqvO77+SdOXLCmxSxbe99bzd8Wik6DEqJaMyz2zZVD15D1NlZI642f+i3uJEvF6vYwruos+MP",
+	"P558+Akd7OHJj0EYXLw9OTs7xr+ODj8cHb8//rHThZUR8PpV1Jsj9npv/2UVxLnam1mPDcqiXIcrhDJw",
+	"XHfqp5hIst3BkNEgFqsEXIjy4uXea8wmqEq9P9jtMSXdIFO6fZeYgEzmCoMBurp0E7o6h2HodJQsw85m",
+	"SawZXbYrgN2beLwlrUXMHaa0zNA62eXzDS+q95i8mhTvdkmqL1zW3cpH6VWOktrjUtDWFnEP6m/WC50P",
+	"hS70a7l+eF8wew48ERKM6fCiKcQ3ZnOo28Ga9WtUKn0kMAeZgIwFmAPG5ZIK9eiVlASW8xswVaICriDf",
+	"QaqaOxq+gqIfa4TQimXlQhc+oUces0hDIkzEhGGRusHMaCyjYlVfiQ5YpLmF60zkwvqB/p0tV/EzzKSc",
+	"yj5LxjGhLyXO9EJUhL4XAzblWYYeO2Jbc9CsHBayRSoyYOc4KxNmLGvr9yhXSwQJURK5XH+NXys5bTIB",
+	"txS6GWCmeQJJxBYpSMYlK3m8OrKlK8RUaze19vGZVFjK071SWLODPMswpvztkaWD8BuIb4uu9SefiFZ3",
+	"k7ixckAF3Y64xiqUB6tFnkPCuEyYkOyjFGRyP7z5+YhtTYss6y9EYlOWgbWgDZtArHJghxdHJye9kCEL",
+	"SK6EJEVyw1jMDQzYxZzHYEIm5K0wAg3M1p+glZsxZBORCFcvUVmPCPD/YHHKNY9pPa7p/oOuJLb2dnd7",
+	"zQPnmYjh//t/Y3xUjxzdzskTvwc5w0hqd3+vw7qVpbmmhYuV1hDbfqq0gf6E486W9fmr1xpL7Oy+Imdf",
+	"/vvVQxJZkllN1y2St+oGNh4yub71Qz5s3R0pjVrFY1L1qvRbI35v+PpFg/qdLmeAL17j4+tUyI7YP/Kr",
+	"XtNIV8pxi5ZPXNVhOHzdO6ASmgRIIHFJO3ryhWI3QiamrEJOgOXCWI6bmCrtqml04ztgh3Lp/mS3PCuo",
+	"UitmUmmHDqpt7sXeg46K2NjF/8uSwa0KSG1XXex/d3XJJM/Rtwg0wmIm8e8bWJY4nuhGJBFztc4Ddgta",
+	"TAU5Y8qKo+3BArKsT/d9278vbszgd6Okt5B1l4FTV0XgsmxzA8vOqoe7BDDXooPo92IKmC6UUVVdWpDo",
+	"sqJb18OdV8NhV8TRkIMOeMuc/1FAyDAjzIAVBkYMPscplzPMqxi3LDo7vbhk2zTBduSZQkEZCeA/W5KG",
+	"siFhUVZ+tqLz4zfnxxdvry9Pfz7+cH15+T4K2c4eS/jSoC9MgGr/oQM6EFOFpdp2ymUCCVOF7XWycKUE",
+	"9YDbVd87YuqWoDXkpjFZ43DaHNwomTXDsB5UVzcPxDe2VeNfxKLyV1JTPjEgbY/00bAIUzrJc4jIPK+G",
+	"HrD6Vfv6tK1jqeZrPh4wioqdyrtJqpp6YYBsf02TW/6UQnofFNctfE0Sa4VHN9pArF097ME3VpvpsG8r",
+	"nrlIhbhGGuHloOYaNp2gX6qe95sbMe+XMU+fshjQrtbR8lIbItuJu4RoHvjg6T5r58upfEDl26Q2ZOjJ",
+	"zujxZJlYuZOs73rYefKl0Hcr0wq55a7KQyaRt5nACIUbtFn1i0C25SOskGKqsB0l9Q6YWQuTHh0LsYdP",
+	"vh38fAt23nWYoY9Ux6nVITbGKl9Qo3v8bchH01WBrWLgJ0aOD5Vlv7RU5ub/1BXiG4gLLezygiCmDh56",
+	"WNh098wfrYeVrgnnD7WLX7b17uqy55xa04OSMcjUwiXYNYviFfGjzoJR4EcHXm9wcOnymgPqosCRSndp",
+	"KuRUbUCz9nMu+QxyAhO62GXA8NRMpVohUxPLMaNo3GZXN/Z0qe2YshJ43BShgiVz9cWQaeBJyFyBkXQq",
+	"E8biEKGZWkgHITKDsbxcLx7xzCiKAQyGAHT3XgukwypMoRt0DWXgMZZl5EERaiv6ljGMmIbClLUGd4Fu",
+	"PELAj5piqDiWDmnVOygP0I3djlYvCQp6MU6uxdODsRzLIy6VFDHP2Jzb1OC2MHSLtr3nNjwH+qksMrio",
+	"W/syiMm4SSnLxzhlbgkboAbsmMh0lbkS7hRtum/3Qf7rvf2XvYOxK6c5k+irdmTC3Jm4cH46BZng+nTB",
+	"SgT7O3TaFNVucUkqtY9cSd745oSu6yM6c6pBO9uJVqawkIylt5YeXVHyYJopbnF9EgFa89mzcxQeV1gZ",
+	"PHvmWVDBLlAOYO7Yl9KVr6saGZZovjBMScYrRIlHXx1UcWYJrnJxtjQL0MTSvd3XZahbB1MMxrLWj8Bt",
+	"HZUOTCoSqS2p6p0aVFmpd27giyhcAnNuXeLqIaF+Bo8HOzkLV1LndHI7CtuxOJfJWLaF0ycgeRGnDM0m",
+	"ei6cun9yVoLPqFsiWk2DmoaLNwBoNHmNHOoEMLbm4Ap3k9QLG2yosNiuQYPgwGPpTq3aqmc1So4Aw6IW",
+	"Tg232oE8K3fcwpJFbMs8qmmiN2CHWVaV1MxY+gyrSuFS7iESvmjnRfAHrRZkILeOTs8veiiGp1rMhCT5",
+	"WgnyP4zDbfdJp3K+JHA+DTg8OxmNJSaGMM3ELMVw/fTs8uT0w0UpaW5KH+kfUn7S9805fS92/V/ApiqJ",
+	"emOpXL2HbIhjp2HR7nBYztaa4JDo8kuEY9n9u5vedNPghrx1oKBoLLeiQw+rI03EQztyKKD+JWY2IYv+",
+	"XRF+kkS9A18lUJ53rn1mEy2e1gGL3gt5QyJRU8WGhDyjHbVRc34XDRpI4+DzXBkyqcx5x/KcTwkGTmbm",
+	"iqqtjwaghSuLZMaSbANmXJRDO1mP9ofPu2yKI3KbgL/R6iRx9MFYRvt4ojlwaRhh2AfskC20sOAM0ExZ",
+	"P/MEYo45m7AG7Wzus+i4sGjXxxKlMeW34LDv5DMgGZGLLnt+NMzB2V9RGt8jHqdCzpAj0U/Hl6y89Pyr",
+	"xATdbUdlQ5ijvexZ4K5BzJs75199YWEVRgiDiuEjBFPSUTHNQeF4aRVpFjTmPDFUnM4SB9+jFgoP2SMb",
+	"zFl0dnh59BZ9tS20dBC5sqWOHNZYRtT+VkrdiJWtcmX93KPMKWgiOoMwuAVtXCy1MxgOhu4aAiSfi2AU",
+	"PB8MB8+pjmhTCu+6a0f4yww2lQoqYBDdqkXvri6vz85Pfj28PL7++fg/129O3h97mXE/Hf96cvrxovrt",
+	"AlWBLFKt0jUV2tjQOXmSwFXdi6SoAdORLkAbS1cSC0miIp7NIrYVEcLI1RMJZBS5unFElSMjZtGAHfpG",
+	"EG9Ux9KV1MA0ClmmJARdMGC4pyQckLv2lIlaMQI5OJbCMpOqIkvYFGycesNryyY1TnslWKSy6Il6A7Y3",
+	"3POVOrco1zCWyBpISk/p72VcZYJtvcVt9Ub4g3sijAdj0dGYFBInH5XCnyTBKPgJ7LvFjQlafVG7w+E9",
+	"6MinoSI9lmgDKPLd1c/EjApO1muBihvS/hDks6MzlNbdG+5terXa93bVlYAv7L5++IU2Np/SsCLPuV4G",
+	"o+CsphIkriRQy5Y4bXkG9FB1+cxQka+wafAJZ9tOKzigV7214/OAwS86wFovTJlcB+oJ/Sd+7Q1HW14N",
+	"UvuauIVBi0HvxS1IHECRb23/ftOOA95yU9qpTAcPaijYoLr0/kEly6cxwN/G/1YBQgg3Vod77O3WQRu7",
+	"dIv2OD51AHXvmvl9VQRrnOHON1NCx54NB0Usdm7XIWyo82TPidD9KlBroKRXdh5+pdHWgC/tPH/4pXav",
+	"Dqno7sPvrWG+v1i3w2D/MQxptg/SW88fxZOq6aFezCF57C7j/Pbp7lNdm5yMUXxBxzlVDmbWTHIwr6lp",
+	"mlOupqbhkO2/PCjrbvtet18m85y9uzj9wAiXMmBX6LlyDInclAw+C3Tk5L4pKvb3VmNZplL408fz9+Xd",
+	"kYTPmLLNgG1FGrJ/jgN8Mg6iXpcTey+M/WhAu5AnaHZJ/9am+wynNeJPqLqO/yjcBa1vO6akvdGb7W97",
+	"gtH+sInPegid1X1xxebKd836i0kXeDZYs4m4uNBG6QZ1D1xJdFAhs2V5NBQ3YTDj+3O7V63AD0+wNlUN",
+	"9tNXBhePR5x2wI07Dd6q95yYEDIJCzDWBZyt+AMPpeMmZ1wMh8/jQmf0BxywhpiWQBQXUpIgkw6YZs//",
+	"WoP/F9vQxxiZVd/139azbT3f+wrv/aLRZTnXrE0Xrash2/5jCRQ9dKSl94V6qxjnvxSqPxwlDILvKKJP",
+	"D9r/lumaTJ8DT6is4J1qS7S/hTCXHyDBhefcxmkHlsV/EWL1rQgzYh5f3HfG8+zw5Mew9ayEGYcMf/UP",
+	"PQo5HMvaw3LkgPmfKbUvn1LlbCokzwbsAiyViWrfpRhLX4dxybir9FDyTq2W9H0eX9vaHQ67go+1+8uv",
+	"SUKqLIxg14/OLzbeoT4qy/hO9sMD9ht25DtlGN/B9AwfYUGqr7X8nfV8s6ynLM1W36RR0yfaPPTDVMbe",
+	"mOnsDoeuJelMGTvTcPGv95j0rGrqaCZcqTgXM3/Bh1mRq1aHbH/4fOxiwYUwMKjQ0BVOeVTdJQrbuNq5",
+	"AZgbb4KEnI0l5Qo1OnBpqgjOQferhm29unwMaYiGudLWjGXk2DRiNdB0WVr1PRl0gVpSFrEtY0WWofnr",
+	"baggnhP3vrYCtQI6V0w0JTR77ja8qk/VQfQ1CHswCgi/TsTg/1f1rC8pb62aCjpMGm2a7mLcZwI0n05F",
+	"PKgJ/zftLV+Dlnd+4sTSxcjygEWOmxEVxw1bpJwqwrn7tEO7EldNfn8prrrT3VyMK1HlX+MEPeimE2mz",
+	"Qp5sgFk/4XCb+PdvVpB75E5EEox2Hu/hzT2O1Xyj6t3fLmndJdV0xMkL4wQUbhXSaiV7D2mo68j94PoS",
+	"l9P+WNLI+5TmaJwLZAKJ9wUVLIc+GuKgKy30NboaU5RXRzaFnL4e5oZ45JFzaO57HpMl0gLZNPTIBGH9",
+	"519MieWpPE358ZOqA4lwhu6jI7Wvg9DShMxymAe6p71soFfQy5afC1Ga7s+aXw3x364iQFDtg1Vj6Vca",
+	"eUiVMA7OVQbx9PVLqzxBAxa1+hCiJmIJObhqLehyea6n4tJjsB9n5z73F4tFf6p03i90BjJWCSQtc+Gh",
+	"r8HzP3b7Lxf/HsrXf/76n8n+zflO/P6V/Ve+B+/mL/hbs1v8lAynP4vr5WHQ0VXRgtI+wSLWW0Uenzqs",
+	"W6S2RBGYCI+w/DxEJm5hBVvzt6kO0/e3JXrYEiFT29DCjh6dGrqv21R5MOZGS/Xs2VkDF/zsWROtX8HZ",
+	"Q6ex9Q6LqDcay1ojgNNKj9KypduqoaLRQpBd8l+pWwG6GB/LBX1YcIXiAruyfN6GbO0Nd3ol+q4OD2+T",
+	"3WoyGLX7CzytY4mJBK6ScWOb4K9kwGrWK1VZYrxjaByAJx6fNw7roIJ8zDUYkGh3SF0satuAnbmnVIIo",
+	"n6Kdq5+3q1hsch5sq8N5jGXlPViH8wgf6T167itVRDChyqn/ShC4pf2JQYc38h8ZlDBie2jmhU3HsvsL",
+	"g6uu7c50w11zfVvbu4ZprtWF1YxRPw21iFGGWOvvqHdFPBiZ1hsEOiLCu1UPRJMEL8obaWha+7VGiid5",
+	"k7u7R3uLRvvQN6sz1bxhs0UugOW7dPJTLE7Fu5OPf57sfBAn5kSe78dHJy9Obub//vXo3esBPB8OjJhJ",
+	"bgvdaonyvWZfw51m81bZs/U0jnUF8YdNuDoZjabifitMTPnhdn/T9CjnVfvK6mMLcB3foP3bqz/g1U9d",
+	"60IJC+pqU+g5Y+rlIoW8w6tTGU3flvX7wnVdUIHeD13vrKp1HTnkO5IwWN3+0twd18juBrls91zDGQxa",
+	"Hxo3HXNUGCBXpGqUIeok+DrE3ae7/wkAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -19,6 +19,75 @@ import (
 	"github.com/ordersvc/orders/money"
 )
 
+// Defines values for JWKAlg.
+const (
+	JWKAlgES256 JWKAlg = "ES256"
+	JWKAlgEdDSA JWKAlg = "EdDSA"
+)
+
+// Valid indicates whether the value is a known member of the JWKAlg enum.
+func (e JWKAlg) Valid() bool {
+	switch e {
+	case JWKAlgES256:
+		return true
+	case JWKAlgEdDSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	JWKCrvEd25519 JWKCrv = "Ed25519"
+	JWKCrvP256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case JWKCrvEd25519:
+		return true
+	case JWKCrvP256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKKty.
+const (
+	JWKKtyEC  JWKKty = "EC"
+	JWKKtyOKP JWKKty = "OKP"
+)
+
+// Valid indicates whether the value is a known member of the JWKKty enum.
+func (e JWKKty) Valid() bool {
+	switch e {
+	case JWKKtyEC:
+		return true
+	case JWKKtyOKP:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKUse.
+const (
+	JWKUseSig JWKUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JWKUse enum.
+func (e JWKUse) Valid() bool {
+	switch e {
+	case JWKUseSig:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderStatus.
 const (
 	OrderStatusCANCELED OrderStatus = "CANCELED"
@@ -58,6 +127,24 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for TokenRequestGrantType.
+const (
+	TokenRequestGrantTypePassword     TokenRequestGrantType = "password"
+	TokenRequestGrantTypeRefreshToken TokenRequestGrantType = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestGrantType enum.
+func (e TokenRequestGrantType) Valid() bool {
+	switch e {
+	case TokenRequestGrantTypePassword:
+		return true
+	case TokenRequestGrantTypeRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // CreateOrderRequest defines model for CreateOrderRequest.
 type CreateOrderRequest struct {
 	Items []OrderItem `json:"items"`
@@ -78,6 +165,38 @@ type FieldError struct {
 type Health struct {
 	// Status Example: ok
 	Status string `json:"status"`
+}
+
+// JWK A public key (RFC 7517, RFC 8037); never a private part.
+type JWK struct {
+	Alg JWKAlg `json:"alg"`
+	Crv JWKCrv `json:"crv"`
+
+	// Kid The RFC 7638 thumbprint of the key, as tokens name it.
+	Kid string `json:"kid"`
+	Kty JWKKty `json:"kty"`
+	Use JWKUse `json:"use"`
+	X   string `json:"x"`
+
+	// Y EC keys only.
+	Y *string `json:"y,omitempty"`
+}
+
+// JWKAlg defines model for JWK.Alg.
+type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
+
+// JWKKty defines model for JWK.Kty.
+type JWKKty string
+
+// JWKUse defines model for JWK.Use.
+type JWKUse string
+
+// JWKSet defines model for JWKSet.
+type JWKSet struct {
+	Keys []JWK `json:"keys"`
 }
 
 // Money Exact amount with at most two decimals.
@@ -126,7 +245,12 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details.
 type Problem struct {
-	Detail    *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
 	Errors    *[]FieldError `json:"errors,omitempty"`
 	Instance  *string       `json:"instance,omitempty"`
 	RequestId *string       `json:"request_id,omitempty"`
@@ -160,11 +284,16 @@ type Readiness struct {
 
 // ReadinessProblem defines model for ReadinessProblem.
 type ReadinessProblem struct {
-	Checks    *map[string]string `json:"checks,omitempty"`
-	Detail    *string            `json:"detail,omitempty"`
-	Errors    *[]FieldError      `json:"errors,omitempty"`
-	Instance  *string            `json:"instance,omitempty"`
-	RequestId *string            `json:"request_id,omitempty"`
+	Checks *map[string]string `json:"checks,omitempty"`
+	Detail *string            `json:"detail,omitempty"`
+
+	// Error The OAuth 2.0 error code (RFC 6749 section 5.2) on errors of the token endpoint that OAuth clients act on, e.g. `invalid_grant`.
+	//
+	// Example: invalid_grant
+	Error     *string       `json:"error,omitempty"`
+	Errors    *[]FieldError `json:"errors,omitempty"`
+	Instance  *string       `json:"instance,omitempty"`
+	RequestId *string       `json:"request_id,omitempty"`
 
 	// Status Example: 422
 	Status int `json:"status"`
@@ -187,33 +316,54 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RevokeRequest defines model for RevokeRequest.
+type RevokeRequest struct {
+	// Token A refresh token or an access token.
+	Token string `json:"token"`
+
+	// TokenTypeHint `refresh_token` or `access_token` (RFC 7009); not needed, as the two kinds cannot be mistaken for each other. Any other value is ignored.
+	TokenTypeHint *string `json:"token_type_hint,omitempty"`
+}
+
 // Token defines model for Token.
 type Token struct {
+	// AccessToken A JWT naming its signing key in the `kid` header; verifiable with `/.well-known/jwks.json` when the service signs with a private key.
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn Lifetime of the token in seconds.
+	// ExpiresIn Lifetime of the access token in seconds.
 	//
 	// Example: 1800
-	ExpiresIn int            `json:"expires_in"`
-	TokenType TokenTokenType `json:"token_type"`
+	ExpiresIn int `json:"expires_in"`
+
+	// RefreshToken Opaque, single use: exchange it at `POST /token/` with `grant_type=refresh_token` for new tokens (`REFRESH_TOKEN_TTL`, 14 days by default, from when it was handed out).
+	RefreshToken string         `json:"refresh_token"`
+	TokenType    TokenTokenType `json:"token_type"`
 }
 
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
-// TokenRequest defines model for TokenRequest.
+// TokenRequest The password grant (`grant_type` `password` or absent) needs `username` and `password`; the refresh grant (`grant_type=refresh_token`) needs `refresh_token`. Fields the grant does not use are ignored.
 type TokenRequest struct {
 	ClientId     *string `json:"client_id,omitempty"`
 	ClientSecret *string `json:"client_secret,omitempty"`
 
-	// GrantType Must be `password` when present.
-	GrantType *string `json:"grant_type,omitempty"`
-	Password  string  `json:"password"`
-	Scope     *string `json:"scope,omitempty"`
+	// GrantType `password` when absent.
+	GrantType TokenRequestGrantType `json:"grant_type,omitempty"`
 
-	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422).
-	Username string `json:"username"`
+	// Password Required by the password grant.
+	Password string `json:"password,omitempty"`
+
+	// RefreshToken Required by the refresh grant.
+	RefreshToken string  `json:"refresh_token,omitempty"`
+	Scope        *string `json:"scope,omitempty"`
+
+	// Username The registered email, normalised as at registration (trimmed, NFKC, any letter case); spaces, invisible and control characters are refused (422). Required by the password grant.
+	Username string `json:"username,omitempty"`
 }
+
+// TokenRequestGrantType `password` when absent.
+type TokenRequestGrantType string
 
 // UpdateOrderStatusRequest defines model for UpdateOrderStatusRequest.
 type UpdateOrderStatusRequest struct {
@@ -249,6 +399,9 @@ type InternalError = Problem
 
 // InvalidCredentials RFC 9457 problem details.
 type InvalidCredentials = Problem
+
+// InvalidGrant RFC 9457 problem details.
+type InvalidGrant = Problem
 
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
@@ -288,6 +441,9 @@ type UpdateOrderStatusJSONRequestBody = UpdateOrderStatusRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
+
+// RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
+type RevokeTokenFormdataRequestBody = RevokeRequest
 
 // CreateTokenFormdataRequestBody defines body for CreateToken for application/x-www-form-urlencoded ContentType.
 type CreateTokenFormdataRequestBody = TokenRequest
@@ -365,6 +521,18 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// GetJwks Public keys that verify access tokens (JWK set)
+	//
+	// The public keys of `JWT_PRIVATE_KEY_FILE` and `JWT_PREVIOUS_KEY_FILES`,
+	// the signing key first, each with the `kid` that tokens name in their
+	// header, its `alg` (`EdDSA` or `ES256`) and `use: sig`. Another service
+	// verifies access tokens with this set alone; on a `kid` it does not know
+	// it should fetch the set again (a key was rotated). 404 when tokens are
+	// signed with a shared secret (HS256): a secret is never published.
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJwks` operationId).
+	GetJwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetHealth Liveness probe
 	//
@@ -444,25 +612,97 @@ type ClientInterface interface {
 	// Corresponds with POST /register/ (the `Register` operationId).
 	Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateTokenWithBody Obtain an access token (OAuth2 password flow)
+	// RevokeTokenWithBody Revoke a refresh token or an access token (RFC 7009)
 	//
+	// A refresh token revokes its whole family: every refresh token descended
+	// from the same login and the access tokens issued with them. An access
+	// token is revoked by itself, until it expires. Every instance of the
+	// service refuses a revoked token within a second.
+	//
+	// The answer is 200 whether or not the token was known, valid or already
+	// revoked: there is then nothing left to revoke. `token_type_hint` is
+	// accepted and not needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+	RevokeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeTokenWithFormdataBody Revoke a refresh token or an access token (RFC 7009)
+	//
+	// A refresh token revokes its whole family: every refresh token descended
+	// from the same login and the access tokens issued with them. An access
+	// token is revoked by itself, until it expires. Every instance of the
+	// service refuses a revoked token within a second.
+	//
+	// The answer is 200 whether or not the token was known, valid or already
+	// revoked: there is then nothing left to revoke. `token_type_hint` is
+	// accepted and not needed.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+	RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTokenWithBody Obtain tokens (OAuth2 password flow) or refresh them
+	//
+	// **Password grant** (`grant_type=password`, or no `grant_type`):
 	// `username` is the email the user registered with. An unknown email and a
-	// wrong password get the same answer.
+	// wrong password get the same answer (401).
+	//
+	// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+	// one the last answer carried. The answer holds a new access token and a
+	// new refresh token; the one presented is retired. Presenting a retired
+	// refresh token again revokes its whole family (every refresh token
+	// descended from the same login, and the access tokens issued with them)
+	// and is refused, as is an unknown, expired or revoked one: 400 with
+	// `error: invalid_grant` (RFC 6749).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /token/ (the `CreateToken` operationId).
 	CreateTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateTokenWithFormdataBody Obtain an access token (OAuth2 password flow)
+	// CreateTokenWithFormdataBody Obtain tokens (OAuth2 password flow) or refresh them
 	//
+	// **Password grant** (`grant_type=password`, or no `grant_type`):
 	// `username` is the email the user registered with. An unknown email and a
-	// wrong password get the same answer.
+	// wrong password get the same answer (401).
+	//
+	// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+	// one the last answer carried. The answer holds a new access token and a
+	// new refresh token; the one presented is retired. Presenting a retired
+	// refresh token again revokes its whole family (every refresh token
+	// descended from the same login, and the access tokens issued with them)
+	// and is refused, as is an unknown, expired or revoked one: 400 with
+	// `error: invalid_grant` (RFC 6749).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
 	// Corresponds with POST /token/ (the `CreateToken` operationId).
 	CreateTokenWithFormdataBody(ctx context.Context, body CreateTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetJwks Public keys that verify access tokens (JWK set)
+//
+// The public keys of `JWT_PRIVATE_KEY_FILE` and `JWT_PREVIOUS_KEY_FILES`,
+// the signing key first, each with the `kid` that tokens name in their
+// header, its `alg` (`EdDSA` or `ES256`) and `use: sig`. Another service
+// verifies access tokens with this set alone; on a `kid` it does not know
+// it should fetch the set again (a key was rotated). 404 when tokens are
+// signed with a shared secret (HS256): a secret is never published.
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJwks` operationId).
+func (c *Client) GetJwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJwksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetHealth Liveness probe
@@ -643,10 +883,71 @@ func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, req
 	return c.Client.Do(req)
 }
 
-// CreateTokenWithBody Obtain an access token (OAuth2 password flow)
+// RevokeTokenWithBody Revoke a refresh token or an access token (RFC 7009)
 //
+// A refresh token revokes its whole family: every refresh token descended
+// from the same login and the access tokens issued with them. An access
+// token is revoked by itself, until it expires. Every instance of the
+// service refuses a revoked token within a second.
+//
+// The answer is 200 whether or not the token was known, valid or already
+// revoked: there is then nothing left to revoke. `token_type_hint` is
+// accepted and not needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+func (c *Client) RevokeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeTokenWithFormdataBody Revoke a refresh token or an access token (RFC 7009)
+//
+// A refresh token revokes its whole family: every refresh token descended
+// from the same login and the access tokens issued with them. An access
+// token is revoked by itself, until it expires. Every instance of the
+// service refuses a revoked token within a second.
+//
+// The answer is 200 whether or not the token was known, valid or already
+// revoked: there is then nothing left to revoke. `token_type_hint` is
+// accepted and not needed.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+func (c *Client) RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeTokenRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTokenWithBody Obtain tokens (OAuth2 password flow) or refresh them
+//
+// **Password grant** (`grant_type=password`, or no `grant_type`):
 // `username` is the email the user registered with. An unknown email and a
-// wrong password get the same answer.
+// wrong password get the same answer (401).
+//
+// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+// one the last answer carried. The answer holds a new access token and a
+// new refresh token; the one presented is retired. Presenting a retired
+// refresh token again revokes its whole family (every refresh token
+// descended from the same login, and the access tokens issued with them)
+// and is refused, as is an unknown, expired or revoked one: 400 with
+// `error: invalid_grant` (RFC 6749).
 //
 // Takes any type of body and a specified content type.
 //
@@ -663,10 +964,19 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 	return c.Client.Do(req)
 }
 
-// CreateTokenWithFormdataBody Obtain an access token (OAuth2 password flow)
+// CreateTokenWithFormdataBody Obtain tokens (OAuth2 password flow) or refresh them
 //
+// **Password grant** (`grant_type=password`, or no `grant_type`):
 // `username` is the email the user registered with. An unknown email and a
-// wrong password get the same answer.
+// wrong password get the same answer (401).
+//
+// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+// one the last answer carried. The answer holds a new access token and a
+// new refresh token; the one presented is retired. Presenting a retired
+// refresh token again revokes its whole family (every refresh token
+// descended from the same login, and the access tokens issued with them)
+// and is refused, as is an unknown, expired or revoked one: 400 with
+// `error: invalid_grant` (RFC 6749).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -681,6 +991,33 @@ func (c *Client) CreateTokenWithFormdataBody(ctx context.Context, body CreateTok
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewGetJwksRequest constructs an http.Request for the GetJwks method
+func NewGetJwksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/jwks.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
@@ -983,6 +1320,46 @@ func NewRegisterRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewRevokeTokenRequestWithFormdataBody calls the generic RevokeToken builder with application/x-www-form-urlencoded body
+func NewRevokeTokenRequestWithFormdataBody(server string, body RevokeTokenFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewRevokeTokenRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewRevokeTokenRequestWithBody constructs an http.Request for the RevokeToken method, with any body, and a specified content type
+func NewRevokeTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/revoke/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewCreateTokenRequestWithFormdataBody calls the generic CreateToken builder with application/x-www-form-urlencoded body
 func NewCreateTokenRequestWithFormdataBody(server string, body CreateTokenFormdataRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1066,6 +1443,20 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// GetJwksWithResponse Public keys that verify access tokens (JWK set)
+	//
+	// The public keys of `JWT_PRIVATE_KEY_FILE` and `JWT_PREVIOUS_KEY_FILES`,
+	// the signing key first, each with the `kid` that tokens name in their
+	// header, its `alg` (`EdDSA` or `ES256`) and `use: sig`. Another service
+	// verifies access tokens with this set alone; on a `kid` it does not know
+	// it should fetch the set again (a key was rotated). 404 when tokens are
+	// signed with a shared secret (HS256): a secret is never published.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJwks` operationId).
+	GetJwksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJwksResponse, error)
 
 	// GetHealthWithResponse Liveness probe
 	//
@@ -1153,25 +1544,147 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /register/ (the `Register` operationId).
 	RegisterWithResponse(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
 
-	// CreateTokenWithBodyWithResponse Obtain an access token (OAuth2 password flow)
+	// RevokeTokenWithBodyWithResponse Revoke a refresh token or an access token (RFC 7009)
 	//
+	// A refresh token revokes its whole family: every refresh token descended
+	// from the same login and the access tokens issued with them. An access
+	// token is revoked by itself, until it expires. Every instance of the
+	// service refuses a revoked token within a second.
+	//
+	// The answer is 200 whether or not the token was known, valid or already
+	// revoked: there is then nothing left to revoke. `token_type_hint` is
+	// accepted and not needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+	RevokeTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error)
+
+	// RevokeTokenWithFormdataBodyWithResponse Revoke a refresh token or an access token (RFC 7009)
+	//
+	// A refresh token revokes its whole family: every refresh token descended
+	// from the same login and the access tokens issued with them. An access
+	// token is revoked by itself, until it expires. Every instance of the
+	// service refuses a revoked token within a second.
+	//
+	// The answer is 200 whether or not the token was known, valid or already
+	// revoked: there is then nothing left to revoke. `token_type_hint` is
+	// accepted and not needed.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+	RevokeTokenWithFormdataBodyWithResponse(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error)
+
+	// CreateTokenWithBodyWithResponse Obtain tokens (OAuth2 password flow) or refresh them
+	//
+	// **Password grant** (`grant_type=password`, or no `grant_type`):
 	// `username` is the email the user registered with. An unknown email and a
-	// wrong password get the same answer.
+	// wrong password get the same answer (401).
+	//
+	// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+	// one the last answer carried. The answer holds a new access token and a
+	// new refresh token; the one presented is retired. Presenting a retired
+	// refresh token again revokes its whole family (every refresh token
+	// descended from the same login, and the access tokens issued with them)
+	// and is refused, as is an unknown, expired or revoked one: 400 with
+	// `error: invalid_grant` (RFC 6749).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /token/ (the `CreateToken` operationId).
 	CreateTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
 
-	// CreateTokenWithFormdataBodyWithResponse Obtain an access token (OAuth2 password flow)
+	// CreateTokenWithFormdataBodyWithResponse Obtain tokens (OAuth2 password flow) or refresh them
 	//
+	// **Password grant** (`grant_type=password`, or no `grant_type`):
 	// `username` is the email the user registered with. An unknown email and a
-	// wrong password get the same answer.
+	// wrong password get the same answer (401).
+	//
+	// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+	// one the last answer carried. The answer holds a new access token and a
+	// new refresh token; the one presented is retired. Presenting a retired
+	// refresh token again revokes its whole family (every refresh token
+	// descended from the same login, and the access tokens issued with them)
+	// and is refused, as is an unknown, expired or revoked one: 400 with
+	// `error: invalid_grant` (RFC 6749).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /token/ (the `CreateToken` operationId).
 	CreateTokenWithFormdataBodyWithResponse(ctx context.Context, body CreateTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+}
+
+// GetJwksResponse200Headers the declared response headers of an HTTP 200 response for GetJwks
+type GetJwksResponse200Headers struct {
+	CacheControl *string
+}
+
+// GetJwksResponse429Headers the declared response headers of an HTTP 429 response for GetJwks
+type GetJwksResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+type GetJwksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JWKSet
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetJwksResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetJwksResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJwksResponse) GetJSON200() *JWKSet {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetJwksResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetJwksResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJwksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJwksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJwksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJwksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type GetHealthResponse struct {
@@ -1840,6 +2353,92 @@ func (r RegisterResponse) ContentType() string {
 	return ""
 }
 
+// RevokeTokenResponse429Headers the declared response headers of an HTTP 429 response for RevokeToken
+type RevokeTokenResponse429Headers struct {
+	RateLimitLimit     *int
+	RateLimitRemaining *int
+	RateLimitReset     *int
+	RetryAfter         *int
+}
+
+// RevokeTokenResponse503Headers the declared response headers of an HTTP 503 response for RevokeToken
+type RevokeTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RevokeTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeTokenResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeTokenResponse503Headers
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RevokeTokenResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RevokeTokenResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeTokenResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeTokenResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeTokenResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateTokenResponse200Headers the declared response headers of an HTTP 200 response for CreateToken
 type CreateTokenResponse200Headers struct {
 	CacheControl *string
@@ -1868,6 +2467,8 @@ type CreateTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Token
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *InvalidGrant
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *InvalidCredentials
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -1893,6 +2494,11 @@ type CreateTokenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r CreateTokenResponse) GetJSON200() *Token {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateTokenResponse) GetApplicationproblemJSON400() *InvalidGrant {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -1952,6 +2558,26 @@ func (r CreateTokenResponse) ContentType() string {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
+}
+
+// GetJwksWithResponse Public keys that verify access tokens (JWK set)
+//
+// The public keys of `JWT_PRIVATE_KEY_FILE` and `JWT_PREVIOUS_KEY_FILES`,
+// the signing key first, each with the `kid` that tokens name in their
+// header, its `alg` (`EdDSA` or `ES256`) and `use: sig`. Another service
+// verifies access tokens with this set alone; on a `kid` it does not know
+// it should fetch the set again (a key was rotated). 404 when tokens are
+// signed with a shared secret (HS256): a secret is never published.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJwks` operationId).
+func (c *ClientWithResponses) GetJwksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJwksResponse, error) {
+	rsp, err := c.GetJwks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJwksResponse(rsp)
 }
 
 // GetHealthWithResponse Liveness probe
@@ -2100,10 +2726,63 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, body Reg
 	return ParseRegisterResponse(rsp)
 }
 
-// CreateTokenWithBodyWithResponse Obtain an access token (OAuth2 password flow)
+// RevokeTokenWithBodyWithResponse Revoke a refresh token or an access token (RFC 7009)
 //
+// A refresh token revokes its whole family: every refresh token descended
+// from the same login and the access tokens issued with them. An access
+// token is revoked by itself, until it expires. Every instance of the
+// service refuses a revoked token within a second.
+//
+// The answer is 200 whether or not the token was known, valid or already
+// revoked: there is then nothing left to revoke. `token_type_hint` is
+// accepted and not needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+func (c *ClientWithResponses) RevokeTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error) {
+	rsp, err := c.RevokeTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeTokenResponse(rsp)
+}
+
+// RevokeTokenWithFormdataBodyWithResponse Revoke a refresh token or an access token (RFC 7009)
+//
+// A refresh token revokes its whole family: every refresh token descended
+// from the same login and the access tokens issued with them. An access
+// token is revoked by itself, until it expires. Every instance of the
+// service refuses a revoked token within a second.
+//
+// The answer is 200 whether or not the token was known, valid or already
+// revoked: there is then nothing left to revoke. `token_type_hint` is
+// accepted and not needed.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /revoke/ (the `RevokeToken` operationId).
+func (c *ClientWithResponses) RevokeTokenWithFormdataBodyWithResponse(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error) {
+	rsp, err := c.RevokeTokenWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeTokenResponse(rsp)
+}
+
+// CreateTokenWithBodyWithResponse Obtain tokens (OAuth2 password flow) or refresh them
+//
+// **Password grant** (`grant_type=password`, or no `grant_type`):
 // `username` is the email the user registered with. An unknown email and a
-// wrong password get the same answer.
+// wrong password get the same answer (401).
+//
+// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+// one the last answer carried. The answer holds a new access token and a
+// new refresh token; the one presented is retired. Presenting a retired
+// refresh token again revokes its whole family (every refresh token
+// descended from the same login, and the access tokens issued with them)
+// and is refused, as is an unknown, expired or revoked one: 400 with
+// `error: invalid_grant` (RFC 6749).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2116,10 +2795,19 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 	return ParseCreateTokenResponse(rsp)
 }
 
-// CreateTokenWithFormdataBodyWithResponse Obtain an access token (OAuth2 password flow)
+// CreateTokenWithFormdataBodyWithResponse Obtain tokens (OAuth2 password flow) or refresh them
 //
+// **Password grant** (`grant_type=password`, or no `grant_type`):
 // `username` is the email the user registered with. An unknown email and a
-// wrong password get the same answer.
+// wrong password get the same answer (401).
+//
+// **Refresh grant** (`grant_type=refresh_token`): `refresh_token` is the
+// one the last answer carried. The answer holds a new access token and a
+// new refresh token; the one presented is retired. Presenting a retired
+// refresh token again revokes its whole family (every refresh token
+// descended from the same login, and the access tokens issued with them)
+// and is refused, as is an unknown, expired or revoked one: 400 with
+// `error: invalid_grant` (RFC 6749).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2130,6 +2818,90 @@ func (c *ClientWithResponses) CreateTokenWithFormdataBodyWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseCreateTokenResponse(rsp)
+}
+
+// ParseGetJwksResponse parses an HTTP response from a GetJwksWithResponse call
+func ParseGetJwksResponse(rsp *http.Response) (*GetJwksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJwksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JWKSet
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetJwksResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetJwksResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
@@ -2843,6 +3615,107 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 	return response, nil
 }
 
+// ParseRevokeTokenResponse parses an HTTP response from a RevokeTokenWithResponse call
+func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RevokeTokenResponse429Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCreateTokenResponse parses an HTTP response from a CreateTokenWithResponse call
 func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2863,6 +3736,13 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidGrant
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest InvalidCredentials

@@ -104,6 +104,31 @@ type ProcessedMessage struct {
 	ProcessedAt time.Time
 }
 
+type RefreshToken struct {
+	TokenHash       []byte
+	FamilyID        uuid.UUID
+	AccessJti       uuid.UUID
+	AccessExpiresAt time.Time
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	RotatedAt       *time.Time
+	ReplacedBy      []byte
+	RevokedAt       *time.Time
+}
+
+type RefreshTokenFamily struct {
+	ID        uuid.UUID
+	UserID    int64
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+type RevokedToken struct {
+	Jti       uuid.UUID
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
 type User struct {
 	ID           int64
 	Email        string

@@ -17,6 +17,9 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	// ErrInvalid means the input is well-formed but not acceptable.
 	ErrInvalid = errors.New("invalid input")
+	// ErrInvalidGrant means a refresh token that is unknown, expired,
+	// revoked or already used (OAuth 2.0's invalid_grant, RFC 6749 5.2).
+	ErrInvalidGrant = errors.New("invalid grant")
 	// ErrUnavailable means a dependency the request needs cannot be reached
 	// or is restarting: an outage, which the same request may outlive.
 	ErrUnavailable = errors.New("temporarily unavailable")

@@ -15,7 +15,7 @@ import (
 	"github.com/ordersvc/orders/internal/apperr"
 )
 
-func newHasher(t *testing.T, workers int) *Hasher {
+func newHasher(t testing.TB, workers int) *Hasher {
 	t.Helper()
 	h, err := NewHasher(workers, time.Minute)
 	require.NoError(t, err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -20,10 +20,13 @@ import (
 
 // TokenSettings are what Tokens signs with and what it demands of a token.
 type TokenSettings struct {
-	Key      []byte        // HS256 key
+	Keys     *Keys         // the key that signs, and all the keys that verify
 	Issuer   string        // iss of issued tokens; a token from another issuer is refused
 	Audience string        // aud of issued tokens; a token whose aud does not name it is refused
 	TTL      time.Duration // lifetime of issued tokens
+	// Revocations, when set, are checked on every Verify; nil revokes
+	// nothing (tests of the claims alone).
+	Revocations *Revocations
 }
 
 // clockSkew is how far the clocks of the API instances may disagree: a
@@ -31,24 +34,29 @@ type TokenSettings struct {
 // lie this far in the future.
 const clockSkew = 5 * time.Second
 
-// Tokens issues and verifies HS256 JWTs carrying sub (the user id), iss,
-// aud, iat, exp and jti.
+// Tokens issues and verifies JWTs carrying sub (the user id), iss, aud,
+// iat, exp and jti, signed by the signing key of its Keys with that key's
+// kid in the header.
 type Tokens struct {
 	settings TokenSettings
 	now      func() time.Time
 
-	// verified remembers tokens that passed Verify, until they expire:
-	// parsing and checking a JWT was a fifth of the API's CPU per request,
-	// and a client sends the same token many times. Keyed by the whole
-	// token, so only an identical, already verified token is answered from
-	// it; bounded, and emptied when full.
+	// verified remembers tokens that passed the signature and claim checks,
+	// until they expire: parsing and checking a JWT was a fifth of the
+	// API's CPU per request, and a client sends the same token many times.
+	// Keyed by the whole token, so only an identical, already verified
+	// token is answered from it; bounded, and emptied when full. Revocation
+	// is checked after it, on every Verify, so it never outlives one.
 	mu       sync.Mutex
-	verified map[string]verifiedToken
+	verified map[string]AccessToken
 }
 
-type verifiedToken struct {
-	userID  int64
-	expires time.Time
+// AccessToken is what Tokens knows of a token it issued or verified.
+type AccessToken struct {
+	Token   string
+	UserID  int64
+	ID      uuid.UUID // the jti
+	Expires time.Time
 }
 
 // maxVerified bounds the verified-token cache (about 300 bytes an entry).
@@ -56,79 +64,118 @@ const maxVerified = 10_000
 
 // NewTokens returns a Tokens with the given settings.
 func NewTokens(settings TokenSettings) *Tokens {
-	return &Tokens{settings: settings, now: time.Now, verified: map[string]verifiedToken{}}
+	return &Tokens{settings: settings, now: time.Now, verified: map[string]AccessToken{}}
 }
 
 // TTL is the lifetime of issued tokens.
 func (t *Tokens) TTL() time.Duration { return t.settings.TTL }
 
 // Issue returns a signed token for userID.
-func (t *Tokens) Issue(userID int64) (string, error) {
+func (t *Tokens) Issue(userID int64) (AccessToken, error) {
 	now := t.now()
+	issued := AccessToken{UserID: userID, ID: uuid.New(), Expires: now.Add(t.settings.TTL).Truncate(time.Second)}
 	tok, err := jwt.NewBuilder().
 		Subject(strconv.FormatInt(userID, 10)).
 		Issuer(t.settings.Issuer).
 		Audience([]string{t.settings.Audience}).
 		IssuedAt(now).
-		Expiration(now.Add(t.settings.TTL)).
-		JwtID(uuid.NewString()).
+		Expiration(issued.Expires).
+		JwtID(issued.ID.String()).
 		Build()
 	if err != nil {
-		return "", fmt.Errorf("build token: %w", err)
+		return AccessToken{}, fmt.Errorf("build token: %w", err)
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256(), t.settings.Key))
+	key := t.settings.Keys.Signing()
+	headers := jws.NewHeaders()
+	if err := headers.Set(jws.KeyIDKey, key.kid); err != nil {
+		return AccessToken{}, fmt.Errorf("set kid: %w", err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(key.alg, key.signer, jws.WithProtectedHeaders(headers)))
 	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
+		return AccessToken{}, fmt.Errorf("sign token: %w", err)
 	}
-	return string(signed), nil
+	issued.Token = string(signed)
+	return issued, nil
 }
 
-// Verify checks signature, algorithm, issuer, audience and the times, and
-// returns the user id.
+// Verify checks signature, algorithm, issuer, audience, the times and
+// revocation, and returns the user id.
 func (t *Tokens) Verify(raw string) (int64, error) {
+	tok, err := t.Inspect(raw)
+	if err != nil {
+		return 0, err
+	}
+	if t.settings.Revocations != nil {
+		if err := t.settings.Revocations.check(tok.ID); err != nil {
+			return 0, err
+		}
+	}
+	return tok.UserID, nil
+}
+
+// noteRevoked applies revocations this instance has just committed, ahead
+// of their notification.
+func (t *Tokens) noteRevoked(revoked []revokedToken) {
+	if t.settings.Revocations == nil {
+		return
+	}
+	for _, r := range revoked {
+		t.settings.Revocations.add(r.jti, r.expires)
+	}
+}
+
+// Inspect is Verify without the revocation check: what a genuine token,
+// revoked or not, says.
+func (t *Tokens) Inspect(raw string) (AccessToken, error) {
 	now := t.now()
 	t.mu.Lock()
 	v, ok := t.verified[raw]
 	t.mu.Unlock()
-	if ok && now.Before(v.expires) {
-		return v.userID, nil
+	if ok && now.Before(v.Expires) {
+		return v, nil
 	}
-	id, expires, err := t.verify(raw)
+	v, err := t.verify(raw)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, err)
+		return AccessToken{}, fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, err)
 	}
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {
 		clear(t.verified)
 	}
-	t.verified[raw] = verifiedToken{userID: id, expires: expires}
+	t.verified[raw] = v
 	t.mu.Unlock()
-	return id, nil
+	return v, nil
 }
 
-func (t *Tokens) verify(raw string) (int64, time.Time, error) {
+func (t *Tokens) verify(raw string) (AccessToken, error) {
 	tok, err := jwt.ParseString(raw,
-		jwt.WithKey(jwa.HS256(), t.settings.Key),
+		jwt.WithKeyProvider(t.settings.Keys),
 		jwt.WithValidate(true),
 		jwt.WithIssuer(t.settings.Issuer),
 		jwt.WithAudience(t.settings.Audience),
 		jwt.WithClock(jwt.ClockFunc(t.now)),
 		jwt.WithAcceptableSkew(clockSkew),
 		jwt.WithRequiredClaim(jwt.ExpirationKey),
+		jwt.WithRequiredClaim(jwt.JwtIDKey),
 	)
 	if err != nil {
-		return 0, time.Time{}, err
+		return AccessToken{}, err
 	}
 	if err := checkNumericDates(raw); err != nil {
-		return 0, time.Time{}, err
+		return AccessToken{}, err
 	}
 	sub, _ := tok.Subject()
 	id, err := userIDOf(sub)
 	if err != nil {
-		return 0, time.Time{}, err
+		return AccessToken{}, err
+	}
+	jti, _ := tok.JwtID() // required above
+	tokenID, err := uuid.Parse(jti)
+	if err != nil || tokenID.String() != jti {
+		return AccessToken{}, errors.New("jti is not a token id")
 	}
 	expires, _ := tok.Expiration() // required above
-	return id, expires, nil
+	return AccessToken{Token: raw, UserID: id, ID: tokenID, Expires: expires}, nil
 }
 
 // userIDOf reads a subject written by Issue: the canonical decimal form of a

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/ordersvc/orders/internal/apperr"
 )
 
@@ -72,6 +74,11 @@ func mustBeValidClaims(t *testing.T, payload []byte, id int64) {
 	fail := func(why string) { t.Helper(); t.Fatalf("accepted payload %s for user %d: %s", payload, id, why) }
 	if id < 1 || claims["sub"] != strconv.FormatInt(id, 10) {
 		fail("sub is not the user id as Issue writes it")
+	}
+	if jti, ok := claims["jti"].(string); !ok {
+		fail("jti is missing or not a string")
+	} else if id, err := uuid.Parse(jti); err != nil || id.String() != jti {
+		fail("jti is not a token id as Issue writes it")
 	}
 	if claims["iss"] != "orders-api" {
 		fail("iss is not ours")

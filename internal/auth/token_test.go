@@ -26,13 +26,35 @@ var (
 const testAudience = "orders-test-audience"
 
 func testSettings(ttl time.Duration) TokenSettings {
-	return TokenSettings{Key: testKey, Issuer: "orders-api", Audience: testAudience, TTL: ttl}
+	return TokenSettings{Keys: secretKeys(testKey), Issuer: "orders-api", Audience: testAudience, TTL: ttl}
+}
+
+// secretKeys are the keys of a Tokens that signs with the HS256 secret and
+// verifies with it and previous.
+func secretKeys(secret []byte, previous ...[]byte) *Keys {
+	var old []Key
+	for _, p := range previous {
+		old = append(old, SecretKey(p))
+	}
+	keys, err := NewKeys(SecretKey(secret), old...)
+	if err != nil {
+		panic(err)
+	}
+	return keys
+}
+
+// issue is Issue for a test: the token, or the test fails.
+func issue(t *testing.T, tokens *Tokens, userID int64) string {
+	t.Helper()
+	issued, err := tokens.Issue(userID)
+	require.NoError(t, err)
+	return issued.Token
 }
 
 // tokensAt returns a Tokens whose clock is stopped at now.
 func tokensAt(key []byte, issuer string, now time.Time) *Tokens {
 	settings := testSettings(30 * time.Minute)
-	settings.Key, settings.Issuer = key, issuer
+	settings.Keys, settings.Issuer = secretKeys(key), issuer
 	t := NewTokens(settings)
 	t.now = func() time.Time { return now }
 	return t
@@ -72,8 +94,7 @@ func TestTokensRoundTrip(t *testing.T) {
 	tokens := tokensAt(testKey, "orders-api", testEpoch)
 	assert.Equal(t, 30*time.Minute, tokens.TTL())
 
-	raw, err := tokens.Issue(42)
-	require.NoError(t, err)
+	raw := issue(t, tokens, 42)
 	id, err := tokens.Verify(raw)
 	require.NoError(t, err)
 	assert.Equal(t, int64(42), id)
@@ -86,8 +107,7 @@ func TestTokensRoundTrip(t *testing.T) {
 	assert.InDelta(t, testEpoch.Add(30*time.Minute).Unix(), c["exp"], 0)
 	assert.NotEmpty(t, c["jti"])
 
-	other, err := tokens.Issue(42)
-	require.NoError(t, err)
+	other := issue(t, tokens, 42)
 	assert.NotEqual(t, c["jti"], claims(t, other)["jti"], "every token has its own id")
 
 	header := strings.Split(raw, ".")[0]
@@ -98,8 +118,7 @@ func TestTokensRoundTrip(t *testing.T) {
 
 func TestTokensExpiry(t *testing.T) {
 	t.Parallel()
-	raw, err := tokensAt(testKey, "orders-api", testEpoch).Issue(7)
-	require.NoError(t, err)
+	raw := issue(t, tokensAt(testKey, "orders-api", testEpoch), 7)
 
 	tests := []struct {
 		name string
@@ -131,18 +150,15 @@ func TestTokensExpiry(t *testing.T) {
 func TestTokensRejected(t *testing.T) {
 	t.Parallel()
 	verifier := tokensAt(testKey, "orders-api", testEpoch)
-	good, err := verifier.Issue(42)
-	require.NoError(t, err)
+	good := issue(t, verifier, 42)
 	parts := strings.Split(good, ".")
 	exp := testEpoch.Add(time.Hour)
 	validClaims := func(b *jwt.Builder) *jwt.Builder {
 		return b.Subject("42").Issuer("orders-api").Audience([]string{testAudience}).IssuedAt(testEpoch).Expiration(exp)
 	}
 
-	fromOtherKey, err := tokensAt([]byte("another-key-another-key-another-"), "orders-api", testEpoch).Issue(42)
-	require.NoError(t, err)
-	fromOtherIssuer, err := tokensAt(testKey, "someone-else", testEpoch).Issue(42)
-	require.NoError(t, err)
+	fromOtherKey := issue(t, tokensAt([]byte("another-key-another-key-another-"), "orders-api", testEpoch), 42)
+	fromOtherIssuer := issue(t, tokensAt(testKey, "someone-else", testEpoch), 42)
 
 	payload := claims(t, good)
 	payload["sub"] = "1" // become another user, keep the signature
@@ -214,8 +230,7 @@ func TestTokensRejected(t *testing.T) {
 func TestVerifiedTokensAreForgottenAtExpiry(t *testing.T) {
 	t.Parallel()
 	tokens := tokensAt(testKey, "orders-api", testEpoch)
-	raw, err := tokens.Issue(9)
-	require.NoError(t, err)
+	raw := issue(t, tokens, 9)
 	id, err := tokens.Verify(raw)
 	require.NoError(t, err)
 	require.Equal(t, int64(9), id)
@@ -248,6 +263,7 @@ func payloadWith(claim, raw string) string {
 		"aud": strconv.Quote(testAudience),
 		"iat": strconv.FormatInt(testEpoch.Unix(), 10),
 		"exp": strconv.FormatInt(testEpoch.Add(time.Hour).Unix(), 10),
+		"jti": `"5f0c2a8e-8d1b-4c47-9b3e-2f6a1d9c7e40"`,
 	}
 	if raw == "" {
 		delete(claims, claim)
@@ -308,6 +324,11 @@ func TestTokensWithBadClaimsAreRejected(t *testing.T) {
 		{"iat beyond the skew", payloadWith("iat", strconv.FormatInt(testEpoch.Add(clockSkew+time.Second).Unix(), 10))},
 		{"exp a number, then again a string", strings.TrimSuffix(payloadWith("exp", future), "}") + `,"exp":"9999999999"}`},
 		{"exp a string in an escaped name", strings.TrimSuffix(payloadWith("exp", future), "}") + `,"\u0065xp":"9999999999"}`},
+		{"jti missing", payloadWith("jti", "")},
+		{"jti not a UUID", payloadWith("jti", `"token-1"`)},
+		{"jti a UUID in upper case", payloadWith("jti", `"5F0C2A8E-8D1B-4C47-9B3E-2F6A1D9C7E40"`)},
+		{"jti a UUID in braces", payloadWith("jti", `"{5f0c2a8e-8d1b-4c47-9b3e-2f6a1d9c7e40}"`)},
+		{"jti a number", payloadWith("jti", `7`)},
 		{"payload not an object", `["sub","42"]`},
 		{"payload not JSON", `sub=42`},
 	}

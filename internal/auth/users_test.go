@@ -15,13 +15,24 @@ import (
 	"github.com/ordersvc/orders/internal/testdb"
 )
 
-// newService returns a Service on its own migrated database.
+// newService returns a Service on its own migrated database, with
+// revocations loaded from it (but not followed: one instance sees its own
+// revocations without notifications).
 func newService(t *testing.T, hasher *Hasher) *Service {
+	t.Helper()
+	return newServiceWith(t, hasher, RefreshSettings{TTL: 24 * time.Hour})
+}
+
+func newServiceWith(t testing.TB, hasher *Hasher, refresh RefreshSettings) *Service {
 	t.Helper()
 	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return NewService(db.New(pool), hasher, NewTokens(testSettings(30*time.Minute)))
+	revocations := NewRevocations()
+	require.NoError(t, revocations.Load(t.Context(), db.New(pool)))
+	settings := testSettings(30 * time.Minute)
+	settings.Revocations = revocations
+	return NewService(pool, hasher, NewTokens(settings), refresh)
 }
 
 func TestServiceRegisterAndLogin(t *testing.T) {
@@ -47,15 +58,15 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 
 	t.Run("login", func(t *testing.T) {
 		for _, email := range []string{"Alice@Example.com", "alice@example.com", " ALICE@example.COM "} {
-			token, err := s.Login(ctx, email, "wonderland")
+			grant, err := s.Login(ctx, email, "wonderland")
 			require.NoError(t, err, email)
-			id, err := s.Authenticate(token)
+			id, err := s.Authenticate(grant.AccessToken)
 			require.NoError(t, err)
 			assert.Equal(t, alice.ID, id, email)
 		}
-		token, err := s.Login(ctx, "bob@example.com", "builder!")
+		grant, err := s.Login(ctx, "bob@example.com", "builder!")
 		require.NoError(t, err)
-		id, err := s.Authenticate(token)
+		id, err := s.Authenticate(grant.AccessToken)
 		require.NoError(t, err)
 		assert.Equal(t, bob.ID, id)
 	})
@@ -130,9 +141,9 @@ func TestServiceEmailsAreNormalised(t *testing.T) {
 			"ｃａｒｏｌ@example.com": carol,
 		} {
 			password := map[int64]string{alice.ID: "wonderland", carol.ID: "carol's password"}[want.ID]
-			token, err := s.Login(ctx, email, password)
+			grant, err := s.Login(ctx, email, password)
 			require.NoError(t, err, email)
-			id, err := s.Authenticate(token)
+			id, err := s.Authenticate(grant.AccessToken)
 			require.NoError(t, err)
 			assert.Equal(t, want.ID, id, email)
 		}

@@ -37,6 +37,13 @@ type Config struct {
 	PasswordHashWorkers  int
 	DebugAddr            string
 
+	// Token keys and refresh tokens (the API only; see CheckJWTSecret).
+	JWTPreviousSecrets  [][]byte
+	JWTPrivateKeyFile   string
+	JWTPreviousKeyFiles []string
+	RefreshTokenTTL     time.Duration
+	RefreshReuseGrace   time.Duration
+
 	// PasswordHashQueueTimeout is the longest a password hash waits for a
 	// worker; beyond it the request gets 503.
 	PasswordHashQueueTimeout time.Duration
@@ -136,6 +143,11 @@ func Load(getenv func(string) string) (Config, error) {
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}
 	c.PasswordHashQueueTimeout = r.positiveDuration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second)
+	c.JWTPreviousSecrets = r.secrets("JWT_PREVIOUS_SECRETS")
+	c.JWTPrivateKeyFile = r.str("JWT_PRIVATE_KEY_FILE", "")
+	c.JWTPreviousKeyFiles = r.list("JWT_PREVIOUS_KEY_FILES")
+	c.RefreshTokenTTL = r.positiveDuration("REFRESH_TOKEN_TTL", 14*24*time.Hour)
+	c.RefreshReuseGrace = r.duration("REFRESH_REUSE_GRACE", 0)
 	// A handler must be allowed to finish the simulated work with room to spare.
 	c.HandlerTimeout = r.duration("HANDLER_TIMEOUT", c.ProcessOrderDuration+30*time.Second)
 	if c.HandlerTimeout <= c.ProcessOrderDuration {
@@ -148,15 +160,22 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, errors.Join(r.errs...)
 }
 
-// CheckJWTSecret fails unless JWT_SECRET is set and long enough. Only the API
-// signs tokens, so only it calls this; the migrator and the workers do not
-// need the secret at all.
+// CheckJWTSecret fails unless the API has a key to sign tokens with:
+// JWT_SECRET, long enough, or JWT_PRIVATE_KEY_FILE. Every secret that
+// verifies (JWT_SECRET beside a private key, JWT_PREVIOUS_SECRETS) must be
+// long enough too. Only the API signs and verifies tokens, so only it calls
+// this; the migrator and the workers need no key at all.
 func (c Config) CheckJWTSecret() error {
 	switch {
-	case len(c.JWTSecret) == 0:
-		return fmt.Errorf("JWT_SECRET is required (at least %d bytes)", MinJWTSecretLen)
-	case len(c.JWTSecret) < MinJWTSecretLen:
+	case len(c.JWTSecret) == 0 && c.JWTPrivateKeyFile == "":
+		return fmt.Errorf("JWT_SECRET is required (at least %d bytes), unless JWT_PRIVATE_KEY_FILE is set", MinJWTSecretLen)
+	case len(c.JWTSecret) > 0 && len(c.JWTSecret) < MinJWTSecretLen:
 		return fmt.Errorf("JWT_SECRET must be at least %d bytes, got %d", MinJWTSecretLen, len(c.JWTSecret))
+	}
+	for i, s := range c.JWTPreviousSecrets {
+		if len(s) < MinJWTSecretLen {
+			return fmt.Errorf("JWT_PREVIOUS_SECRETS: secret %d of %d must be at least %d bytes, got %d", i+1, len(c.JWTPreviousSecrets), MinJWTSecretLen, len(s))
+		}
 	}
 	return nil
 }
@@ -343,6 +362,16 @@ func (r *reader) boolean(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// secrets reads a comma-separated list of secrets; spaces around each are
+// not part of it.
+func (r *reader) secrets(name string) [][]byte {
+	var out [][]byte
+	for _, s := range r.list(name) {
+		out = append(out, []byte(s))
+	}
+	return out
 }
 
 func (r *reader) list(name string) []string {

@@ -33,6 +33,11 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, c.JWTTTL)
 	assert.Equal(t, "orders-api", c.JWTIssuer)
 	assert.Equal(t, "orders-api", c.JWTAudience)
+	assert.Empty(t, c.JWTPreviousSecrets)
+	assert.Empty(t, c.JWTPrivateKeyFile)
+	assert.Empty(t, c.JWTPreviousKeyFiles)
+	assert.Equal(t, 14*24*time.Hour, c.RefreshTokenTTL)
+	assert.Zero(t, c.RefreshReuseGrace, "strict by default")
 	assert.True(t, c.MigrateOnStart)
 	assert.Empty(t, c.CORSAllowedOrigins)
 	assert.Equal(t, 5*time.Minute, c.CacheTTL)
@@ -72,6 +77,11 @@ func TestLoadEveryVariable(t *testing.T) {
 		"JWT_TTL":                      "1h30m",
 		"JWT_ISSUER":                   "issuer-x",
 		"JWT_AUDIENCE":                 "audience-x",
+		"JWT_PREVIOUS_SECRETS":         " " + secret + "1 ," + secret + "2",
+		"JWT_PRIVATE_KEY_FILE":         "/run/secrets/jwt.pem",
+		"JWT_PREVIOUS_KEY_FILES":       "/run/secrets/old1.pem,/run/secrets/old2.pem",
+		"REFRESH_TOKEN_TTL":            "720h",
+		"REFRESH_REUSE_GRACE":          "10s",
 		"MIGRATE_ON_START":             "false",
 		"CORS_ALLOWED_ORIGINS":         "https://a.example, https://b.example",
 		"CACHE_TTL":                    "90s",
@@ -103,6 +113,11 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, 90*time.Minute, c.JWTTTL)
 	assert.Equal(t, "issuer-x", c.JWTIssuer)
 	assert.Equal(t, "audience-x", c.JWTAudience)
+	assert.Equal(t, [][]byte{[]byte(secret + "1"), []byte(secret + "2")}, c.JWTPreviousSecrets)
+	assert.Equal(t, "/run/secrets/jwt.pem", c.JWTPrivateKeyFile)
+	assert.Equal(t, []string{"/run/secrets/old1.pem", "/run/secrets/old2.pem"}, c.JWTPreviousKeyFiles)
+	assert.Equal(t, 720*time.Hour, c.RefreshTokenTTL)
+	assert.Equal(t, 10*time.Second, c.RefreshReuseGrace)
 	assert.False(t, c.MigrateOnStart)
 	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.CORSAllowedOrigins)
 	assert.Equal(t, 90*time.Second, c.CacheTTL)
@@ -172,6 +187,9 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 		{"JWT_TTL", "30"},
 		{"JWT_TTL", "-5m"},
 		{"JWT_TTL", "forever"},
+		{"REFRESH_TOKEN_TTL", "0s"},
+		{"REFRESH_TOKEN_TTL", "14d"},
+		{"REFRESH_REUSE_GRACE", "-1s"},
 		{"CACHE_TTL", "5 minutes"},
 		{"PROCESS_ORDER_DURATION", "2"},
 		{"SHUTDOWN_TIMEOUT", "-1s"},
@@ -262,6 +280,39 @@ func TestLogLevels(t *testing.T) {
 			c, err := config.Load(env(map[string]string{"LOG_LEVEL": tt.value}))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, c.LogLevel)
+		})
+	}
+}
+
+// A private key replaces JWT_SECRET; every secret that verifies must still
+// be long enough.
+func TestCheckJWTSecretWithKeysAndPreviousSecrets(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", config.MinJWTSecretLen)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // "" when accepted
+	}{
+		{"a private key alone", map[string]string{"JWT_PRIVATE_KEY_FILE": "/k.pem"}, ""},
+		{"a private key and a secret that verifies", map[string]string{"JWT_PRIVATE_KEY_FILE": "/k.pem", "JWT_SECRET": long}, ""},
+		{"a private key and a short secret", map[string]string{"JWT_PRIVATE_KEY_FILE": "/k.pem", "JWT_SECRET": "short"}, "JWT_SECRET"},
+		{"previous secrets", map[string]string{"JWT_SECRET": long, "JWT_PREVIOUS_SECRETS": long + "a," + long + "b"}, ""},
+		{"a short previous secret", map[string]string{"JWT_SECRET": long, "JWT_PREVIOUS_SECRETS": long + ",hunter2"}, "JWT_PREVIOUS_SECRETS: secret 2 of 2"},
+		{"previous secrets without a signing key", map[string]string{"JWT_PREVIOUS_SECRETS": long}, "JWT_SECRET is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(tt.env))
+			require.NoError(t, err)
+			err = c.CheckJWTSecret()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "hunter2", "the error must not print a secret")
 		})
 	}
 }
