@@ -287,7 +287,7 @@ func reachBugStatuses(t *testing.T, seen *observed) {
 	conn, err := pgx.Connect(ctx, s.DBURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, conn.Close(context.Background())) })
-	_, err = conn.Exec(ctx, "DROP TABLE orders, users CASCADE")
+	_, err = conn.Exec(ctx, "DROP TABLE orders, users, refresh_tokens, refresh_token_families CASCADE")
 	require.NoError(t, err)
 
 	runStatusCases(t, databaseCases(s, alice, order, 500, "another-user@example.com", func(t *testing.T, h http.Header) {
