@@ -42,6 +42,14 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Help: "Requests refused with 429, by budget.",
 	}, []string{"bucket"})
 	reg.MustRegister(m.requests, m.duration, m.cacheReads, m.rateLimited)
+	// The known outcomes and budgets are exposed at 0 from the start, so
+	// that the first fallback or 429 is an increase the dashboard shows.
+	for _, outcome := range []string{"hit", "miss", "fallback"} {
+		m.cacheReads.WithLabelValues(outcome)
+	}
+	for _, bucket := range []string{"auth", "login", "user", "anonymous"} {
+		m.rateLimited.WithLabelValues(bucket)
+	}
 	return m
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
 )
 
@@ -51,6 +52,14 @@ func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMet
 		}),
 	}
 	reg.MustRegister(m.attempts, m.deadLetter, m.retries, m.duration, m.processing, m.taskGroup, &outboxCollector{queries: queries})
+	// Every handler's series exist from the start at 0, so that a first
+	// dead letter or error is an increase (rate, increase and the alerts of
+	// deploy/prometheus see nothing in a series that appears at 1).
+	for _, h := range []string{messaging.StartProcessingHandler, messaging.StatusLogHandler, messaging.ProcessOrderHandler} {
+		m.deadLetter.WithLabelValues(h)
+		m.attempts.WithLabelValues(h, "ok")
+		m.attempts.WithLabelValues(h, "error")
+	}
 	return m
 }
 
