@@ -23,7 +23,7 @@ type orderEntry struct {
 	prefix string
 }
 
-func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v1:" + id.String() }
+func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v2:" + id.String() }
 
 // get returns the version prefix and the cached order, or ok=false.
 func (e orderEntry) get(t *testing.T, id uuid.UUID) (version string, o client.Order, ok bool) {
@@ -56,7 +56,7 @@ func (e orderEntry) del(t *testing.T, id uuid.UUID) {
 
 func getOrder(t *testing.T, s *contractServer, u testUser, id uuid.UUID) client.Order {
 	t.Helper()
-	r, err := s.Client.GetOrderWithResponse(t.Context(), id, u.auth())
+	r, err := s.Client.GetOrderWithResponse(t.Context(), id, nil, u.auth())
 	require.Equal(t, 200, statusOf(t, r, err), "%s", r.Body)
 	return *r.JSON200
 }
@@ -163,7 +163,7 @@ func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 			wg.Go(func() {
 				for !stop.Load() {
 					floor := acknowledged[i].Load()
-					r, err := instance.Client.GetOrderWithResponse(t.Context(), o.Id, alice.auth())
+					r, err := instance.Client.GetOrderWithResponse(t.Context(), o.Id, nil, alice.auth())
 					if !assert.NoError(t, err) || !assert.Equal(t, 200, r.StatusCode()) {
 						return
 					}

@@ -146,7 +146,7 @@ func seedOrders(b testing.TB, ts *testServer, n int) (string, []uuid.UUID) {
 	token := tok.JSON200.AccessToken
 	ids := make([]uuid.UUID, n)
 	for i := range ids {
-		r, err := ts.Client.CreateOrderWithResponse(ctx, client.CreateOrderRequest{Items: []client.OrderItem{item(int64(i+1), 2, "2.9")}}, bearer(token))
+		r, err := ts.Client.CreateOrderWithResponse(ctx, nil, client.CreateOrderRequest{Items: []client.OrderItem{item(int64(i+1), 2, "2.9")}}, bearer(token))
 		if err != nil || r.StatusCode() != http.StatusCreated {
 			b.Fatalf("create order: %v", err)
 		}

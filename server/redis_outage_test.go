@@ -71,20 +71,20 @@ func TestRedisOutage(t *testing.T) {
 	}, 200)
 	var during client.Order
 	timed("create", func() int {
-		r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(7, 3, "0.1")}}, alice.auth())
+		r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(7, 3, "0.1")}}, alice.auth())
 		during = *r.JSON201
 		return statusOf(t, r, err)
 	}, 201)
 	for range 20 {
 		for _, id := range []client.Order{before, during} {
 			timed("get", func() int {
-				r, err := c.GetOrderWithResponse(t.Context(), id.Id, alice.auth())
+				r, err := c.GetOrderWithResponse(t.Context(), id.Id, nil, alice.auth())
 				return statusOf(t, r, err)
 			}, 200)
 		}
 	}
 	timed("patch", func() int {
-		r, err := c.UpdateOrderStatusWithResponse(t.Context(), before.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+		r, err := c.UpdateOrderStatusWithResponse(t.Context(), before.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 		return statusOf(t, r, err)
 	}, 200)
 	assert.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status, "read after PATCH, from PostgreSQL")

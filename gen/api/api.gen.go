@@ -109,6 +109,13 @@ type Order struct {
 
 	// UserId Example: 1
 	UserId int64 `json:"user_id"`
+
+	// Version Incremented by every change of the order (status, processing);
+	// the `ETag` is this number in quotes.
+	//
+	//
+	// Example: 1
+	Version int64 `json:"version"`
 }
 
 // OrderItem defines model for OrderItem.
@@ -233,6 +240,9 @@ type User struct {
 	Id int64 `json:"id"`
 }
 
+// IdempotencyKey Example: 8e03978e-40d5-43e8-bc93-6894a57f9324
+type IdempotencyKey = string
+
 // OrderID defines model for OrderID.
 type OrderID = openapi_types.UUID
 
@@ -272,6 +282,14 @@ type Unauthorized = Problem
 // ValidationFailed RFC 9457 problem details.
 type ValidationFailed = Problem
 
+// CreateOrderParams defines parameters for CreateOrder.
+type CreateOrderParams struct {
+	// IdempotencyKey A value unique to this create for this caller (a UUID, say), sent
+	// again unchanged on every retry of it: the order is created once, and
+	// each retry gets the first answer. 1-255 printable ASCII characters.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListUserOrdersParams defines parameters for ListUserOrders.
 type ListUserOrdersParams struct {
 	// Limit Page size.
@@ -282,6 +300,21 @@ type ListUserOrdersParams struct {
 
 	// Status Only orders in this status.
 	Status *OrderStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// GetOrderParams defines parameters for GetOrder.
+type GetOrderParams struct {
+	// IfNoneMatch ETags the client holds (or `*`); when one is the order's current
+	// one, the answer is `304` with no body. Ownership is checked first.
+	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+}
+
+// UpdateOrderStatusParams defines parameters for UpdateOrderStatus.
+type UpdateOrderStatusParams struct {
+	// IfMatch ETags the client holds (or `*`): the change applies only if one is
+	// the order's current one, else `412` and nothing changes. Required
+	// (`428` without it) where the server sets `REQUIRE_IF_MATCH=true`.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // CreateOrderJSONRequestBody defines body for CreateOrder for application/json ContentType.
@@ -303,16 +336,16 @@ type ServerInterface interface {
 	GetHealth(ctx echo.Context) error
 	// CreateOrder Create an order for the authenticated user
 	// (POST /orders/)
-	CreateOrder(ctx echo.Context) error
+	CreateOrder(ctx echo.Context, params CreateOrderParams) error
 	// ListUserOrders List the caller's orders, newest first
 	// (GET /orders/user/{user_id}/)
 	ListUserOrders(ctx echo.Context, userId UserID, params ListUserOrdersParams) error
 	// GetOrder Read one of the caller's orders
 	// (GET /orders/{order_id}/)
-	GetOrder(ctx echo.Context, orderId OrderID) error
+	GetOrder(ctx echo.Context, orderId OrderID, params GetOrderParams) error
 	// UpdateOrderStatus Change the status of one of the caller's orders
 	// (PATCH /orders/{order_id}/)
-	UpdateOrderStatus(ctx echo.Context, orderId OrderID) error
+	UpdateOrderStatus(ctx echo.Context, orderId OrderID, params UpdateOrderStatusParams) error
 	// GetReady Readiness probe
 	// (GET /ready)
 	GetReady(ctx echo.Context) error
@@ -342,8 +375,28 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateOrder(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateOrderParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateOrder(ctx)
+	err = w.Handler.CreateOrder(ctx, params)
 	return err
 }
 
@@ -397,8 +450,28 @@ func (w *ServerInterfaceWrapper) GetOrder(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOrderParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetOrder(ctx, orderId)
+	err = w.Handler.GetOrder(ctx, orderId, params)
 	return err
 }
 
@@ -413,8 +486,28 @@ func (w *ServerInterfaceWrapper) UpdateOrderStatus(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateOrderStatusParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UpdateOrderStatus(ctx, orderId)
+	err = w.Handler.UpdateOrderStatus(ctx, orderId, params)
 	return err
 }
 
@@ -578,30 +671,43 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 }
 
 type CreateOrderRequestObject struct {
-	Body *CreateOrderJSONRequestBody
+	Params CreateOrderParams
+	Body   *CreateOrderJSONRequestBody
 }
 
 type CreateOrderResponseObject interface {
 	VisitCreateOrderResponse(w http.ResponseWriter) error
 }
 
-type CreateOrder201JSONResponse Order
+type CreateOrder201ResponseHeaders struct {
+	ETag               string
+	IdempotentReplayed *bool
+	Location           string
+}
+
+type CreateOrder201JSONResponse struct {
+	Body    Order
+	Headers CreateOrder201ResponseHeaders
+}
 
 func (response CreateOrder201JSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type CreateOrder400ApplicationProblemPlusJSONResponse struct {
-	BadRequestApplicationProblemPlusJSONResponse
-}
+type CreateOrder400ApplicationProblemPlusJSONResponse Problem
 
 func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
@@ -634,6 +740,30 @@ func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder409ResponseHeaders struct {
+	RetryAfter *int
+}
+
+type CreateOrder409ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers CreateOrder409ResponseHeaders
+}
+
+func (response CreateOrder409ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrder413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -650,9 +780,7 @@ func (response CreateOrder413ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
-type CreateOrder422ApplicationProblemPlusJSONResponse struct {
-	ValidationFailedApplicationProblemPlusJSONResponse
-}
+type CreateOrder422ApplicationProblemPlusJSONResponse Problem
 
 func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
@@ -840,24 +968,47 @@ func (response ListUserOrders500ApplicationProblemPlusJSONResponse) VisitListUse
 
 type GetOrderRequestObject struct {
 	OrderId OrderID `json:"order_id"`
+	Params  GetOrderParams
 }
 
 type GetOrderResponseObject interface {
 	VisitGetOrderResponse(w http.ResponseWriter) error
 }
 
-type GetOrder200JSONResponse Order
+type GetOrder200ResponseHeaders struct {
+	ETag string
+}
+
+type GetOrder200JSONResponse struct {
+	Body    Order
+	Headers GetOrder200ResponseHeaders
+}
 
 func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type GetOrder304ResponseHeaders struct {
+	ETag string
+}
+
+type GetOrder304Response struct {
+	Headers GetOrder304ResponseHeaders
+}
+
+func (response GetOrder304Response) VisitGetOrderResponse(w http.ResponseWriter) error {
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
 }
 
 type GetOrder401ApplicationProblemPlusJSONResponse struct {
@@ -973,6 +1124,7 @@ func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 
 type UpdateOrderStatusRequestObject struct {
 	OrderId OrderID `json:"order_id"`
+	Params  UpdateOrderStatusParams
 	Body    *UpdateOrderStatusJSONRequestBody
 }
 
@@ -980,15 +1132,23 @@ type UpdateOrderStatusResponseObject interface {
 	VisitUpdateOrderStatusResponse(w http.ResponseWriter) error
 }
 
-type UpdateOrderStatus200JSONResponse Order
+type UpdateOrderStatus200ResponseHeaders struct {
+	ETag string
+}
+
+type UpdateOrderStatus200JSONResponse struct {
+	Body    Order
+	Headers UpdateOrderStatus200ResponseHeaders
+}
 
 func (response UpdateOrderStatus200JSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1077,6 +1237,20 @@ func (response UpdateOrderStatus409ApplicationProblemPlusJSONResponse) VisitUpda
 	return err
 }
 
+type UpdateOrderStatus412ApplicationProblemPlusJSONResponse Problem
+
+func (response UpdateOrderStatus412ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateOrderStatus413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -1105,6 +1279,20 @@ func (response UpdateOrderStatus422ApplicationProblemPlusJSONResponse) VisitUpda
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrderStatus428ApplicationProblemPlusJSONResponse Problem
+
+func (response UpdateOrderStatus428ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(428)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1531,8 +1719,10 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 }
 
 // CreateOrder operation middleware
-func (sh *strictHandler) CreateOrder(ctx echo.Context) error {
+func (sh *strictHandler) CreateOrder(ctx echo.Context, params CreateOrderParams) error {
 	var request CreateOrderRequestObject
+
+	request.Params = params
 
 	var body CreateOrderJSONRequestBody
 	var err error
@@ -1603,10 +1793,11 @@ func (sh *strictHandler) ListUserOrders(ctx echo.Context, userId UserID, params 
 }
 
 // GetOrder operation middleware
-func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID) error {
+func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID, params GetOrderParams) error {
 	var request GetOrderRequestObject
 
 	request.OrderId = orderId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetOrder(ctx.Request().Context(), request.(GetOrderRequestObject))
@@ -1628,10 +1819,11 @@ func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID) error {
 }
 
 // UpdateOrderStatus operation middleware
-func (sh *strictHandler) UpdateOrderStatus(ctx echo.Context, orderId OrderID) error {
+func (sh *strictHandler) UpdateOrderStatus(ctx echo.Context, orderId OrderID, params UpdateOrderStatusParams) error {
 	var request UpdateOrderStatusRequestObject
 
 	request.OrderId = orderId
+	request.Params = params
 
 	var body UpdateOrderStatusJSONRequestBody
 	var err error
@@ -1782,83 +1974,103 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FwLb9tIkv4rDd4Ca89Rsuw4uUTGAec4yYzm8vDZzmaBKBe2yJLYa7Kb0920rAn83w9V3aRIibLkSc4L",
-	"DHaB3ZXJflRX1+OrB/MtiFVeKAnSmmD4LUiBJ6Dp5xmPUzhT0mqVvVeXVmnAxwmYWIvCCiWDYXABplDS",
-	"gGE25ZbFXOsFizUkIK3gmWFcA5NwA5rFuF7SD8LAxCnkHBeDW54XGQTDQKqeoS3CwC4KfGKsFnIW3N2F",
-	"wQW38FbkwtL/dFHxWwnGIhHAJmUyA8t4kgtrWAEa/ytUwva4TBi3TMkY9jfQcTio9xfSwgx0m4ALyLmQ",
-	"SNdmIjKYWiZkkxip5hs23LqfgY4DX0KsZGJYKa3ImhsJw6ZlljE+40Ju2PLZhj3B6sXp1ILevJ9VbM6F",
-	"ZROYKg0d7OZS2RQ0044ZmygIg1xIkZd5MDzsJObTp0+npU1RimJuOwTvKgXGlyOEkow2AqSxNLBJzl4C",
-	"16A7pOwuDAqueQ7Wy/8HnYAevVrfml4wQSI+FaBxK4EvCm7TIAwkz3FlhcO+iiQIA+SG0JAEQ6tLaBI2",
-	"VTrnNhgGZUkj12X/o+mmAp83iDhheWnwYuhSYp5loP9qmJrLDeSV5gHUCWmfHQdbbu0Ol/LmAGe/5InX",
-	"CfwrVtKCpJ+8KDJ/aQeFVpMM8n//h8FTfWts/hcN02AY/NvB0kIduLfm4NzNcpu2+fKOZ0g2JJUMsolK",
-	"FiFTmu1pmAljQe8Tk1CVM9QYnmngyYJVr9FK3YXBmZLTTMSPSj2KtbHcloZZzaURJNnCMKks41mm5pCw",
-	"qVa5u+ZSa5DWzyCi3yg9EUkC8rGp1mBUqWNgE8iUnJGtqKwByhpR9ws3qZCzl6VZPCp9SrGcywUruDFz",
-	"pRPnlyYg5IzFKcTXUHuGIXG2kh20dpCMJR4JNDo5Z9cNaPRpdCOGTZVmaP1sqWWfkSFlHC0pi+iPHpnV",
-	"aCyNs6P9sQzCpq9tjNrZ+GqcI+Rskyfbpq13YTCSFrTk2WutlX7MC/ko4baA2KIwc5GVGtgeMtFTTyxO",
-	"uOUTbgClv5QaeJzySYaemyi/4ZlIzpZI4zHJ/6SVnHn7oXQtVf32pX769Km36sS6NvRTDlZ9Hm38Xtk3",
-	"qpTJYx7vvWKmjFNGHozYfc4XmeLJlVJvuZ7B49uWpSVHcciQCK+Nh+ydeElEXin1jstFhcP+aUQ6QKSm",
-	"zKbCsDgTaKL3Ruchs0i3XQoO2sV9PJApQNqTsdSbTAfbaDkqpNirsfF9MraCpJtQs9fCtjstspyxspAH",
-	"rTsugqMrALo0gvdOXmJVuo2PErGg0uJ3eFRNeSeMEXIWsrxGHWTFCsRTbEJYk1l1DfL/wzb8DU0gnewN",
-	"F9njnrwp8YkCB1AMt8JMFw6bYOTIY3vCIkD3YiKWCQyP0JCzqYAMUdZd5btcyKmBWyB83UCOhVYFaCsc",
-	"qhQW8vaP+07gQLzFM4RBzm9HbtLhYEDusfqz9o9ca74IHJStUPFnv9WXepSa/ANiktk3eI7afbYppTOu",
-	"u/NPKfjQyV8KEyZk0J/1WYQGrk+7fR586RdaxBChREWI3ftVRBGhMC1Dmo5J65FEGORgDHe2uxF2l/kE",
-	"dB07zOgCvGUddMYjTb64Ey6X7uLQL8Azm65zx2HWNjXqeuuWflrXTu+UhMU6v1/f8tgynqtSWjYXNkWk",
-	"lytjmZ0rlkAscp6ZFkuP+i9IWjx6GtB/Gnhq0B8gvCozK4oMPkyrJ54kx9QgDG57M9XzD3Okrn9KZDRf",
-	"9UReKO0EHQO0YTATNi0n/VjlB3Tj5ib2Pw5oEeIJCfY6V2O6wOQrt634LeEWelbknYIhkvYtDCbPps/4",
-	"E+gdJ88nvWP+HHovksO492xyND2OD+EFPzwMwm2ha/g9mtrWxhAPGYMx9cFWAbKD7mzC4+uZRrjE/AwE",
-	"+Ck3bCqkMCkkJ0yWWbbMm5Bd7mQTjkO8WUXFa8dbCvDWY126oXgwZXn21eno+jnKHGEDvWW37LeSSyvs",
-	"gqkbUklgxMgQUXJsWwL7tP/8UaWvLJIHi1mVcFgJUtZyDB3ZoJYtRllbJi+cbLUZW99N2NSHFtUrItVl",
-	"TpYCuaZl9f3dd/POHDnhTcrYrp79+Ch8WIIlDCqJaK1ztGqqtibXmuxsENdYP/RH3MiXy6X1lrjR5+D8",
-	"9ftXo/c/B2Fwfjp6FYTB5S+j8/PX+Ovs9P3Z67evXzWWW4pFhTHW86lvztiL46f/UbvJBCwXzlK3r8O9",
-	"wF9rqzvosbMRarjzDiskpLFcuptf28mDIX/L91iLhgAcdV2yFTZb8dIfpZdWNEjsdXVHa5u4B82ZfKJK",
-	"O5xkXG53rfS22j+8z9NeAE+EBGM6HFAK8TX94klC2SuenbdGrFG9nkYn9JxAATIBGQswJ4zLBaUK0KAr",
-	"CSzn12BqFAXs6eBJP+ggVRWOhu+g6FWDkDr5gyZal9IQokAes0hDIkyE4VykrhG2jWVUSn7DBTmS6IRF",
-	"mlv4mmHU4wf6OXsuaDTMpJwihwXjWTaWlcSZ/ZBFQva8GLApzzJ0dhHbK0CzaljI5qnIgF3gqkyYsWzs",
-	"v09AMhEkREnkIsk1fi3ltM0EPFLoVoCZ5gkkEZunIBmXrOLx8soWLmlT790GrLvDvLCSp3ulsGFCeJYh",
-	"HPu8Y1wT/gDxXaFr/ckXotWlljeGNZQT6IAEVqE8WC1yDC65TJiQ7KMUsUqAvX/z32dsb1pmWW8uEpuy",
-	"DKwFbdgEYpUDO708G432Q4YsILkSkhTJDWMxN9BnlwWPwYRMyBthBBqYvd9BK7diyCYiES6YU9k+EeD/",
-	"YHHKMcDD/TjlI6elgYTtHR8d7bcvnGcihv/yfyO0aIIud3JyYm9BzhCEHD097rBuVZqtbeFipTXEtpcq",
-	"baA34XiyRXP9elpri8Oj5+Qnq7+fb5PIisx6uS6RvMJQf/1yeYxa+9VWb9fdFGUMzFch10XgrZgCYiqX",
-	"UQKXTsCbrFJCTVYfPh8MOp0KTvpa+wfvs12CosMtr5y9RX9rsRbpGzmyUepdcsz7zKYANE6x5JIfbSDW",
-	"Lr+0dcZMc2nrY6/kbnzMG1U36g1aocGAJHxdkDTh4P+tBv0l2CKZD5S7w67IIlaO4Oa8QecBEQi7gt63",
-	"zgRNVdByOceQSaQuE6in3GAg7IZoV0Hd83YmJMsSrtqK/RNm1ozFQyzCqorfy4cVGaxPukUFPxLIb4DU",
-	"jcL3BwK43ZMRH01XeF5b+Qfaxm0x+x+No9z6X7qcmIG41MIuLqmq7irip6VNj849930lfU3wXjaynmzv",
-	"109X+65gGZ1/uLxiB/T8gFJY00zNHYRs6A8JPz6trNZHnQXDwM9r+VeO5LjkpJBTtaFS38u55DPIqVDq",
-	"kFuf4fWYWj9CpiaWo3Ns5WyZTbUqZyma3bF0p6+LPQypDymHwFyUGTINPAmZCzNJMTJhLA4Rmqm5dAUV",
-	"0x/LsTzjUkkR84xh3G0YOM8eHUQnDmPyHOhVBTCd7dceApuMm5QQHtrmwiJGUKrPXt+AXjCKeupqSbQp",
-	"ERyxvSrI2j8Zu4qaMwQubHKK6w5BWVs1nYJMcH/K/BHBPrlLh6KQF7ekDMXQZTKM7wrqyroRkyh0dxYD",
-	"9a+kgutk0ayzVjyYZopb3L9QQlra86efLpDbDlT3f/rJswC1zp/lFhlEq6WUi3QRg2GJ5nPDlGR8LNvF",
-	"mxPnCYStazM0nUszR7RtWHR89CJyycRWmaY/lo1eJG6bLSrApKLQZU+qZosUoepmyxROHEsMdvZdmZpo",
-	"goR6mXw5aXQeVgpVCfFBRNxsqxnROJac5WWcMrQfaJ5xpd7ovCpVUWNUVE/hmVG0V6tcxWUylo3dqcPI",
-	"2KU+zEqXb9sPW6eu+zBcLxa1Aoylu6T6ZJ6zKCgYZEUrVa0obD6qq06RIypaqTxFbM/s1B+132enWVZH",
-	"T2YsPcSqAjyKxhrTjZe4l1rNyYDsnX24uNxHqfugxUxIEqel3P7VuA6BHqlQzhfUmEMDTs9HQ7yXQsM0",
-	"E7PUsr3ow/nV6MP7y0qw3JL+Vk8JgvV8P17PS1nvHdhUJdH+WCoH7clkOHYaFh0NBtVqKwucEl1+i3As",
-	"u9+75U03DW7IL65CFY3lXnTqi3CkeHhpZ64a1btaFIB//70mfJRE+yfMtYcozzvXKbeJFk9rn0Vvhbwm",
-	"kWhoXktCfqITrdbY/ClaNJCCwW2hDFlQ5rxHdc9nPE6FnOH9Rj+/vmJVIvRbVYm5O4joWieVcai6c7hr",
-	"d/S6DCTtccrlDBpORRgUA+8vTNXXIWx1fyEzCldySkeroKXiiaGoO0tA181CVWMKGhjOovPTq7NfIqbB",
-	"llpC0mfLRk2yxmMZUX9nxeMhqxowq8SAy0I5F0p0BmFwA9o4z3rYH/QHLr8CkhciGAZP+oP+EweaU/Lq",
-	"B2ld+pk5vF4b5VESDIOfwfri0Erj2NFgcE8psyph1uBnieQCdR3chTsWN/3eG2qbVaaF2sPEDfhaZZnn",
-	"XC8oKrsBiQPImSDD+MwgrvKH/oLDK3khjKNMBw8aFc+gziG+VMniYQzwyc3PdWqaKljNxPPxUTN9fERJ",
-	"id341FGUvWuDSatLuFu7w8MdjrAbBY49Gy6KWMzm3HgU5nr3jp0Ida1ak3nQaFCkKYfbp7QaDXDS4ZPt",
-	"k1a7Z3De0dH2eWv1fZr4YvvE1U6YuzB4ugtD2v1gzSiAZKsb/3/+cvelqRlOXshC0dVMlStetUEB4oCG",
-	"1jhFaWsNDjn45ks9dwcNO7IuBRXW5ezXyw/vGaXs++wTorgcjapbksGtMJZAu/cizDVYjGUFPfDVx4u3",
-	"VbJFwi1CnBmwvUhD9p/jAJ+Mg2jfmcm2Nr8VxmJk4Yxm0O4o/rxK9zkua8TvUHfo/la63JVv0SVM2+ru",
-	"S2DKy8wGw6eDdtVnW81nLTIq+G8lsEL5DlPLMd7xrqvFmk3ExaU2Sreo25KO6aBCZovqaqhhHuG272Xt",
-	"3rXOCz/ActTB+5c/5GeWO+1ex16vHnUbr2WfNjEhZBLmGIZMhXbN842WIbyUjrz8uBwMnsSlzugHnLCW",
-	"mFY5ege0SJBJB0y7a3StGf4P28PBDvZw2aP857aEb330f/81d1nBNcvRRe1yyIH/SIC8egdIvQ+CLbHH",
-	"d2jG93nvfvCI4jY43j6jbrr9c8vnBfCEAgbv7FbE9EcIZvURDW5ccBun6xbs1H/VsPzewQyZ7yboOaN2",
-	"fjp6Fa48q5oKQoZv/UPfcxCOZeNhNbLP/GuKA6unFAFOheRZn12CpexS49uKsfQRFmUMfAxH3Y4YGdJK",
-	"VbR9NBh0gYK1hPT3AP060qEmi50x/Mak+E5I/pFsgW/PadmER0Lxj2BGBjtYg/qLo39FFp2RRZVAqb+R",
-	"UtMH2i/0j/Sx18Zo4mgwcM2E58rYmYbL/3mLgUX9/QmpvEvo5GLmc8wYeaBSQBKyp4MnY4e35sJAv27G",
-	"qNskhnU6W9hWuvEaoDDenAg5G0vC4w06cGvK5hWge1Xakull/jukIRoKpa0Zy8ixacgaPRs4nT6vcd1U",
-	"lMOvKIvYnrEiy9CUdQY4P4O9IO59b8Zm2WdRM9FUnSGFO/Ayn9Ps4Wl00ATDgNpniBj8/zr/80fSQcue",
-	"pg7zRIem/CDoGyrDTKci7jvxf/LD++7XOls6P9KxVG9anLDIcTNiGCQZNk85Jbpz93HCauaqXvz+1FVd",
-	"VticvKqaWr7HofmKaGcZdFkW3NDl8YDLbbff/LAE1o4nEUkwPNzdW5t7nKT5QdmuP7N7qbXy/lnNr1FX",
-	"dcTJC+MYqq0mqxA8eC3xVemGiqyE51XbArX7Lb86ttVVNlo00DT32alkpbyWai6XhTfGx3JO3xwuq21g",
-	"l3Vi5zK6DLZLxl35xp3dtPS2N5/Pe1Ol816pM5CxSiBZEfZmY02z02WryjZbVjpUZWcdafUV/TAU2zhh",
-	"u2crgMWv6eTnWHwQv44+/j46fC9GZiQvnsZno2ej6+Lvfzv79UUfngz6Rswkt6Ve6Y2qOrMafVhV+9XD",
-	"ztxlGE7v+9SsVefZ9p1Z1z/6sXs2qOOr3H+Zmi2m5oPvPJHMSVzVONPVbrLfYYQISuubKh4vXbcMBdx+",
-	"6Po/VNJo+XINGNcgKSNY6SWu3ZGudZlaj7bX8/n9lX/8wnSsUdfNHFBtQZEmCR6L3H25+78AAAD//w==",
+	"7FwPc9s2lv8qGN7OVM5Ssiw7aSLPzpzjOK3aJPbG9mZ3olwIkU8S1hSgAGBktePvfvMeQIqkKFlOer7d",
+	"m+tMW0sigIeH9+f3/oC/B7GazZUEaU3Q/z2YAk9A05+nPJ7CqZJWq/SdurRKA36dgIm1mFuhZNAP3oOZ",
+	"K2nAMDvllsVc6yWLNSQgreCpYVwDk/AVNItxvqQThIGJpzDjOBnc8tk8haAfSNU2tEQY2OUcvzFWCzkJ",
+	"7u7C4OyKT9bXvpoCUzoB/YNhX0EboSTjhnFmrFZywpAEu2SWT0I2VppFg3H7nZLQfsttPI0Ylwl95z4i",
+	"YRq+ZEJDEvStzqCZ0GFwOAwaqXzPLbwRM2HpP028+pKBscgqYKMsmYBlPJkJa9gcNP4rVMJaSBa3TMkY",
+	"9jZw66BbrC+khQnoKgHvYcaFRLo2E5HC2DIhy8RItdiw4L3rGWjY8CXESiaGZdKKtLyQMGycpSnjEy7k",
+	"hiWfbVgTrF6ejC3ozetZxRZcWDaCsdLQwG4ulZ2CZtoxYxMFYTATUsyyWdA/aCTmw4cPJ5mdoqDF3EKz",
+	"iPLVEyihtBAgjZmBTdrwErgG3SBld2Ew55rPwHotHSQwmysLMl7+Cst1Ck7YV55mwDIpvmS0rJ0KgyrK",
+	"LZBauM88TUGzFmfX14NXITN8uRcyA9IOJZ0Sy2Q85XICCVOSoUIvmcazYGrMhO0Tl0kbWTF9QkIcoqIN",
+	"JfB46kdMwCvBWGhjGZdmAbrDDtq9p0/ZXAtp+SgFdnJ5OhiweMo1j3G7naEMwkDgrpyZCsJA8hnyp8SF",
+	"NrKhmavPoXv44sfn0D7qJk/bR4fwvD2KXxy2nz1/ccSf/jh+cdg7CsJgxm/fgJzYadDvPX1KQpB/PkD2",
+	"Wwsaifivj8Phba/bHg5vfzz79Oc/NRqFc2TJ4NX6wZw7XpGhHAvQnXxvc26nq50RSz+LZKt1Gis94zbo",
+	"B1lGT66TcW2aqcDvS0Qcs1lmUHHoeJxQ/GCYWsgN5GXmAdQJaZ8Rg7dp1R1O5Z0Kjn7JE2+z8FOspAVJ",
+	"f/L5PPVKtT/XapTC7M//NLir30uL/0nDOOgH/7G/8nP77lezf+FGuUWrfHnLUyQbktxGsJFKliFTmrU0",
+	"TISxoPeISWhqU5R5nmrgCWqF+xl93V0YnCo5TkX8qNSj2TGW28wwq7k0giyPMEwqy3iaqgUkbKzVzB1z",
+	"pjVI60cQ0a+VHokkAfnYVGswKtMxsBGkSk7IlufWGmWNqPuZm6mQk5eZWT4qfUqxGZdLNufGLJROHLoZ",
+	"gZATFk8hvoHCczt7mMsOeiNIhhK3BGhxufO7BjQiIzoRQ8YYvZPNtOwwcnSMo6djEX1ok9uLhtI4P+fs",
+	"YQmxlZ7a2TmSRRZysglp3Ketd2EwkGgQeXqmtdKPeSDXEm7nEKOjGXORZhpYC5noqScWJ9zyETeA0p9J",
+	"jV4IncseCdJAfuWpSE5XePUxyf/gUCrZD6ULqepUD/XDhw/tOshoWtAP2a9jElr4nbKvVSaTx9zeO8VM",
+	"Fk8dKCB2X/BlqnhypdQbrifw+LZlZclRHFIkwmvjAXsrXhKRV0q95XKZ4+T/NSIdYFVjj89SgSa6NbgI",
+	"mUW67Upw0C7u4YbMHKQ9Hkq9yXSwjZYjR/LtInbZJmO1SKccCrQrscdOk6xG1CbyQcWOk+DTeYCwMoJb",
+	"B69iCTqNa4lYXWnxGzyqprwVxgg5CdmsQB1kxeaIp9iIYgFm1Q3I/wnb8Dc0gbSz11ykj7vzssQnChxA",
+	"MdwKM146bKKkRfh/zCJA92IilgoMXymcGAtIEWXd5b7LJS4o+CB8XUKOc63moK1wqFJYmFX/2LYDB+It",
+	"7oHCg4EbdNDtknvMPxb+kWvNl4GDsjkq/uiX+lQ8pUb/hJhk9jXuo3CfVUppj+vu/MMUfGjrD4UJEzLo",
+	"TDosQgPXodU+dj915lrEEKFERYjdO3lEQRmPVXDUMGg9kgiDGRjDne0uJW+y2Qh0ETtM6AC8Ze02xiNl",
+	"vrgdrqZu4tDPwFMMwOrccZi1So26uXdJP6xppbdKNsXRZ7c8tozPVCYtWwg7RaQ3U8Yyu1AsgVjMeGoq",
+	"LO11XpC0ePTUpX9KeKrb6SK8ylIr5imcj/NvPEmOqUEY3LYnqu2/nCF1nRMio/xTW8zmSjtBxwCtH0yE",
+	"nWajTqxm+3Ti5mvs/9inSVbR6TpXffj+mdtK/JZwC20rZo2CIZLqKXRHz8bP+CG0j5Lno/YRfw7tF8lB",
+	"3H426o2P4gN4wQ8OgvC+0DX8Hk2tamOIm4zBmGJjdYDsoDsb8fhmohEuMT8CAf6UGzYWUpgpJMdMZmm6",
+	"ymuRXW5kEz6HeDOPite2txLge7d16R7FjSnL089OR9f3kc0QNtCv7JZ9ybjLg6qvpJLAiJEhouTYVgT2",
+	"aef5o0pfNk8eLGZ5wqEWpKzlGOqRShj4FPE6wwYy1jADiXHEaOlzWy7Z5fBXnthqucMKS2KxdzyU+EB0",
+	"dsUnEYIwgmveIArJvmTKggdcWwm+J9VYcSSoKKvMi1OMqlQUghWWlbnC8po+rBjUZBVXerVmLAox3CbA",
+	"zqo6HUyy2NaP8Kj3QJaEQS7YlXl6dYv7IMaWiCvNH/otbuTL5coJSVzoY3Bx9u7V4N1PQRhcnAxeBWFw",
+	"+fPg4uIM/zo9eXd69ubsVWm6lXTnUGk9bf/6lL04evpj4e0TsFw4h1M9DvcD/rU2u0NQO9vSEippMKZC",
+	"GsulO/m1lTym86e8xeiVBKDXdMhW2LQGNq6ll1tKEp/lZ7S2iPuiPJKPVGb7o5TL+xEC/ZqvH24DDO+B",
+	"J0KCMQ1+dArxDf3Fk4SScDy9qDyxRvV6tYaCgATmIBOQsQBzzLhcUsYD/ZKSwGb8BkwBBoE97R52ggZS",
+	"1dzR8B0UvSoRUuSw0NPoTBoCRshjFmlIhCGDGKkbRJ9DGWWSf+WC/GF0zCLNLXxOMXjzD/oxLRf7Gmam",
+	"XDubzNN0KHOJM3shi4RsezFgY56m6LMj1pqT0XWPhWwxFSmw9zgrE2YoS+vvER5OBAlREjn7vMavlZxW",
+	"mYBbCt0MMNE8gSRiiylIxiXLebw6sqXLPRVrV3H37mg1zOVpqxSWTAhPU0SVH3cMz8I/QHxrdK1/84lo",
+	"dRnyjdEZpTYakI1VKA9WixnGyFwm6GGvpYhVAuzd619PWWucpWl7IRI7ZSlYC9qwEcRq5stJeyFDFpBc",
+	"CUmK5B5jMTfQYZdzHoMJmZBfhRFoYFq/gVZuxpCNRCJcTKrSPSLAfyiVqSgprGGcGUhY66jX26seOE9F",
+	"DP/pPyNCKmNHt/NaDeqowbrl2cKqhYuV1hDb9lRpA+0RlaqW5fmLYZUlDnrPK2Wu5/dJZE5mMV2TSF6p",
+	"G1dAqB4uj1FrP9v813U3RYkP81k0YLU3YgwIDXNgRrPgSeaZrQrMet7tNjoVHPS58A/eZ7s8S4Nbru29",
+	"Qn9lsgrpGzmyUepdjs/7zLIAlHax4pJ/2kCsXZrs3hETzaUttl1LQfnQPcpP1Bu0uQYDksKEUuEzf+hP",
+	"wT2S+UC5O2gKkGLlCC6P6zZuECGxq0v+3phnyutyLnUaMonUpQL1lBuM590j2hXqW97OhGRZwrqt2Dtm",
+	"Zs1YPMQi1FV8Kx9qMljs9B4VvCa4XwKpG4XvG+LQ3XMq16Ypy1BY+QfaxvtSD7uEg00RlZv/U5MTMxBn",
+	"WtjlJTVvEPXnJ5md9i48933DxprgvSwlb1nrlw9Xe67uGl2cX16xffp+nzJx41QtHIQs6Q8JP36bW61r",
+	"nQb9wI+r+FeO5Lgcq5BjtaHhoD3jkk8o2s2RW4fh8ZhCP0KmRpajc6yknpmdapVNpmh2h9LtvqhZMaQ+",
+	"pFSI7/0ImQaehMwFnKQYqTAWHxGaqYV0MTVGxkN5yqWSIuYpm3M7NQycZ4/2o2OHMfkM6KccYDrbrz0E",
+	"Nik3U0J4aJvnGMdbpTrsjCJ5inqKok+0KZ8dsVYeZGFQ/7XIirsJjFNctwlKPqvxGGSC61MCkwj2OWra",
+	"FIW8uCQlWvouIWN8i1xT8pCYREG8sxiofxnVjUfLcrk458E4Vdzi+nMlpKU1nzx5j9x2oLrz5IlnAWqd",
+	"38stMohmm1JK1UUMhiWaLwxTkvGhrNagjp0nELYoMdFw17VDLD3qvYhcTrRSbeoMZanljdtyJxQwqSh0",
+	"aUlV7hckVF3uH8SBQ4nBzp6rthNNkFDLnK+KDS7CXKFyId737X0VNSMah5KzWRZPGdoPNM84U3twkVfc",
+	"qP8uKobw1Chaq1J1o46m0urUImXsSh8mmc8PhZVdF+0kruWPOhqG0h1SsTPPWRQUDLKiWnEuCstfFcWz",
+	"yBEV1QpoEWuZndrw9jrsJE2L6MkMpYdYeYBH0VhpuPES91KrBRmQ1un5+8s9lLpzLSZCkjit5PYH4xod",
+	"2qRCM76k/iJ64ORi0MdzmWsYp2IytawVnV9cDc7fXeaC5ab0p3pCEKztm1PbXsrab8FOVRLtDaVy0J5M",
+	"hmOnYVGv281nq01wQnT5JcKhbP7dTW+aaXCP/OwKbdFQtqITX0skxcNDO3VFtfbVcg74+e8F4YMEP9ea",
+	"2IiQoj01rLev7h0z1xajPLNdB+cm4v3mOix6I+QNyVBJVSsi9YRWrtcWmyimpGfIojfKGdRcBoudoBDO",
+	"U77EABmlB27nypB5Zs415UJ0yuOpkBMUnuinsyuWJ4t/z6tVd/sRycwotzx5BxN3jcXeUFSStyuPJQzK",
+	"mHdGJu99EXnvoQmZUTiT02iaBc0gTwyF9GkCumioypt30HpxFl2cXJ3+HDENNtMSkg5btUSTqR/KiDqp",
+	"8/Pos7zVOcpNNlhSdA8e83YsSLwN90bMcyRilrI9XJYZ7UWGte5rogwZYYrEdYLCULomv70+4747kzSk",
+	"8Lo3sHR+Kf+CHGm1g3MovckiQxKyGdc3kLAmMegzqzOUJdosIQUq+uLh+1R6sayrsvnmr8J/H/V60fGK",
+	"WErxrHpJvXkdSvRVVqQp05lE8+jGdpsdFfsVljlKn8Fs5KSLclaDV2dvL86vzt6d/uPzr2f/+Hx19SZi",
+	"rd4Rm7LRkiUw5llq9xxBzmuSqxtTKZ2lwL+CYcKaocQtjTVAjktcTSG38pxFPv+OzEGng3EXxiXCmryj",
+	"3SlcfyhRR/KdrHW1e3N32D2KSvwpenOLRl7Uci+9xUz1SY4Oes7euTHFWTlMUMw7lFNuWN4gbISMgbWK",
+	"+frsCSqvjackt0sGt8IQcqHB6HlybDPjS4c/hPc1yLVWdJSbbsQ9wu7Vevfxid7zyhM+o+fSxw77kg0o",
+	"1Tn6wUGn2+m6xChIPhdBPzjsdDuHLtqdEhzfnxal54kLtAs0NUiCfvATWF+crjWu9rrdLa0UeQtFEbWs",
+	"QrBA3QR34Y7NFX7tDb0VeYqU2lPFV/C9EtlsxvWS0ilfQeIDhAKRYXxiMCDym/6Ej+eWh4ITZRp4UOq4",
+	"CKoN6htyj6tH9msN7HefiurBS5UsH8ZBX9b4WBSlqARfLjkd9cqFox6lI3djdENXyV01jETLdrcmBAc7",
+	"bGE3Chx/N5y0U+8FL3rvj5nSYa7YWwyxsKi8CRtBEbu5lLtkwHUqVtckqp6hyfugVro+aecyKO/uDKKf",
+	"A0Gga/evt6Dld3y29S/RM3dh0LCfhiQ9bTA3VDkpwIzLInuXpcb37hRtULU91sfcI6VS4JJ0KodA63Rc",
+	"IAgt15F3vWmU690unRT7TXdF7sLgaKsResy2eanWES4eDtl59NbkAArjj8EDoJDQJg420VQo236leY8G",
+	"vXjMnZ/UZQfxxtp+C1TimsaLAvwuTZuI2Chqsxt16Dt6H48ODu/ncb2BF8f1ev+SDYOs1dAwOJSUqtkj",
+	"gUQ+NkgkN4zytGOlS6DOZw7KYLTl0j6R42inPtNeLry9F/cztt50fBcGT53mbh9Xbb0vZyrJCzbnKD9+",
+	"Qie7AgHOs1GgQ07EXQqDWuIiM+5CmgcIzjZVAQI+sv+7b0y52y9BpvVDzPE8Z79cnr9j1FbQYR/QWM8w",
+	"NnNTOqRIiUUfuDLHboxbHHDGn67fv8ktrIRby+Z8gvhTQ/qXYYDfDIPII8IqcHkjjL02oB0+XMcudUs+",
+	"AWbEb1BchvqSufqavw1FebeKp/ABQtB/2q12ptzXl7KWvZ3zLxmwufKXeTAIlHkEXGHNJuLiTBulK9Td",
+	"UzJqoEKmy/xohHer+bWh5lWL2vUDME5RYPj0TZB6tdLuLYPrHS7Ntmd1JY6YEDIJC7QPFH3WurPxUBpg",
+	"yTDrdg/jTKf0BxyzipjmfQTO0JAgkw6YRgRS8/Xf5CZ3sPur62Ari799xFpT+b+FJXzjKxTbj7nJCj40",
+	"6vH3MSn+aMh1bYs2N4RZtXblKz5xttHntKYqTQxrKc2iJ9Gez+krCTkqzi/S++zTUCoJYT3R71IKiG+k",
+	"IgveYecLCdpMxZyu/fpLcE4btlzXLacsNlmkg25vvfHhu03C9wVYnW+NWXDOw+7RlpcYVFIzPoWC7Mfx",
+	"VFuq5nm+i5LHshRuw9tHFFfT/m+blvfAE9I3j1NqFuaPsCn5VXNceE6atf42AH/3d3Ur2PSZb1ZtO390",
+	"cTJ4Fda+y3tWQ4a/+i99S2s4lKUv8yc7zP9MmYD8W0qxjoXkaYddgqUUYOkG8lD6HLt740A95UgvxvCJ",
+	"yV6324Tn1vodvtNOumu8vpxAhoUC03TJxNhbT5e0rplPRtYTUgOlFGq+D7+vDsu7O4dyPX9ZhMZF2dcA",
+	"Bizvz/56PXh/9nnw+vPbk6vTn/9CWY7ttvZbzew3ZuGKPCb1Pu+cYNvYq7JTmu2RvIDvn/8DvMHRLqan",
+	"9PKDf2Wz3d3B+hbvQaBkw6MmDUqFAlQKtCiyerWjpLl4Qsc1XXVvcvjOFMm3eLXnj5tbKdJwrMjClXin",
+	"5Kre2fk3SW3kheDifRhq/EAvjACdXuyxMZ3R63bdxbELZexEw+Vf3yCYK941QMbfFaZnYuIbcYTx/iQJ",
+	"2dPu4dAFfAthoFN0rBe95P2SZ6j0ZNwAzPNsoJCToaSEQIkOXJoA+xx0O+/tYHrVJORS9RrmSlszlJFj",
+	"U5+VGtvzXLi/ckJgNKcsYi2X0Ox1u40Zlp/AvifufW91bNWMXjDR5O3zc7fhVe2sfNGhdM0g6Ad0x4CI",
+	"wf8XtbZvKb2tLn40KBNtmvocUKEQcI3HIu448T/8w9V6rf2/8YUMlprylscsctzM7eFiyqkbaOYuoter",
+	"hMXk28uERe/V5kJh3vkffAe88G2jjb2iq97JDa3wDzjc6h2FP6zWt+NORBL0D3bHTmYLZDHVwqAz3d+A",
+	"Ph7f/T2eeym0cvuo8puH6jri5IVxJmFRz5YjJPNa4lt3SypSAyt5b3eUp2Zcy6HNj7LUx46mucNOJMvk",
+	"jVQLuepOZHwoF9QzsmpJBLsqaZYLSE21/Ct/u2E3Lb1tLxaL9ljpWTvTKchYJZDUhL18+6B8HeBelS33",
+	"9Teoys46Url88YfFFKUdVi+2BLD8ZTr6KRbn4pfB9W+Dg3diYAby/dP4dPBscDP/+99Of3nRgcNux4iJ",
+	"5DbTtQsk+fWV0mWV/I7Kw/bcXK7c8lqRSr/afRFN02tCd08yNbyB6f9NzT2m5ty350vmJC6/XdDUk7/X",
+	"YIQISiPKdwmRzF0poLSRf3T9paGlezGuS/0GJJUkcr3EuRvqRa5U5NH2ekGxU3vRoWmYo+hRckC1AkXK",
+	"JHgscvfp7r8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -39,14 +39,17 @@ func WithCache(c Cache, ttl, unprocessedTTL time.Duration) Option {
 	}
 }
 
-// cacheKey names the cached form of an order. The "v1" is the format of
-// cachedOrder: change the struct, bump the version, and old entries are
+// cacheKey names the cached form of an order. The "v2" is the format of
+// storedOrder: change the struct, bump the version, and old entries are
 // simply never read again.
-func cacheKey(id uuid.UUID) string { return "order:v1:" + id.String() }
+func cacheKey(id uuid.UUID) string { return "order:v2:" + id.String() }
 
-// cachedOrder is the cached format, decoupled from Order so that a change to
-// the domain type cannot silently change what old entries decode to.
-type cachedOrder struct {
+// storedOrder is the form an order takes outside its row: cached, and as
+// the answer an idempotency key replays. It is decoupled from Order so that
+// a change to the domain type cannot silently change what stored copies
+// decode to. Idempotency records keep it for IDEMPOTENCY_KEY_TTL: change it
+// only compatibly, and bump cacheKey's version.
+type storedOrder struct {
 	ID          uuid.UUID    `json:"id"`
 	UserID      int64        `json:"user_id"`
 	Items       []Item       `json:"items"`
@@ -55,17 +58,13 @@ type cachedOrder struct {
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 	ProcessedAt *time.Time   `json:"processed_at"`
+	Version     int64        `json:"version"`
 }
 
-// cacheVersion orders the states of one order: every status change moves
-// updated_at forward; processing (which leaves updated_at alone) adds one.
-func cacheVersion(o Order) int64 {
-	v := o.UpdatedAt.UnixMicro() * 2
-	if o.ProcessedAt != nil {
-		v++
-	}
-	return v
-}
+// cacheVersion orders the states of one order in the cache: the row's
+// version, which every write increments, so a fill can never replace what a
+// later write cached.
+func cacheVersion(o Order) int64 { return o.Version }
 
 func (s *Service) cacheTTLFor(o Order) time.Duration {
 	if o.ProcessedAt == nil {
@@ -84,8 +83,8 @@ func (s *Service) cached(ctx context.Context, id uuid.UUID) (o Order, lease stri
 	if !hit {
 		return Order{}, lease, false
 	}
-	var c cachedOrder
-	if err := json.Unmarshal(b, &c); err != nil || c.ID != id {
+	var c storedOrder
+	if err := json.Unmarshal(b, &c); err != nil || c.ID != id || c.Version < 1 {
 		return Order{}, "", false // unreadable: the database answers; the entry expires
 	}
 	return Order(c), "", true
@@ -97,7 +96,7 @@ func (s *Service) fillCache(ctx context.Context, lease string, o Order) {
 		return
 	}
 	s.cache.Fill(ctx, cacheKey(o.ID), lease, cacheVersion(o), s.cacheTTLFor(o), func() ([]byte, error) {
-		return json.Marshal(cachedOrder(o))
+		return json.Marshal(storedOrder(o))
 	})
 }
 
@@ -106,7 +105,7 @@ func (s *Service) putCache(ctx context.Context, o Order) {
 	if s.cache == nil {
 		return
 	}
-	if b, err := json.Marshal(cachedOrder(o)); err == nil {
+	if b, err := json.Marshal(storedOrder(o)); err == nil {
 		s.cache.Put(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTLFor(o))
 	}
 }

@@ -61,17 +61,17 @@ func cachedService(t *testing.T, pool *pgxpool.Pool, prefix string, wrap func(Ca
 	return NewService(pool, WithCache(c, testCacheTTL, testUnprocessedTTL))
 }
 
-func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v1:" + id.String() }
+func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v2:" + id.String() }
 
 // entry returns the cached order under id's key, if any.
-func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (cachedOrder, bool) {
+func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (storedOrder, bool) {
 	t.Helper()
 	raw, err := f.redis.Do(t.Context(), f.redis.B().Get().Key(f.key(id)).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
-		return cachedOrder{}, false
+		return storedOrder{}, false
 	}
 	require.NoError(t, err)
-	var c cachedOrder
+	var c storedOrder
 	require.NoError(t, json.Unmarshal([]byte(raw[20:]), &c), "cached value %q", raw)
 	return c, true
 }
