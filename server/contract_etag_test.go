@@ -94,15 +94,19 @@ func TestConditionalGet(t *testing.T) {
 // ownership check still applies to it.
 func TestConditionalGetFromTheCache(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, map[string]string{"CACHE_TTL": "1h", "CACHE_UNPROCESSED_TTL": "1h"})
+	ts := startServer(t, map[string]string{"CACHE_TTL": "1h"})
 	s := newContractServer(t, ts.URL, ts.DBURL, newObserved())
 	cached := orderEntry{redis: testredis.Client(t), prefix: ts.RedisPrefix}
 	alice, bob := newUser(t, s), newUser(t, s)
 	order := newOrder(t, s, alice)
+	markProcessed(t, ts.DBURL, order.Id)
+	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"1"`), alice.auth())
+	require.Equal(t, 200, statusOf(t, r, err), "processing made version 2: %s", r.Body)
+	assert.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"), "read right after processing, never from an older cached copy")
 
 	version, entry, ok := cached.get(t, order.Id)
-	require.True(t, ok, "the create cached the order")
-	assert.Equal(t, int64(1), entry.Version, "with its version")
+	require.True(t, ok, "the read cached the processed order")
+	assert.Equal(t, int64(2), entry.Version, "with its version")
 
 	// Plant version 7: only the cache knows it.
 	entry.Version = 7
@@ -110,18 +114,18 @@ func TestConditionalGetFromTheCache(t *testing.T) {
 	require.NoError(t, err)
 	cached.set(t, order.Id, version+string(b))
 
-	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"7"`), alice.auth())
+	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"7"`), alice.auth())
 	require.Equal(t, 304, statusOf(t, r, err), "answered from the cache: %s", r.Body)
 	assert.Equal(t, `"7"`, r.HTTPResponse.Header.Get("ETag"))
 	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"7"`), bob.auth())
 	require.Equal(t, 403, statusOf(t, r, err), "never a 304 for another user's order: %s", r.Body)
 
 	patched := setStatus(t, s, alice, order.Id, paid, 200)
-	assert.Equal(t, `"2"`, patched.HTTPResponse.Header.Get("ETag"))
+	assert.Equal(t, `"3"`, patched.HTTPResponse.Header.Get("ETag"))
 	_, entry, ok = cached.get(t, order.Id)
 	require.True(t, ok)
-	assert.Equal(t, int64(2), entry.Version, "the PATCH cached its version before answering")
-	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"2"`), alice.auth())
+	assert.Equal(t, int64(3), entry.Version, "the PATCH cached its version before answering")
+	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"3"`), alice.auth())
 	require.Equal(t, 304, statusOf(t, r, err), "%s", r.Body)
 }
 

@@ -300,8 +300,13 @@ func TestIdempotencyKeysExpire(t *testing.T) {
 // TestIdempotentReplayAcrossRestartWithRedisDown: the record lives in
 // PostgreSQL only, so a new API process answers a retry with the stored
 // answer while Redis is down.
+//
+// Not parallel: it waits for Redis's exclusive test lock, and a parallel
+// test waiting for it holds one of the -parallel slots. With TestRedisOutage
+// holding the other (2 on this machine), a test that holds the shared lock
+// while its subtests wait for a slot would never finish: a deadlock. Run
+// before the parallel tests start, it waits only for other packages.
 func TestIdempotentReplayAcrossRestartWithRedisDown(t *testing.T) {
-	t.Parallel()
 	prefix := testredis.Outage(t) // Redis runs again when the test ends, pass or fail
 	env := map[string]string{"REDIS_KEY_PREFIX": prefix, "CACHE_TTL": "5m"}
 	before := startServer(t, env)

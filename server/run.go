@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
 		store := cache.NewStore(redis, cfg.RedisKeyPrefix)
 		store.OnGet = observed.cacheRead
-		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL, cfg.CacheUnprocessedTTL))
+		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL))
 	}
 	tokens := auth.NewTokens(auth.TokenSettings{
 		Key: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL,

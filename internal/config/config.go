@@ -46,7 +46,6 @@ type Config struct {
 	RedisTimeout         time.Duration
 	RedisBreakerFailures int
 	RedisBreakerCooldown time.Duration
-	CacheUnprocessedTTL  time.Duration
 
 	// Retries and concurrent edits: Idempotency-Key on creates, If-Match on
 	// status changes.
@@ -117,7 +116,6 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisTimeout:         r.positiveDuration("REDIS_TIMEOUT", 50*time.Millisecond),
 		RedisBreakerFailures: r.positiveInt("REDIS_BREAKER_FAILURES", 3),
 		RedisBreakerCooldown: r.positiveDuration("REDIS_BREAKER_COOLDOWN", time.Second),
-		CacheUnprocessedTTL:  r.positiveDuration("CACHE_UNPROCESSED_TTL", time.Second),
 
 		IdempotencyKeyRequired: r.boolean("IDEMPOTENCY_KEY_REQUIRED", false),
 		IdempotencyKeyTTL:      r.positiveDuration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),

@@ -21,6 +21,17 @@ func processOrder(t *testing.T, f fixture, id uuid.UUID, messageID string) {
 	require.NoError(t, err)
 }
 
+// processed creates an order for userID, moves it along path and processes
+// it as the workers would; it returns the order as stored.
+func (f fixture) processed(t *testing.T, userID int64, path ...Status) Order {
+	t.Helper()
+	o := f.order(t, userID, path...)
+	processOrder(t, f, o.ID, "task-"+o.ID.String())
+	o, err := fromRow(f.stored(t, o.ID))
+	require.NoError(t, err)
+	return o
+}
+
 func TestEveryWriteIncrementsTheVersion(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -25,9 +25,8 @@ type Service struct {
 	queries *db.Queries
 	now     func() time.Time
 
-	cache          Cache // nil: every read goes to the database
-	cacheTTL       time.Duration
-	unprocessedTTL time.Duration
+	cache    Cache // nil: every read goes to the database
+	cacheTTL time.Duration
 
 	keyTTL          time.Duration // how long an idempotency key is remembered
 	keyRequired     bool          // a create without a key is refused
