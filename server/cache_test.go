@@ -63,7 +63,7 @@ func markProcessed(t testing.TB, dbURL string, ids ...uuid.UUID) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dbURL)
 	require.NoError(t, err)
-	defer conn.Close(context.Background())
+	defer conn.Close(context.Background()) //nolint:errcheck // the test is done with it
 	messageIDs := make([]string, len(ids))
 	for i, id := range ids {
 		messageIDs[i] = "task-" + id.String()

@@ -51,7 +51,7 @@ func outboxRows(t *testing.T, dbURL string) int64 {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dbURL)
 	require.NoError(t, err)
-	defer conn.Close(context.Background())
+	defer conn.Close(context.Background()) //nolint:errcheck // the test is done with it
 	backlog, err := db.New(conn).OutboxBacklog(t.Context())
 	require.NoError(t, err)
 	return backlog.Pending
