@@ -206,7 +206,7 @@ ALTER TABLE ONLY public.users
 -- Name: idempotency_keys_expires_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING btree (expires_at);
+CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING brin (expires_at);
 
 
 --

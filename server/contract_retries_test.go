@@ -17,6 +17,7 @@ import (
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/money"
 )
 
 // withKey sends an Idempotency-Key.
@@ -231,8 +232,9 @@ func TestConcurrentCreatesWithOneKey(t *testing.T) {
 	assert.EqualValues(t, 1, outboxRows(t, s.DBURL))
 }
 
-// holdKey takes userID's key in a transaction it keeps open on the server's
-// database, as a request still in flight would; release rolls it back.
+// holdKey creates an order with userID's key in a transaction it keeps
+// open on the server's database, as a request still in flight would;
+// release rolls it back.
 func holdKey(t *testing.T, dbURL string, userID int64, key string) (release func()) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dbURL)
@@ -240,12 +242,11 @@ func holdKey(t *testing.T, dbURL string, userID int64, key string) (release func
 	tx, err := conn.Begin(t.Context())
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte("another request"))
-	n, err := db.New(tx).ClaimIdempotencyKey(t.Context(), db.ClaimIdempotencyKeyParams{
-		UserID: userID, Key: key, Fingerprint: sum[:], OrderID: uuid.New(), Response: []byte(`{}`),
-		ExpiresAt: time.Now().Add(time.Hour), LockTimeout: "1s",
+	_, err = db.New(tx).CreateOrderWithKey(t.Context(), db.CreateOrderWithKeyParams{
+		ID: uuid.New(), UserID: userID, Items: []byte(`[]`), TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
+		Key: key, Fingerprint: sum[:], Response: []byte(`{}`), ExpiresAt: time.Now().Add(time.Hour), LockTimeout: "1s",
 	})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, n)
 	var once sync.Once
 	release = func() {
 		once.Do(func() {

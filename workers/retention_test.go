@@ -16,6 +16,7 @@ import (
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/money"
 )
 
 // TestExpiredIdempotencyKeysArePurgedInBatches: more expired keys than one
@@ -28,24 +29,25 @@ func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 	q := db.New(pool)
 
 	const expired, live = 2*keyPurgeBatch + 500, 3
+	user, err := q.CreateUser(t.Context(), db.CreateUserParams{Email: "keys@example.com", PasswordHash: "x"})
+	require.NoError(t, err)
 	sum := sha256.Sum256([]byte("body"))
-	claim := func(q *db.Queries, userID int64, key string, expiresAt time.Time) {
-		n, err := q.ClaimIdempotencyKey(t.Context(), db.ClaimIdempotencyKeyParams{
-			UserID: userID, Key: key, Fingerprint: sum[:], OrderID: uuid.New(), Response: []byte(`{}`),
-			ExpiresAt: expiresAt, LockTimeout: "1s",
+	create := func(q *db.Queries, key string, expiresAt time.Time) {
+		_, err := q.CreateOrderWithKey(t.Context(), db.CreateOrderWithKeyParams{
+			ID: uuid.New(), UserID: user.ID, Items: []byte(`[]`), TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
+			Key: key, Fingerprint: sum[:], Response: []byte(`{}`), ExpiresAt: expiresAt, LockTimeout: "1s",
 		})
 		require.NoError(t, err)
-		require.EqualValues(t, 1, n)
 	}
 	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
 		txq := q.WithTx(tx)
 		for i := range expired {
-			claim(txq, int64(i%7+1), fmt.Sprintf("expired-%d", i), time.Now().Add(-time.Duration(i+1)*time.Second))
+			create(txq, fmt.Sprintf("expired-%d", i), time.Now().Add(-time.Duration(i+1)*time.Second))
 		}
 		return nil
 	}))
 	for i := range live {
-		claim(q, 1, fmt.Sprintf("live-%d", i), time.Now().Add(time.Hour))
+		create(q, fmt.Sprintf("live-%d", i), time.Now().Add(time.Hour))
 	}
 
 	sink := testlog.NewSink()
@@ -55,7 +57,7 @@ func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, left, "every expired key was deleted")
 	for i := range live {
-		_, err := q.GetIdempotencyKey(t.Context(), db.GetIdempotencyKeyParams{UserID: 1, Key: fmt.Sprintf("live-%d", i)})
+		_, err := q.GetIdempotencyKey(t.Context(), db.GetIdempotencyKeyParams{UserID: user.ID, Key: fmt.Sprintf("live-%d", i)})
 		assert.NoError(t, err, "live key %d kept", i)
 	}
 	logged := sink.Find("idempotency key retention")

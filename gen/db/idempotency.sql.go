@@ -11,47 +11,72 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ordersvc/orders/money"
 )
 
-const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
-WITH wait AS (SELECT set_config('lock_timeout', $7::text, true))
-INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, expires_at)
-SELECT $1::bigint, $2::text, $3::bytea, $4::uuid, $5::jsonb, $6::timestamptz
-FROM wait
-ON CONFLICT (user_id, key) DO NOTHING
+const createOrderWithKey = `-- name: CreateOrderWithKey :one
+WITH wait AS (
+    SELECT set_config('lock_timeout', $4::text, true)
+), claimed AS (
+    INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, expires_at)
+    SELECT $5::bigint, $6::text, $7::bytea, $8::uuid, $9::jsonb, $10::timestamptz
+    FROM wait
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id, user_id
+)
+INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
+SELECT claimed.order_id, claimed.user_id, $1::jsonb, $2::numeric, $3::timestamptz, $3::timestamptz
+FROM claimed
+RETURNING id, user_id, items, total_price, status, created_at, updated_at, processed_at, version
 `
 
-type ClaimIdempotencyKeyParams struct {
+type CreateOrderWithKeyParams struct {
+	Items       json.RawMessage
+	TotalPrice  money.Amount
+	CreatedAt   time.Time
+	LockTimeout string
 	UserID      int64
 	Key         string
 	Fingerprint []byte
-	OrderID     uuid.UUID
+	ID          uuid.UUID
 	Response    json.RawMessage
 	ExpiresAt   time.Time
-	LockTimeout string
 }
 
-// Takes (user_id, key) for this request: 1 row when taken, 0 when the key
-// is already recorded. A concurrent request holding the key (its insert not
-// committed yet) makes this wait on the primary key until it ends; the wait
-// is bounded by lock_timeout, set here for the rest of the transaction
-// (set_config's third argument: like SET LOCAL) in the same round trip as
-// the insert, which reads the setting before it can wait (SQLSTATE 55P03
-// when the wait runs out).
-func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, claimIdempotencyKey,
+// CreateOrder behind an idempotency key, in one statement: first the key,
+// (user_id, key), then the order, only if the key was taken. No row: the
+// key is recorded already (GetIdempotencyKey says for what). A concurrent
+// request holding the key (its insert not committed yet) makes this wait on
+// the primary key until it ends; the wait is bounded by lock_timeout, set
+// here for the rest of the transaction (set_config's third argument: like
+// SET LOCAL), before the key's insert can wait (SQLSTATE 55P03 when the
+// wait runs out).
+func (q *Queries) CreateOrderWithKey(ctx context.Context, arg CreateOrderWithKeyParams) (Order, error) {
+	row := q.db.QueryRow(ctx, createOrderWithKey,
+		arg.Items,
+		arg.TotalPrice,
+		arg.CreatedAt,
+		arg.LockTimeout,
 		arg.UserID,
 		arg.Key,
 		arg.Fingerprint,
-		arg.OrderID,
+		arg.ID,
 		arg.Response,
 		arg.ExpiresAt,
-		arg.LockTimeout,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i Order
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Items,
+		&i.TotalPrice,
+		&i.Status,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ProcessedAt,
+		&i.Version,
+	)
+	return i, err
 }
 
 const deleteExpiredIdempotencyKey = `-- name: DeleteExpiredIdempotencyKey :execrows
@@ -79,7 +104,6 @@ DELETE FROM idempotency_keys
 WHERE (user_id, key) IN (
     SELECT i.user_id, i.key FROM idempotency_keys AS i
     WHERE i.expires_at <= $1
-    ORDER BY i.expires_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
@@ -90,8 +114,8 @@ type DeleteExpiredIdempotencyKeysParams struct {
 	BatchSize int32
 }
 
-// Retention: at most batch_size expired keys, oldest first, skipping rows a
-// request is taking over right now.
+// Retention: at most batch_size expired keys, skipping rows a request is
+// taking over right now.
 func (q *Queries) DeleteExpiredIdempotencyKeys(ctx context.Context, arg DeleteExpiredIdempotencyKeysParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteExpiredIdempotencyKeys, arg.Now, arg.BatchSize)
 	if err != nil {

@@ -47,9 +47,10 @@ func WithRequiredIfMatch(required bool) Option {
 	return func(s *Service) { s.ifMatchRequired = required }
 }
 
-// keyClaim is the record a create with key writes: the request's
-// fingerprint and the order it creates, which a retry gets back.
-func (s *Service) keyClaim(userID int64, key string, itemsJSON []byte, o Order) (*db.ClaimIdempotencyKeyParams, error) {
+// keyedCreate is the statement of a create with key: the order and the
+// key's record, the request's fingerprint and the order as created, which a
+// retry gets back.
+func (s *Service) keyedCreate(key string, itemsJSON []byte, o Order) (*db.CreateOrderWithKeyParams, error) {
 	if !validKey(key) {
 		return nil, apperr.Invalid(keyField, fmt.Sprintf("must be 1 to %d printable ASCII characters", MaxKeyLength))
 	}
@@ -57,11 +58,14 @@ func (s *Service) keyClaim(userID int64, key string, itemsJSON []byte, o Order) 
 	if err != nil {
 		return nil, fmt.Errorf("encode order: %w", err)
 	}
-	return &db.ClaimIdempotencyKeyParams{
-		UserID:      userID,
+	return &db.CreateOrderWithKeyParams{
+		ID:          o.ID,
+		UserID:      o.UserID,
+		Items:       itemsJSON,
+		TotalPrice:  o.TotalPrice,
+		CreatedAt:   o.CreatedAt,
 		Key:         key,
 		Fingerprint: fingerprint(itemsJSON),
-		OrderID:     o.ID,
 		Response:    response,
 		ExpiresAt:   o.CreatedAt.Add(s.keyTTL),
 		LockTimeout: strconv.FormatInt(keyLockWait.Milliseconds(), 10) + "ms",
@@ -93,44 +97,44 @@ func validKey(key string) bool {
 	return true
 }
 
-// claimKey takes the claim's key in the current transaction, or returns the
-// order the key's earlier request created. It refuses the key when that
-// request had another body, and answers apperr.ErrInProgress when that
-// request still holds the key after keyLockWait. An expired record frees
-// its key for this request.
-func (s *Service) claimKey(ctx context.Context, q *db.Queries, claim db.ClaimIdempotencyKeyParams) (*Order, error) {
+// createWithKey inserts the order and its key's record in the current
+// transaction, or returns the order the key's earlier request created (and
+// no row). It refuses the key when that request had another body, and
+// answers apperr.ErrInProgress when that request still holds the key after
+// keyLockWait. An expired record frees its key for this request.
+func (s *Service) createWithKey(ctx context.Context, q *db.Queries, keyed db.CreateOrderWithKeyParams) (db.Order, *Order, error) {
 	for range 2 { // a second pass only after an expired record was removed
-		taken, err := q.ClaimIdempotencyKey(ctx, claim)
-		if err != nil || taken == 1 {
-			return nil, keyError(err)
+		row, err := q.CreateOrderWithKey(ctx, keyed)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return row, nil, keyError(err)
 		}
-		rec, err := q.GetIdempotencyKey(ctx, db.GetIdempotencyKeyParams{UserID: claim.UserID, Key: claim.Key})
+		rec, err := q.GetIdempotencyKey(ctx, db.GetIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // expired and deleted between the two statements
 		}
 		if err != nil {
-			return nil, keyError(err)
+			return db.Order{}, nil, keyError(err)
 		}
 		if !rec.ExpiresAt.After(s.now()) {
-			_, err := q.DeleteExpiredIdempotencyKey(ctx, db.DeleteExpiredIdempotencyKeyParams{UserID: claim.UserID, Key: claim.Key, Now: s.now()})
+			_, err := q.DeleteExpiredIdempotencyKey(ctx, db.DeleteExpiredIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key, Now: s.now()})
 			if err != nil {
-				return nil, keyError(err)
+				return db.Order{}, nil, keyError(err)
 			}
 			continue
 		}
-		if !bytes.Equal(rec.Fingerprint, claim.Fingerprint) {
-			return nil, apperr.Invalid(keyField, fmt.Sprintf(
+		if !bytes.Equal(rec.Fingerprint, keyed.Fingerprint) {
+			return db.Order{}, nil, apperr.Invalid(keyField, fmt.Sprintf(
 				"was used for another request body (order %s); send a new key for a new order", rec.OrderID))
 		}
 		var earlier storedOrder
 		if err := json.Unmarshal(rec.Response, &earlier); err != nil {
-			return nil, fmt.Errorf("decode the answer recorded for idempotency key: %w", err)
+			return db.Order{}, nil, fmt.Errorf("decode the answer recorded for idempotency key: %w", err)
 		}
 		o := Order(earlier)
-		return &o, nil
+		return db.Order{}, &o, nil
 	}
 	// Another request took the key over between our statements: it is in flight.
-	return nil, fmt.Errorf("idempotency key: %w", apperr.ErrInProgress)
+	return db.Order{}, nil, fmt.Errorf("idempotency key: %w", apperr.ErrInProgress)
 }
 
 // keyError turns a lock wait that ran out into apperr.ErrInProgress: the
@@ -140,10 +144,7 @@ func keyError(err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
 		return fmt.Errorf("idempotency key held by a request in flight: %w", apperr.ErrInProgress)
 	}
-	if err != nil {
-		return fmt.Errorf("idempotency key: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Precondition is the versions a conditional request names (If-Match,

@@ -171,17 +171,18 @@ func TestCreateOnceConcurrentRetries(t *testing.T) {
 	assert.EqualValues(t, 1, outboxEvents(t, f), "one new_order event")
 }
 
-// holdKey takes (userID, key) in a transaction it keeps open, as a request
-// still in flight would; release rolls it back.
+// holdKey creates an order with (userID, key) in a transaction it keeps
+// open, as a request still in flight would; release rolls it back.
 func holdKey(t *testing.T, f fixture, userID int64, key string) (release func()) {
 	t.Helper()
 	tx, err := f.pool.Begin(t.Context())
 	require.NoError(t, err)
-	claim, err := f.svc.keyClaim(userID, key, []byte(`[]`), Order{ID: uuid.New(), CreatedAt: time.Now()})
+	o, err := f.svc.newOrder(userID, []Item{item(9, 9, "9")})
 	require.NoError(t, err)
-	n, err := f.queries.WithTx(tx).ClaimIdempotencyKey(t.Context(), *claim)
+	keyed, err := f.svc.keyedCreate(key, mustJSON(t, o.Items), o)
 	require.NoError(t, err)
-	require.EqualValues(t, 1, n)
+	_, err = f.queries.WithTx(tx).CreateOrderWithKey(t.Context(), *keyed)
+	require.NoError(t, err)
 	var once sync.Once
 	release = func() { once.Do(func() { require.NoError(t, tx.Rollback(context.Background())) }) }
 	t.Cleanup(release)
@@ -226,14 +227,9 @@ func TestCreateOnceWaitsForTheFirstToCommit(t *testing.T) {
 	items := []Item{item(5, 1, "1.25")}
 	first, err := f.svc.newOrder(alice, items)
 	require.NoError(t, err)
-	itemsJSON := mustJSON(t, items)
-	claim, err := f.svc.keyClaim(alice, key, itemsJSON, first)
+	keyed, err := f.svc.keyedCreate(key, mustJSON(t, items), first)
 	require.NoError(t, err)
-	_, err = f.queries.WithTx(tx).ClaimIdempotencyKey(t.Context(), *claim)
-	require.NoError(t, err)
-	_, err = f.queries.WithTx(tx).CreateOrder(t.Context(), db.CreateOrderParams{
-		ID: first.ID, UserID: alice, Items: itemsJSON, TotalPrice: first.TotalPrice, CreatedAt: first.CreatedAt,
-	})
+	_, err = f.queries.WithTx(tx).CreateOrderWithKey(t.Context(), *keyed)
 	require.NoError(t, err)
 
 	type result struct {

@@ -66,30 +66,31 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 	if err != nil {
 		return Order{}, false, fmt.Errorf("create order: encode items: %w", err)
 	}
-	var claim *db.ClaimIdempotencyKeyParams
+	var keyed *db.CreateOrderWithKeyParams
 	if key != nil {
-		if claim, err = s.keyClaim(userID, *key, itemsJSON, order); err != nil {
+		if keyed, err = s.keyedCreate(*key, itemsJSON, order); err != nil {
 			return Order{}, false, fmt.Errorf("create order: %w", err)
 		}
 	}
 	var earlier *Order
 	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		if claim != nil {
-			// The key first: a concurrent request with it waits here, before
-			// it has written anything.
-			prior, err := s.claimKey(ctx, q, *claim)
-			if err != nil || prior != nil {
-				earlier = prior // a replay writes nothing: the commit is empty
-				return err
+		var row db.Order
+		if keyed == nil {
+			row, err = q.CreateOrder(ctx, db.CreateOrderParams{
+				ID:         order.ID,
+				UserID:     userID,
+				Items:      itemsJSON,
+				TotalPrice: order.TotalPrice,
+				CreatedAt:  order.CreatedAt,
+			})
+		} else {
+			// The key first: a concurrent request with it waits there,
+			// before it has written anything.
+			row, earlier, err = s.createWithKey(ctx, q, *keyed)
+			if earlier != nil {
+				return nil // a replay writes nothing: the commit is empty
 			}
 		}
-		row, err := q.CreateOrder(ctx, db.CreateOrderParams{
-			ID:         order.ID,
-			UserID:     userID,
-			Items:      itemsJSON,
-			TotalPrice: order.TotalPrice,
-			CreatedAt:  order.CreatedAt,
-		})
 		if err != nil {
 			return err
 		}
