@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/money"
 )
@@ -30,12 +32,24 @@ func Example_client() {
 	}
 	var body client.CreateOrderJSONRequestBody
 	body.Items = []client.OrderItem{{ProductId: 42, Quantity: 2, Price: money.MustParse("2.90")}}
-	created, err := c.CreateOrderWithResponse(ctx, body, auth)
+	// One key per order, sent again unchanged if this call is retried: the
+	// order is created once, and a retry gets the first answer.
+	key := uuid.NewString()
+	created, err := c.CreateOrderWithResponse(ctx, &client.CreateOrderParams{IdempotencyKey: &key}, body, auth)
 	if err != nil || created.JSON201 == nil {
 		fmt.Println("create failed:", err)
 		return
 	}
 	fmt.Println(created.JSON201.TotalPrice) // 5.8, exact
+	// Pay it only if nobody changed it since: 412 otherwise.
+	etag := created.HTTPResponse.Header.Get("ETag")
+	paid, err := c.UpdateOrderStatusWithResponse(ctx, created.JSON201.Id, &client.UpdateOrderStatusParams{IfMatch: &etag},
+		client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, auth)
+	if err != nil || paid.JSON200 == nil {
+		fmt.Println("payment not recorded:", err)
+		return
+	}
+	fmt.Println(paid.JSON200.Version) // 2
 
 	// Before the access token expires: new tokens for the refresh token
 	// (each refresh token works once; presenting one again revokes them all).

@@ -20,6 +20,7 @@ func targets(r *Report) []Target {
 	return []Target{
 		{Name: "cached GET vs HTTP ceiling", Want: ">= 0.6", Got: r.Ratios["get_cached/ceiling_http"], Unit: "x", Met: r.Ratios["get_cached/ceiling_http"] >= 0.6},
 		{Name: "create vs database ceiling", Want: ">= 0.6", Got: r.Ratios["create/ceiling_db"], Unit: "x", Met: r.Ratios["create/ceiling_db"] >= 0.6},
+		{Name: "create with Idempotency-Key vs without", Want: ">= 0.9", Got: r.Ratios["create_keyed/create"], Unit: "x", Met: r.Ratios["create_keyed/create"] >= 0.9},
 		{Name: "pipeline backlog growth at full create rate", Want: "<= 2% of rate", Got: growth, Unit: "orders/s", Met: flat},
 		{Name: "commit -> processed p99 at half load", Want: "<= 100", Got: half.CommitToProcP99, Unit: "ms", Met: half.CommitToProcP99 > 0 && half.CommitToProcP99 <= 100},
 		{Name: "API RSS under load", Want: "<= 64", Got: r.RSSMiB["api"], Unit: "MiB", Met: r.RSSMiB["api"] > 0 && r.RSSMiB["api"] <= 64},
@@ -58,7 +59,8 @@ func printReport(r *Report) {
 		m := r.Medians[n]
 		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors)
 	}
-	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_http %.2f\n", r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_http"])
+	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_http %.2f, create_keyed/create %.2f, get_304/get_cached %.2f\n",
+		r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_http"], r.Ratios["create_keyed/create"], r.Ratios["get_304/get_cached"])
 	fmt.Printf("max RSS: api %.1f MiB, workers %.1f MiB\n", r.RSSMiB["api"], r.RSSMiB["workers"])
 	for _, name := range []string{"half", "full", "closed"} {
 		p, ok := r.Pipeline[name]

@@ -121,8 +121,10 @@ func runBench(ctx context.Context, p plan, o options) error {
 		fmt.Printf("round %d/%d\n", round, p.Rounds)
 		// Ours and its ceiling back to back, so machine drift hits both.
 		measure("create", a.createOrder, true)
+		measure("create_keyed", a.createOrderKeyed, true)
 		measure("ceiling_db", dbc.create, false)
 		measure("get_cached", a.getOrder, true)
+		measure("get_304", a.getOrderNotModified, true)
 		measure("ceiling_http", ceil.getOrder, false)
 		measure("get_uncached", uncached.getOrder, true)
 		measure("list", a.listOrders, true)
@@ -134,6 +136,8 @@ func runBench(ctx context.Context, p plan, o options) error {
 		"create/ceiling_db":       ratio(rep.Medians["create"].RPS, rep.Medians["ceiling_db"].RPS),
 		"get_cached/ceiling_http": ratio(rep.Medians["get_cached"].RPS, rep.Medians["ceiling_http"].RPS),
 		"get_cached/get_uncached": ratio(rep.Medians["get_cached"].RPS, rep.Medians["get_uncached"].RPS),
+		"create_keyed/create":     ratio(rep.Medians["create_keyed"].RPS, rep.Medians["create"].RPS),
+		"get_304/get_cached":      ratio(rep.Medians["get_304"].RPS, rep.Medians["get_cached"].RPS),
 	}
 
 	maxRate := rep.Medians["create"].RPS

@@ -8,17 +8,20 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
 
-// user is a seeded account: its token and the orders it created.
+// user is a seeded account: its token, the orders it created and the
+// ETags it last read.
 type user struct {
 	id     int64
 	email  string
 	token  string
 	mu     sync.Mutex
 	orders []string
+	etags  map[string]string
 }
 
 // api drives the running API over plain HTTP: no response parsing beyond
@@ -32,9 +35,18 @@ type api struct {
 const orderBody = `{"items":[{"product_id":42,"quantity":2,"price":2.9},{"product_id":7,"quantity":1,"price":10.05}]}`
 
 func (a *api) do(ctx context.Context, method, path, token, contentType, body string, want int) ([]byte, error) {
+	b, _, err := a.doWith(ctx, method, path, token, contentType, body, nil, want)
+	return b, err
+}
+
+// doWith is do with extra request headers; it returns the response headers too.
+func (a *api) doWith(ctx context.Context, method, path, token, contentType, body string, header http.Header, want ...int) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, strings.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -44,17 +56,17 @@ func (a *api) do(ctx context.Context, method, path, token, contentType, body str
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if resp.StatusCode != want {
-		return b, fmt.Errorf("%w: %s %s: %d %s", errStatus, method, path, resp.StatusCode, bytes.TrimSpace(b))
+	if !slices.Contains(want, resp.StatusCode) {
+		return b, resp.Header, fmt.Errorf("%w: %s %s: %d %s", errStatus, method, path, resp.StatusCode, bytes.TrimSpace(b))
 	}
-	return b, nil
+	return b, resp.Header, nil
 }
 
 // seed registers n users and logs them in.
@@ -94,8 +106,18 @@ func (a *api) login(ctx context.Context, email string) (string, error) {
 func (a *api) userFor(worker int) *user { return a.users[worker%len(a.users)] }
 
 func (a *api) createOrder(ctx context.Context, worker, _ int) error {
+	return a.create(ctx, worker, nil)
+}
+
+// createOrderKeyed creates an order as a careful client does: with an
+// Idempotency-Key of its own, which it would send again on a retry.
+func (a *api) createOrderKeyed(ctx context.Context, worker, _ int) error {
+	return a.create(ctx, worker, http.Header{"Idempotency-Key": {randomHex(16)}})
+}
+
+func (a *api) create(ctx context.Context, worker int, header http.Header) error {
 	u := a.userFor(worker)
-	b, err := a.do(ctx, http.MethodPost, "/orders/", u.token, "application/json", orderBody, http.StatusCreated)
+	b, _, err := a.doWith(ctx, http.MethodPost, "/orders/", u.token, "application/json", orderBody, header, http.StatusCreated)
 	if err != nil {
 		return err
 	}
@@ -124,6 +146,34 @@ func (a *api) getOrder(ctx context.Context, worker, seq int) error {
 	u, id := a.orderOf(worker, seq, 20)
 	_, err := a.do(ctx, http.MethodGet, "/orders/"+id+"/", u.token, "", "", http.StatusOK)
 	return err
+}
+
+// getOrderNotModified reads the same hot set as getOrder as a client that
+// keeps what it read: with If-None-Match naming the ETag it last saw, so an
+// unchanged order is a 304 without a body. The first read of each order
+// (and the first after a change) is a 200 that teaches it the ETag.
+func (a *api) getOrderNotModified(ctx context.Context, worker, seq int) error {
+	u, id := a.orderOf(worker, seq, 20)
+	u.mu.Lock()
+	etag := u.etags[id]
+	u.mu.Unlock()
+	var header http.Header
+	if etag != "" {
+		header = http.Header{"If-None-Match": {etag}}
+	}
+	_, got, err := a.doWith(ctx, http.MethodGet, "/orders/"+id+"/", u.token, "", "", header, http.StatusNotModified, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	if now := got.Get("ETag"); now != etag {
+		u.mu.Lock()
+		if u.etags == nil {
+			u.etags = map[string]string{}
+		}
+		u.etags[id] = now
+		u.mu.Unlock()
+	}
+	return nil
 }
 
 func (a *api) listOrders(ctx context.Context, worker, _ int) error {

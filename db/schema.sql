@@ -45,6 +45,23 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.idempotency_keys (
+    user_id bigint NOT NULL,
+    key text NOT NULL,
+    fingerprint bytea NOT NULL,
+    order_id uuid NOT NULL,
+    response jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_fingerprint_check CHECK ((length(fingerprint) = 32)),
+    CONSTRAINT idempotency_keys_key_check CHECK (((length(key) >= 1) AND (length(key) <= 255)))
+);
+
+
+--
 -- Name: orders; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -57,8 +74,10 @@ CREATE TABLE public.orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
+    version bigint DEFAULT 1 NOT NULL,
     CONSTRAINT orders_items_check CHECK ((jsonb_typeof(items) = 'array'::text)),
-    CONSTRAINT orders_total_price_check CHECK ((total_price > (0)::numeric))
+    CONSTRAINT orders_total_price_check CHECK ((total_price > (0)::numeric)),
+    CONSTRAINT orders_version_check CHECK ((version > 0))
 );
 
 
@@ -191,6 +210,14 @@ ALTER TABLE ONLY public.outbox_messages ALTER COLUMN "offset" SET DEFAULT nextva
 
 
 --
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, key);
+
+
+--
 -- Name: orders orders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -252,6 +279,13 @@ ALTER TABLE ONLY public.schema_migrations
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: idempotency_keys_expires_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING brin (expires_at);
 
 
 --
@@ -356,4 +390,6 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000001'),
     ('20261126000002'),
     ('20261126000003'),
+    ('20261127000001'),
+    ('20261127000002'),
     ('20261127100000');

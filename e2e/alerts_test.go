@@ -49,7 +49,7 @@ func TestOutboxAlertFiresAndResolves(t *testing.T) {
 
 	require.Eventually(t, func() bool { return len(prom.query(`up{job=~"orders-.*"} == 1`)) == 2 }, 30*time.Second, 500*time.Millisecond,
 		"Prometheus scrapes the API and the workers")
-	first, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+	first, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, first.StatusCode(), string(first.Body))
 	waitAllProcessed(t, pool, []uuid.UUID{first.JSON201.Id}, 30*time.Second)
@@ -61,7 +61,7 @@ func TestOutboxAlertFiresAndResolves(t *testing.T) {
 
 	testamqp.Stop(t)
 	stopped := time.Now()
-	resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+	resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 

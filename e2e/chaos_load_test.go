@@ -125,7 +125,7 @@ func sleepUntil(ctx context.Context, c <-chan time.Time) bool {
 func (l *chaosLoad) create(seq int) {
 	user := l.users[seq%len(l.users)]
 	c := chaosCall{op: opCreate, start: time.Now()}
-	resp, err := l.api.CreateOrder(context.Background(), oneItemOrder(), user.auth)
+	resp, err := l.api.CreateOrder(context.Background(), nil, oneItemOrder(), user.auth)
 	switch {
 	case !c.answered(resp, err):
 	case c.status != http.StatusCreated:
@@ -177,10 +177,10 @@ func (l *chaosLoad) sendRead(seq int) (string, *http.Response, error) {
 		resp, err := l.api.ListUserOrders(ctx, user.id, &client.ListUserOrdersParams{Limit: &limit}, user.auth)
 		return opList, resp, err
 	case seq%3 == 1:
-		resp, err := l.api.GetOrder(ctx, o.id, o.user.auth)
+		resp, err := l.api.GetOrder(ctx, o.id, nil, o.user.auth)
 		return opGet, resp, err
 	default:
-		resp, err := l.api.UpdateOrderStatus(ctx, o.id, client.UpdateOrderStatusJSONRequestBody{Status: client.OrderStatusPAID}, o.user.auth)
+		resp, err := l.api.UpdateOrderStatus(ctx, o.id, nil, client.UpdateOrderStatusJSONRequestBody{Status: client.OrderStatusPAID}, o.user.auth)
 		return opPatch, resp, err
 	}
 }

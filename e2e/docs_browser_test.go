@@ -143,7 +143,7 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 	auth := bearer(t, sys, email, password)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err := sys.client.GetOrderWithResponse(context.Background(), created.ID, auth)
+		got, err := sys.client.GetOrderWithResponse(context.Background(), created.ID, nil, auth)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, got.StatusCode(), string(got.Body))
 		require.Equal(t, wantTotal, got.JSON200.TotalPrice.String())

@@ -97,7 +97,7 @@ func floodUser(b *testing.B, base string) (token, orderID string) {
 		req.Header.Set("Authorization", "Bearer "+tok.JSON200.AccessToken)
 		return nil
 	}
-	order, err := c.CreateOrderWithBodyWithResponse(ctx, "application/json",
+	order, err := c.CreateOrderWithBodyWithResponse(ctx, nil, "application/json",
 		strings.NewReader(`{"items":[{"product_id":1,"quantity":1,"price":2.9}]}`), bearer)
 	if err != nil || order.JSON201 == nil {
 		b.Fatalf("create order: %v", err)

@@ -100,7 +100,7 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	sys := newSystem(t, dbURL, topo, map[string]string{"HANDLER_MAX_RETRIES": "5", "HANDLER_RETRY_BACKOFF": "200ms", "LOG_LEVEL": "debug"})
 	auth := sys.login()
 	pool := openPool(t, dbURL)
-	resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+	resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 	orderID := resp.JSON201.Id
@@ -205,7 +205,7 @@ func startLoad(t *testing.T, c *client.ClientWithResponses, auth client.RequestE
 				return
 			case <-tick.C:
 			}
-			resp, err := c.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+			resp, err := c.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 			if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
 				return
 			}

@@ -32,7 +32,7 @@ func TestOrdersSurviveRabbitMQOutage(t *testing.T) {
 	testamqp.Stop(t)
 	var ids []uuid.UUID
 	for range 20 {
-		resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+		resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 		ids = append(ids, resp.JSON201.Id)
@@ -72,7 +72,7 @@ func TestRabbitMQStopsWhileForwarding(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+				resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 				if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
 					return
 				}
@@ -116,7 +116,7 @@ func TestWorkersKilledMidRunLoseNothing(t *testing.T) {
 
 	var ids []uuid.UUID
 	for range 30 {
-		resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+		resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 		ids = append(ids, resp.JSON201.Id)

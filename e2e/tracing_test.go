@@ -87,7 +87,7 @@ func TestOneTraceFromRequestToTask(t *testing.T) {
 		"OTEL_BSP_SCHEDULE_DELAY":     "100",
 	})
 	auth := sys.login()
-	resp, err := sys.client.CreateOrderWithResponse(context.Background(), oneItemOrder(), auth)
+	resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -9,11 +10,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/testredis"
 )
 
@@ -23,7 +26,7 @@ type orderEntry struct {
 	prefix string
 }
 
-func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v1:" + id.String() }
+func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v2:" + id.String() }
 
 // get returns the version prefix and the cached order, or ok=false.
 func (e orderEntry) get(t *testing.T, id uuid.UUID) (version string, o client.Order, ok bool) {
@@ -54,26 +57,49 @@ func (e orderEntry) del(t *testing.T, id uuid.UUID) {
 	require.NoError(t, e.redis.Do(t.Context(), e.redis.B().Del().Key(e.key(id)).Build()).Error())
 }
 
+// markProcessed does to the orders what the workers' task handler does.
+// Only processed orders are cached: no worker runs in these tests.
+func markProcessed(t testing.TB, dbURL string, ids ...uuid.UUID) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background()) //nolint:errcheck // the test is done with it
+	messageIDs := make([]string, len(ids))
+	for i, id := range ids {
+		messageIDs[i] = "task-" + id.String()
+	}
+	rows, err := db.New(conn).ProcessOrdersOnce(t.Context(), db.ProcessOrdersOnceParams{OrderIds: ids, Handler: "process_order", MessageIds: messageIDs})
+	require.NoError(t, err)
+	require.Len(t, rows, len(ids))
+}
+
 func getOrder(t *testing.T, s *contractServer, u testUser, id uuid.UUID) client.Order {
 	t.Helper()
-	r, err := s.Client.GetOrderWithResponse(t.Context(), id, u.auth())
+	r, err := s.Client.GetOrderWithResponse(t.Context(), id, nil, u.auth())
 	require.Equal(t, 200, statusOf(t, r, err), "%s", r.Body)
 	return *r.JSON200
 }
 
 func TestGetOrderReadsThroughRedis(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, map[string]string{"CACHE_TTL": "1h", "CACHE_UNPROCESSED_TTL": "45s"})
+	ts := startServer(t, map[string]string{"CACHE_TTL": "1h"})
 	s := newContractServer(t, ts.URL, ts.DBURL, newObserved())
 	cached := orderEntry{redis: testredis.Client(t), prefix: ts.RedisPrefix}
 	alice := newUser(t, s)
 	order := newOrder(t, s, alice)
+	_, _, ok := cached.get(t, order.Id)
+	require.False(t, ok, "POST /orders/ caches nothing: the order is not processed yet (the workers set processed_at)")
+	getOrder(t, s, alice, order.Id)
+	_, _, ok = cached.get(t, order.Id)
+	require.False(t, ok, "nor does a read of it")
 
+	markProcessed(t, ts.DBURL, order.Id)
+	order = getOrder(t, s, alice, order.Id)
 	version, entry, ok := cached.get(t, order.Id)
-	require.True(t, ok, "POST /orders/ filled the cache")
+	require.True(t, ok, "a read of the processed order filled the cache")
 	assert.Equal(t, client.OrderStatusPENDING, entry.Status)
-	assert.InDelta(t, 45*time.Second, cached.pttl(t, order.Id), float64(5*time.Second),
-		"an order not processed yet lives CACHE_UNPROCESSED_TTL (processed_at is set by the workers)")
+	assert.Equal(t, order.Version, entry.Version)
+	assert.InDelta(t, time.Hour, cached.pttl(t, order.Id), float64(5*time.Second), "CACHE_TTL")
 
 	t.Run("hit: the answer comes from Redis", func(t *testing.T) {
 		planted := entry
@@ -118,11 +144,13 @@ func TestGetOrderReadsThroughRedis(t *testing.T) {
 
 func TestCachedOrdersExpire(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, map[string]string{"CACHE_TTL": "5m", "CACHE_UNPROCESSED_TTL": "300ms"})
+	ts := startServer(t, map[string]string{"CACHE_TTL": "300ms"})
 	s := newContractServer(t, ts.URL, ts.DBURL, newObserved())
 	cached := orderEntry{redis: testredis.Client(t), prefix: ts.RedisPrefix}
 	alice := newUser(t, s)
 	order := newOrder(t, s, alice)
+	markProcessed(t, ts.DBURL, order.Id)
+	getOrder(t, s, alice, order.Id)
 	_, _, ok := cached.get(t, order.Id)
 	require.True(t, ok)
 	require.Eventually(t, func() bool { _, _, ok := cached.get(t, order.Id); return !ok }, 10*time.Second, 20*time.Millisecond)
@@ -137,7 +165,7 @@ func TestCachedOrdersExpire(t *testing.T) {
 // starts afterwards, on either instance, returns that status or a later one.
 func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 	t.Parallel()
-	cacheOn := map[string]string{"CACHE_TTL": "5m", "CACHE_UNPROCESSED_TTL": "5m"}
+	cacheOn := map[string]string{"CACHE_TTL": "5m"}
 	writerTS := startServer(t, cacheOn)
 	cacheOn["DATABASE_URL"], cacheOn["REDIS_KEY_PREFIX"] = writerTS.DBURL, writerTS.RedisPrefix
 	readerTS := startServer(t, cacheOn)
@@ -152,6 +180,7 @@ func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 	acknowledged := make([]atomic.Int32, nOrders)
 	for i := range orders {
 		orders[i] = newOrder(t, writer, alice)
+		markProcessed(t, writerTS.DBURL, orders[i].Id) // cacheable
 	}
 
 	var stop atomic.Bool
@@ -163,7 +192,7 @@ func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 			wg.Go(func() {
 				for !stop.Load() {
 					floor := acknowledged[i].Load()
-					r, err := instance.Client.GetOrderWithResponse(t.Context(), o.Id, alice.auth())
+					r, err := instance.Client.GetOrderWithResponse(t.Context(), o.Id, nil, alice.auth())
 					if !assert.NoError(t, err) || !assert.Equal(t, 200, r.StatusCode()) {
 						return
 					}

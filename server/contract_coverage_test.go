@@ -76,6 +76,10 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 			r, err := s.Client.GetJwksWithResponse(t.Context())
 			require.Equal(t, 200, statusOf(t, r, err))
 		})
+		t.Run("keys and If-Match required", func(t *testing.T) {
+			t.Parallel()
+			reachRequiredHeaderStatuses(t, seen)
+		})
 	})
 	require.Empty(t, seen.missing(contract(t)), "documented (operation, status) pairs never observed")
 }
@@ -102,6 +106,9 @@ func reachAPIStatuses(t *testing.T, seen *observed) {
 	c := s.Client
 	alice, bob := newUser(t, s), newUser(t, s) // register 201, createToken 200
 	order := newOrder(t, s, alice)             // createOrder 201
+	orderKey, orderBody := uuid.NewString(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}
+	keyed, err := c.CreateOrderWithResponse(t.Context(), withKey(orderKey), orderBody, alice.auth())
+	require.Equal(t, 201, statusOf(t, keyed, err))
 	toPay := newOrder(t, s, alice)
 	canceled := newOrder(t, s, alice)
 	setStatus(t, s, alice, canceled.Id, client.OrderStatusCANCELED, 200)
@@ -154,70 +161,98 @@ func reachAPIStatuses(t *testing.T, seen *observed) {
 			return statusOf(t, r, err)
 		}},
 		{"createOrder/400", 400, func(t *testing.T) int {
-			r, err := c.CreateOrderWithBodyWithResponse(t.Context(), "application/json", jsonBody(`{"items":[`), alice.auth())
+			r, err := c.CreateOrderWithBodyWithResponse(t.Context(), nil, "application/json", jsonBody(`{"items":[`), alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"createOrder/401", 401, func(t *testing.T) int {
-			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}})
+			r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}})
 			return statusOf(t, r, err)
 		}},
 		{"createOrder/413", 413, func(t *testing.T) int {
-			r, err := c.CreateOrderWithBodyWithResponse(t.Context(), "application/json", oversized(`{"items":"`), alice.auth())
+			r, err := c.CreateOrderWithBodyWithResponse(t.Context(), nil, "application/json", oversized(`{"items":"`), alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"createOrder/422", 422, func(t *testing.T) int {
-			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{}}, alice.auth())
+			r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{}}, alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"createOrder/201 replayed", 201, func(t *testing.T) int {
+			r, err := c.CreateOrderWithResponse(t.Context(), withKey(orderKey), orderBody, alice.auth())
+			require.Equal(t, "true", r.HTTPResponse.Header.Get("Idempotent-Replayed"))
+			return statusOf(t, r, err)
+		}},
+		{"createOrder/409 key in flight", 409, func(t *testing.T) int {
+			key := uuid.NewString()
+			holdKey(t, s.DBURL, alice.ID, key)
+			r, err := c.CreateOrderWithResponse(t.Context(), withKey(key), orderBody, alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"createOrder/422 key used for another body", 422, func(t *testing.T) int {
+			other := client.CreateOrderRequest{Items: []client.OrderItem{item(2, 2, "2")}}
+			r, err := c.CreateOrderWithResponse(t.Context(), withKey(orderKey), other, alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"createOrder/422 malformed key", 422, func(t *testing.T) int {
+			r, err := c.CreateOrderWithResponse(t.Context(), withKey(strings.Repeat("k", 256)), orderBody, alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"getOrder/304", 304, func(t *testing.T) int {
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(etag(order.Version)), alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"updateOrderStatus/412", 412, func(t *testing.T) int {
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, ifMatch(`"99"`), client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"getOrder/200", 200, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"getOrder/401", 401, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id)
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, nil)
 			return statusOf(t, r, err)
 		}},
 		{"getOrder/403", 403, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id, bob.auth())
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, nil, bob.auth())
 			return statusOf(t, r, err)
 		}},
 		{"getOrder/404", 404, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), unknown, alice.auth())
+			r, err := c.GetOrderWithResponse(t.Context(), unknown, nil, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"getOrder/422", 422, func(t *testing.T) int {
 			return s.do(t, "GET", "/orders/not-a-uuid/", "", nil, alice.Token).Status
 		}},
 		{"updateOrderStatus/200", 200, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), toPay.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), toPay.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/400", 400, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithBodyWithResponse(t.Context(), order.Id, "application/json", jsonBody(`{"status":`), alice.auth())
+			r, err := c.UpdateOrderStatusWithBodyWithResponse(t.Context(), order.Id, nil, "application/json", jsonBody(`{"status":`), alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/401", 401, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID})
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID})
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/403", 403, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, bob.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, bob.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/404", 404, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), unknown, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), unknown, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/409", 409, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), canceled.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), canceled.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/413", 413, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithBodyWithResponse(t.Context(), order.Id, "application/json", oversized(`{"status":"`), alice.auth())
+			r, err := c.UpdateOrderStatusWithBodyWithResponse(t.Context(), order.Id, nil, "application/json", oversized(`{"status":"`), alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"updateOrderStatus/422", 422, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: "LOST"}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: "LOST"}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 		{"listUserOrders/200", 200, func(t *testing.T) int {
@@ -243,6 +278,28 @@ func reachAPIStatuses(t *testing.T, seen *observed) {
 		}},
 		{"getReady/200", 200, func(t *testing.T) int {
 			r, err := c.GetReadyWithResponse(t.Context())
+			return statusOf(t, r, err)
+		}},
+	})
+}
+
+// reachRequiredHeaderStatuses runs a server that requires Idempotency-Key
+// on creates and If-Match on status changes, and leaves both out.
+func reachRequiredHeaderStatuses(t *testing.T, seen *observed) {
+	s := startContractServer(t, map[string]string{"IDEMPOTENCY_KEY_REQUIRED": "true", "REQUIRE_IF_MATCH": "true"}, seen)
+	c := s.Client
+	alice := newUser(t, s)
+	r, err := c.CreateOrderWithResponse(t.Context(), withKey(uuid.NewString()), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
+	require.Equal(t, 201, statusOf(t, r, err))
+	order := *r.JSON201
+
+	runStatusCases(t, []statusCase{
+		{"createOrder/400 no key", 400, func(t *testing.T) int {
+			r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
+			return statusOf(t, r, err)
+		}},
+		{"updateOrderStatus/428", 428, func(t *testing.T) int {
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			return statusOf(t, r, err)
 		}},
 	})
@@ -322,17 +379,17 @@ func databaseCases(s *contractServer, alice testUser, order client.Order, want i
 			return answered(t, r.HTTPResponse)
 		}},
 		{name("createOrder"), want, func(t *testing.T) int {
-			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
+			r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
 			require.NoError(t, err)
 			return answered(t, r.HTTPResponse)
 		}},
 		{name("getOrder"), want, func(t *testing.T) int {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 			require.NoError(t, err)
 			return answered(t, r.HTTPResponse)
 		}},
 		{name("updateOrderStatus"), want, func(t *testing.T) int {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 			require.NoError(t, err)
 			return answered(t, r.HTTPResponse)
 		}},

@@ -68,7 +68,7 @@ func newOrder(t *testing.T, s *contractServer, u testUser, items ...client.Order
 	if len(items) == 0 {
 		items = []client.OrderItem{item(1, 1, "9.99")}
 	}
-	r, err := s.Client.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: items}, u.auth())
+	r, err := s.Client.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: items}, u.auth())
 	require.NoError(t, err)
 	require.Equal(t, 201, r.StatusCode(), "create order: %s", r.Body)
 	return *r.JSON201
@@ -77,7 +77,7 @@ func newOrder(t *testing.T, s *contractServer, u testUser, items ...client.Order
 // setStatus patches an order's status and requires want.
 func setStatus(t *testing.T, s *contractServer, u testUser, id uuid.UUID, status client.OrderStatus, want int) *client.UpdateOrderStatusResponse {
 	t.Helper()
-	r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), id, client.UpdateOrderStatusRequest{Status: status}, u.auth())
+	r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), id, nil, client.UpdateOrderStatusRequest{Status: status}, u.auth())
 	require.NoError(t, err)
 	require.Equal(t, want, r.StatusCode(), "patch to %s: %s", status, r.Body)
 	return r

@@ -124,18 +124,25 @@ func operationSummary(doc *openapi3.T) []string {
 func TestValidatingTransportCatchesViolations(t *testing.T) {
 	t.Parallel()
 	const order = "/orders/0b6f6a3e-4d8b-4a8e-9d1c-6b2f4c1e9a11/"
-	answer := func(status int, ctype, body string) http.HandlerFunc {
+	answerWith := func(header http.Header, status int, ctype, body string) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
+			for k, v := range header {
+				w.Header()[k] = v
+			}
 			w.Header().Set("Content-Type", ctype)
 			w.WriteHeader(status)
 			_, _ = w.Write([]byte(body))
 		}
 	}
+	// Orders carry their ETag; the header is harmless on the other answers.
+	answer := func(status int, ctype, body string) http.HandlerFunc {
+		return answerWith(http.Header{"Etag": {`"1"`}}, status, ctype, body)
+	}
 	problem := func(status int) string {
 		return fmt.Sprintf(`{"type":"about:blank","title":%q,"status":%d}`, http.StatusText(status), status)
 	}
 	validOrder := `{"id":"0b6f6a3e-4d8b-4a8e-9d1c-6b2f4c1e9a11","user_id":1,"items":[{"product_id":1,"quantity":1,"price":5.8}],` +
-		`"total_price":5.8,"status":"PENDING","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","processed_at":null}`
+		`"total_price":5.8,"status":"PENDING","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","processed_at":null,"version":1}`
 	cases := []struct {
 		name, method, path string
 		handler            http.HandlerFunc
@@ -143,6 +150,7 @@ func TestValidatingTransportCatchesViolations(t *testing.T) {
 	}{
 		{"valid health", "GET", "/health", answer(200, "application/json", `{"status":"ok"}`), ""},
 		{"valid order", "GET", order, answer(200, "application/json", validOrder), ""},
+		{"order without its ETag", "GET", order, answerWith(nil, 200, "application/json", validOrder), `"ETag" missing`},
 		{"valid problem", "GET", order, answer(404, "application/problem+json", problem(404)), ""},
 		{"undocumented status", "GET", "/health", answer(418, "application/problem+json", problem(418)), "not documented"},
 		{"undocumented 500 on health", "GET", "/health", answer(500, "application/problem+json", problem(500)), "not documented"},

@@ -36,7 +36,7 @@ func TestCreateOrderComputesExactTotal(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, err := s.Client.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: tc.items}, u.auth())
+			r, err := s.Client.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: tc.items}, u.auth())
 			require.NoError(t, err)
 			require.Equal(t, 201, r.StatusCode(), "%s", r.Body)
 			require.Regexp(t, regexp.MustCompile(`"total_price":`+regexp.QuoteMeta(tc.total)+`[,}]`), string(r.Body))
@@ -65,7 +65,7 @@ func TestCreateOrderReturnsNewPendingOrder(t *testing.T) {
 
 	// The owner comes from the token, whatever the body claims.
 	body := fmt.Sprintf(`{"user_id":%d,"items":[{"product_id":42,"quantity":2,"price":2.9}]}`, bob.ID)
-	r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), ctJSON, strings.NewReader(body), alice.auth())
+	r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), nil, ctJSON, strings.NewReader(body), alice.auth())
 	require.NoError(t, err)
 	require.Equal(t, 201, r.StatusCode(), "%s", r.Body)
 	o := r.JSON201
@@ -77,7 +77,7 @@ func TestCreateOrderReturnsNewPendingOrder(t *testing.T) {
 	require.True(t, o.CreatedAt.After(before), "created_at %s", o.CreatedAt)
 	require.Equal(t, o.CreatedAt, o.UpdatedAt)
 
-	got, err := s.Client.GetOrderWithResponse(t.Context(), o.Id, bob.auth())
+	got, err := s.Client.GetOrderWithResponse(t.Context(), o.Id, nil, bob.auth())
 	require.NoError(t, err)
 	require.Equal(t, 403, got.StatusCode(), "bob must not own alice's order: %s", got.Body)
 }
@@ -109,7 +109,7 @@ func TestCreateOrderRejectsInvalidItems(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), ctJSON, strings.NewReader(tc.body), u.auth())
+				r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), nil, ctJSON, strings.NewReader(tc.body), u.auth())
 				require.NoError(t, err)
 				require.Equal(t, 422, r.StatusCode(), "%s", r.Body)
 				require.Contains(t, fieldsOf(r.ApplicationproblemJSON422), tc.wantField)
@@ -121,7 +121,7 @@ func TestCreateOrderRejectsInvalidItems(t *testing.T) {
 	require.Empty(t, *list.JSON200, "a rejected order was stored")
 
 	for _, body := range []string{lines(1), lines(100), `{"items":[{"product_id":1,"quantity":10000,"price":0.01}]}`} {
-		r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), ctJSON, strings.NewReader(body), u.auth())
+		r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), nil, ctJSON, strings.NewReader(body), u.auth())
 		require.NoError(t, err)
 		require.Equal(t, 201, r.StatusCode(), "the limits themselves are accepted: %s", r.Body)
 	}
@@ -133,17 +133,17 @@ func TestGetOrder(t *testing.T) {
 	alice, bob := newUser(t, s), newUser(t, s)
 	order := newOrder(t, s, alice, item(1, 2, "2.9"), item(2, 1, "0.1"))
 
-	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 	require.NoError(t, err)
 	require.Equal(t, 200, r.StatusCode(), "%s", r.Body)
 	require.Equal(t, order, *r.JSON200)
 
-	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, bob.auth())
+	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, bob.auth())
 	require.NoError(t, err)
 	require.Equal(t, 403, r.StatusCode(), "%s", r.Body)
 	require.NotContains(t, string(r.Body), "2.9", "a 403 must not leak the order")
 
-	r, err = s.Client.GetOrderWithResponse(t.Context(), uuid.New(), alice.auth())
+	r, err = s.Client.GetOrderWithResponse(t.Context(), uuid.New(), nil, alice.auth())
 	require.NoError(t, err)
 	require.Equal(t, 404, r.StatusCode(), "%s", r.Body)
 

@@ -230,15 +230,15 @@ func reachRevocationsUnknown(t *testing.T, s *contractServer) {
 	order := uuid.New()
 	statuses := map[string]func() (int, http.Header){
 		"createOrder": func() (int, http.Header) {
-			r, err := s.Client.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, token)
+			r, err := s.Client.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, token)
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		},
 		"getOrder": func() (int, http.Header) {
-			r, err := s.Client.GetOrderWithResponse(t.Context(), order, token)
+			r, err := s.Client.GetOrderWithResponse(t.Context(), order, nil, token)
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		},
 		"updateOrderStatus": func() (int, http.Header) {
-			r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, token)
+			r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, token)
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		},
 		"listUserOrders": func() (int, http.Header) {

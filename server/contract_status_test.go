@@ -53,7 +53,7 @@ func TestUpdateOrderStatusTransitions(t *testing.T) {
 				} else {
 					require.Contains(t, *r.ApplicationproblemJSON409.Detail, string(from))
 				}
-				got, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, u.auth())
+				got, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, u.auth())
 				require.NoError(t, err)
 				require.Equal(t, 200, got.StatusCode(), "%s", got.Body)
 				require.Equal(t, map[bool]client.OrderStatus{true: to, false: from}[want == 200], got.JSON200.Status)
@@ -73,7 +73,7 @@ func TestUpdateOrderStatusToSameStatusIsNoOp(t *testing.T) {
 			for _, step := range pathTo[status] {
 				setStatus(t, s, u, order.Id, step, 200)
 			}
-			before, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, u.auth())
+			before, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, u.auth())
 			require.NoError(t, err)
 
 			r := setStatus(t, s, u, order.Id, status, 200)
@@ -105,7 +105,7 @@ func TestUpdateOrderStatusErrors(t *testing.T) {
 	t.Run("errors", func(t *testing.T) { testUpdateOrderStatusErrors(t, s, alice, bob, order) })
 
 	// None of the failed requests changed the order.
-	got, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+	got, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 	require.NoError(t, err)
 	require.Equal(t, order, *got.JSON200)
 }
@@ -114,7 +114,7 @@ func testUpdateOrderStatusErrors(t *testing.T, s *contractServer, alice, bob tes
 	t.Run("unknown status", func(t *testing.T) {
 		t.Parallel()
 		for _, status := range []string{"LOST", "paid", "", "REFUNDED"} {
-			r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatus(status)}, alice.auth())
+			r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatus(status)}, alice.auth())
 			require.NoError(t, err)
 			require.Equal(t, 422, r.StatusCode(), "%q: %s", status, r.Body)
 			require.Equal(t, []string{"body.status"}, fieldsOf(r.ApplicationproblemJSON422))

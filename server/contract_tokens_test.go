@@ -167,7 +167,7 @@ func TestTokenOfVanishedUserIsUnauthorized(t *testing.T) {
 	s := startContractServer(t, nil, nil)
 	token := signedToken(t, testJWTSecret, jwa.HS256(), validClaims(987654321))
 
-	resp, err := s.Client.CreateOrderWithResponse(context.Background(),
+	resp, err := s.Client.CreateOrderWithResponse(context.Background(), nil,
 		client.CreateOrderJSONRequestBody{Items: []client.OrderItem{item(1, 1, "1.00")}}, bearer(token))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode(), string(resp.Body))

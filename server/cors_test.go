@@ -57,7 +57,7 @@ func TestCORSPreflight(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, allowedOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
 			assert.Equal(t, "GET,POST,PATCH,OPTIONS", resp.Header.Get("Access-Control-Allow-Methods"))
-			assert.Equal(t, "Authorization,Content-Type,X-Request-Id", resp.Header.Get("Access-Control-Allow-Headers"))
+			assert.Equal(t, "Authorization,Content-Type,X-Request-Id,Idempotency-Key,If-Match,If-None-Match", resp.Header.Get("Access-Control-Allow-Headers"))
 			assert.Equal(t, "600", resp.Header.Get("Access-Control-Max-Age"))
 			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"), "credentials are off by default")
 			assert.Contains(t, resp.Header.Values("Vary"), "Origin")
@@ -102,7 +102,7 @@ func TestCORSActualRequests(t *testing.T) {
 			assert.Equal(t, tt.origin, resp.Header.Get("Access-Control-Allow-Origin"))
 			assert.Equal(t, "true", resp.Header.Get("Access-Control-Allow-Credentials"))
 			exposed := resp.Header.Get("Access-Control-Expose-Headers")
-			for _, h := range []string{"Retry-After", "RateLimit-Remaining", "Link", "X-Request-Id", "WWW-Authenticate"} {
+			for _, h := range []string{"Retry-After", "RateLimit-Remaining", "Link", "X-Request-Id", "WWW-Authenticate", "ETag", "Location", "Idempotent-Replayed"} {
 				assert.Contains(t, exposed, h)
 			}
 		})

@@ -72,6 +72,12 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// corsRequestHeaders are the request headers a page may send.
+var corsRequestHeaders = []string{
+	echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID,
+	headerIdempotencyKey, headerIfMatch, headerIfNoneMatch,
+}
+
 // cors answers preflights itself, on any path, before the request validator
 // (which has no OPTIONS operation and would answer 405) and before the rate
 // limiter (so that a 429 still carries the headers a browser needs to let the
@@ -87,11 +93,12 @@ func cors(cfg edgeConfig) echo.MiddlewareFunc {
 	handle := middleware.CORSWithConfig(middleware.CORSConfig{
 		AllowOriginFunc:  allowed,
 		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodOptions},
-		AllowHeaders:     []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID},
+		AllowHeaders:     corsRequestHeaders,
 		AllowCredentials: cfg.corsCredentials, // config refuses "*" together with credentials
 		ExposeHeaders: []string{
 			"Link", echo.HeaderRetryAfter, headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset,
 			echo.HeaderWWWAuthenticate, echo.HeaderXRequestID,
+			headerETag, echo.HeaderLocation, headerIdempotentReplayed,
 		},
 		MaxAge: 600,
 	})

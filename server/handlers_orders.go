@@ -14,7 +14,7 @@ import (
 
 const defaultPageSize = 50
 
-// CreateOrder creates an order owned by the caller.
+// CreateOrder creates an order owned by the caller, once per Idempotency-Key.
 func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
 	items := make([]orders.Item, len(req.Body.Items))
 	for i, it := range req.Body.Items {
@@ -24,14 +24,22 @@ func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObje
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.orders.Create(ctx, userID, items)
+	o, replayed, err := s.orders.CreateOnce(ctx, userID, req.Params.IdempotencyKey, items)
 	if err != nil {
 		return nil, err
 	}
-	return api.CreateOrder201JSONResponse(toAPIOrder(o)), nil
+	resp := api.CreateOrder201JSONResponse{
+		Body:    toAPIOrder(o),
+		Headers: api.CreateOrder201ResponseHeaders{ETag: etagOf(o.Version), Location: orderPath(o)},
+	}
+	if replayed {
+		resp.Headers.IdempotentReplayed = &replayed
+	}
+	return resp, nil
 }
 
-// GetOrder returns one of the caller's orders.
+// GetOrder returns one of the caller's orders, or 304 when If-None-Match
+// names its current version.
 func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
 	userID, err := caller(ctx)
 	if err != nil {
@@ -41,20 +49,25 @@ func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (a
 	if err != nil {
 		return nil, err
 	}
-	return api.GetOrder200JSONResponse(toAPIOrder(o)), nil
+	if cond := preconditionOf(req.Params.IfNoneMatch, true); cond != nil && cond.Matches(o.Version) {
+		return api.GetOrder304Response{Headers: api.GetOrder304ResponseHeaders{ETag: etagOf(o.Version)}}, nil
+	}
+	return api.GetOrder200JSONResponse{Body: toAPIOrder(o), Headers: api.GetOrder200ResponseHeaders{ETag: etagOf(o.Version)}}, nil
 }
 
-// UpdateOrderStatus moves one of the caller's orders to a new status.
+// UpdateOrderStatus moves one of the caller's orders to a new status, if
+// it is still at a version If-Match names.
 func (s *Server) UpdateOrderStatus(ctx context.Context, req api.UpdateOrderStatusRequestObject) (api.UpdateOrderStatusResponseObject, error) {
 	userID, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.orders.UpdateStatus(ctx, userID, req.OrderId, orders.Status(req.Body.Status))
+	ifMatch := preconditionOf(req.Params.IfMatch, false)
+	o, err := s.orders.UpdateStatusIf(ctx, userID, req.OrderId, orders.Status(req.Body.Status), ifMatch)
 	if err != nil {
 		return nil, err
 	}
-	return api.UpdateOrderStatus200JSONResponse(toAPIOrder(o)), nil
+	return api.UpdateOrderStatus200JSONResponse{Body: toAPIOrder(o), Headers: api.UpdateOrderStatus200ResponseHeaders{ETag: etagOf(o.Version)}}, nil
 }
 
 // ListUserOrders returns a page of the caller's orders, newest first.
@@ -118,5 +131,6 @@ func toAPIOrder(o orders.Order) api.Order {
 		CreatedAt:   o.CreatedAt,
 		UpdatedAt:   o.UpdatedAt,
 		ProcessedAt: o.ProcessedAt,
+		Version:     o.Version,
 	}
 }

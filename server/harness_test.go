@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,12 @@ type testServer struct {
 	RedisPrefix string
 	Client      *client.ClientWithResponses
 	logs        *testlog.Sink
+	stop        func()
 }
+
+// Stop shuts the server down now rather than when the test ends, as a
+// restart would; the database stays.
+func (s *testServer) Stop(testing.TB) { s.stop() }
 
 // testBudget is the default of every rate limit in tests: far above what
 // any test sends, so only the tests about rate limits (which set their own)
@@ -49,15 +55,19 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	sink := testlog.NewSink()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "run returned an error on shutdown")
-		case <-time.After(20 * time.Second):
-			t.Error("server did not stop within 20s of cancellation")
-		}
-	})
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err, "run returned an error on shutdown")
+			case <-time.After(20 * time.Second):
+				t.Error("server did not stop within 20s of cancellation")
+			}
+		})
+	}
+	t.Cleanup(stop)
 
 	select {
 	case err := <-done:
@@ -72,7 +82,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	base := "http://" + addr
 	c, err := client.NewClientWithResponses(base)
 	require.NoError(t, err)
-	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: sink}
+	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: sink, stop: stop}
 }
 
 // serverEnv is the environment startServer gives run: env over the test

@@ -31,6 +31,7 @@ func problemFor(err error) (int, api.Problem) {
 		conflict   *apperr.ConflictError
 		httpErr    *echo.HTTPError
 		limited    *tooManyRequests
+		missing    *apperr.MissingError
 	)
 	switch {
 	case errors.As(err, &invalid):
@@ -45,6 +46,14 @@ func problemFor(err error) (int, api.Problem) {
 		return problem(http.StatusNotFound, "no such resource", nil)
 	case errors.As(err, &conflict):
 		return problem(http.StatusConflict, conflict.Detail, nil)
+	case errors.Is(err, apperr.ErrInProgress):
+		return problem(http.StatusConflict, "a request with this Idempotency-Key is still in progress; retry after 1 s for its answer", nil)
+	case errors.Is(err, apperr.ErrPreconditionFailed):
+		return problem(http.StatusPreconditionFailed, "the order has changed since the version If-Match names; nothing was changed", nil)
+	case errors.Is(err, apperr.ErrPreconditionRequired):
+		return problem(http.StatusPreconditionRequired, "this server changes an order only with If-Match naming its current ETag", nil)
+	case errors.As(err, &missing):
+		return problem(http.StatusBadRequest, missing.Error(), []apperr.FieldError{{Field: missing.Field, Message: "is required by this server"}})
 	case errors.Is(err, apperr.ErrAlreadyExists):
 		return problem(http.StatusBadRequest, "email already registered", nil)
 	case errors.Is(err, apperr.ErrInvalidGrant):
@@ -125,7 +134,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case http.StatusServiceUnavailable:
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(outageRetryAfter))
 		}
-		if status == http.StatusServiceUnavailable && c.Response().Header().Get(echo.HeaderRetryAfter) == "" {
+		if (status == http.StatusServiceUnavailable || errors.Is(err, apperr.ErrInProgress)) && c.Response().Header().Get(echo.HeaderRetryAfter) == "" {
 			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 		}
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")

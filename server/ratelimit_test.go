@@ -50,7 +50,7 @@ func reachTooManyRequests(t *testing.T, seen *observed) {
 		require.Equal(t, 201, statusOf(t, r, err))
 	}
 	order := newOrder(t, s, alice) // 1 of alice's 3
-	get, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+	get, err := c.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 	require.Equal(t, 200, statusOf(t, get, err))
 	setStatus(t, s, alice, order.Id, client.OrderStatusPAID, 200)
 	for range anonymousBudget {
@@ -80,15 +80,15 @@ func reachTooManyRequests(t *testing.T, seen *observed) {
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		}},
 		{"createOrder", userBudget, func() (int, http.Header) {
-			r, err := c.CreateOrderWithResponse(t.Context(), client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
+			r, err := c.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		}},
 		{"getOrder", userBudget, func() (int, http.Header) {
-			r, err := c.GetOrderWithResponse(t.Context(), order.Id, alice.auth())
+			r, err := c.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		}},
 		{"updateOrderStatus", userBudget, func() (int, http.Header) {
-			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, client.UpdateOrderStatusRequest{Status: client.OrderStatusSHIPPED}, alice.auth())
+			r, err := c.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusSHIPPED}, alice.auth())
 			return statusOf(t, r, err), r.HTTPResponse.Header
 		}},
 		{"listUserOrders", userBudget, func() (int, http.Header) {

@@ -86,11 +86,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if edge.limits != nil {
 		edge.limits.rejected = observed.rateLimited
 	}
-	var orderOpts []orders.Option
+	orderOpts := []orders.Option{
+		orders.WithIdempotencyKeys(cfg.IdempotencyKeyTTL, cfg.IdempotencyKeyRequired),
+		orders.WithRequiredIfMatch(cfg.RequireIfMatch),
+	}
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
 		store := cache.NewStore(redis, cfg.RedisKeyPrefix)
 		store.OnGet = observed.cacheRead
-		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL, cfg.CacheUnprocessedTTL))
+		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL))
 	}
 	revocations, stopRevocations := followRevocations(ctx, pool, cfg.DatabaseURL, logger)
 	defer stopRevocations()

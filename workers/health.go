@@ -78,13 +78,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// purgeForwarded deletes forwarded outbox rows older than retention, every
-// interval, until ctx ends.
+// purgeForwarded deletes forwarded outbox rows older than retention, and
+// expired idempotency keys, every interval, until ctx ends.
 func purgeForwarded(ctx context.Context, queries *db.Queries, retention, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		purgeOnce(ctx, queries, retention, logger)
+		purgeExpiredKeys(ctx, queries, logger)
 		select {
 		case <-ctx.Done():
 			return
@@ -100,5 +101,32 @@ func purgeOnce(ctx context.Context, queries *db.Queries, retention time.Duration
 		logger.Warn("outbox retention", slog.Any("error", err))
 	case n > 0:
 		logger.Info("outbox retention", slog.Int64("deleted", n))
+	}
+}
+
+// keyPurgeBatch bounds one DELETE of expired idempotency keys, so that the
+// retention never holds many row locks or writes a long transaction while
+// the API takes keys.
+const keyPurgeBatch = 1000
+
+// purgeExpiredKeys deletes expired idempotency keys, keyPurgeBatch at a time,
+// until none is left or ctx ends.
+func purgeExpiredKeys(ctx context.Context, queries *db.Queries, logger *slog.Logger) {
+	var total int64
+	for ctx.Err() == nil {
+		n, err := queries.DeleteExpiredIdempotencyKeys(ctx, db.DeleteExpiredIdempotencyKeysParams{Now: time.Now(), BatchSize: keyPurgeBatch})
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("idempotency key retention", slog.Any("error", err))
+			}
+			break
+		}
+		total += n
+		if n < keyPurgeBatch {
+			break
+		}
+	}
+	if total > 0 {
+		logger.Info("idempotency key retention", slog.Int64("deleted", total))
 	}
 }

@@ -20,7 +20,9 @@ WITH task AS (
     RETURNING message_id
 ), marked AS (
     UPDATE orders
-    SET processed_at = coalesce(processed_at, now())
+    -- Processing changes the order's representation: a new version (ETag).
+    SET processed_at = coalesce(processed_at, now()),
+        version = version + (processed_at IS NULL)::int
     WHERE orders.id IN (SELECT id FROM target)
     RETURNING orders.id, orders.processed_at, orders.created_at
 )

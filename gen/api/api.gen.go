@@ -228,6 +228,13 @@ type Order struct {
 
 	// UserId Example: 1
 	UserId int64 `json:"user_id"`
+
+	// Version Incremented by every change of the order (status, processing);
+	// the `ETag` is this number in quotes.
+	//
+	//
+	// Example: 1
+	Version int64 `json:"version"`
 }
 
 // OrderItem defines model for OrderItem.
@@ -383,6 +390,9 @@ type User struct {
 	Id int64 `json:"id"`
 }
 
+// IdempotencyKey Example: 8e03978e-40d5-43e8-bc93-6894a57f9324
+type IdempotencyKey = string
+
 // OrderID defines model for OrderID.
 type OrderID = openapi_types.UUID
 
@@ -425,6 +435,14 @@ type Unavailable = Problem
 // ValidationFailed RFC 9457 problem details.
 type ValidationFailed = Problem
 
+// CreateOrderParams defines parameters for CreateOrder.
+type CreateOrderParams struct {
+	// IdempotencyKey A value unique to this create for this caller (a UUID, say), sent
+	// again unchanged on every retry of it: the order is created once, and
+	// each retry gets the first answer. 1-255 printable ASCII characters.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListUserOrdersParams defines parameters for ListUserOrders.
 type ListUserOrdersParams struct {
 	// Limit Page size.
@@ -435,6 +453,21 @@ type ListUserOrdersParams struct {
 
 	// Status Only orders in this status.
 	Status *OrderStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// GetOrderParams defines parameters for GetOrder.
+type GetOrderParams struct {
+	// IfNoneMatch ETags the client holds (or `*`); when one is the order's current
+	// one, the answer is `304` with no body. Ownership is checked first.
+	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+}
+
+// UpdateOrderStatusParams defines parameters for UpdateOrderStatus.
+type UpdateOrderStatusParams struct {
+	// IfMatch ETags the client holds (or `*`): the change applies only if one is
+	// the order's current one, else `412` and nothing changes. Required
+	// (`428` without it) where the server sets `REQUIRE_IF_MATCH=true`.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // CreateOrderJSONRequestBody defines body for CreateOrder for application/json ContentType.
@@ -462,16 +495,16 @@ type ServerInterface interface {
 	GetHealth(ctx echo.Context) error
 	// CreateOrder Create an order for the authenticated user
 	// (POST /orders/)
-	CreateOrder(ctx echo.Context) error
+	CreateOrder(ctx echo.Context, params CreateOrderParams) error
 	// ListUserOrders List the caller's orders, newest first
 	// (GET /orders/user/{user_id}/)
 	ListUserOrders(ctx echo.Context, userId UserID, params ListUserOrdersParams) error
 	// GetOrder Read one of the caller's orders
 	// (GET /orders/{order_id}/)
-	GetOrder(ctx echo.Context, orderId OrderID) error
+	GetOrder(ctx echo.Context, orderId OrderID, params GetOrderParams) error
 	// UpdateOrderStatus Change the status of one of the caller's orders
 	// (PATCH /orders/{order_id}/)
-	UpdateOrderStatus(ctx echo.Context, orderId OrderID) error
+	UpdateOrderStatus(ctx echo.Context, orderId OrderID, params UpdateOrderStatusParams) error
 	// GetReady Readiness probe
 	// (GET /ready)
 	GetReady(ctx echo.Context) error
@@ -513,8 +546,28 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateOrder(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateOrderParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateOrder(ctx)
+	err = w.Handler.CreateOrder(ctx, params)
 	return err
 }
 
@@ -568,8 +621,28 @@ func (w *ServerInterfaceWrapper) GetOrder(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOrderParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetOrder(ctx, orderId)
+	err = w.Handler.GetOrder(ctx, orderId, params)
 	return err
 }
 
@@ -584,8 +657,28 @@ func (w *ServerInterfaceWrapper) UpdateOrderStatus(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateOrderStatusParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UpdateOrderStatus(ctx, orderId)
+	err = w.Handler.UpdateOrderStatus(ctx, orderId, params)
 	return err
 }
 
@@ -837,30 +930,43 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 }
 
 type CreateOrderRequestObject struct {
-	Body *CreateOrderJSONRequestBody
+	Params CreateOrderParams
+	Body   *CreateOrderJSONRequestBody
 }
 
 type CreateOrderResponseObject interface {
 	VisitCreateOrderResponse(w http.ResponseWriter) error
 }
 
-type CreateOrder201JSONResponse Order
+type CreateOrder201ResponseHeaders struct {
+	ETag               string
+	IdempotentReplayed *bool
+	Location           string
+}
+
+type CreateOrder201JSONResponse struct {
+	Body    Order
+	Headers CreateOrder201ResponseHeaders
+}
 
 func (response CreateOrder201JSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type CreateOrder400ApplicationProblemPlusJSONResponse struct {
-	BadRequestApplicationProblemPlusJSONResponse
-}
+type CreateOrder400ApplicationProblemPlusJSONResponse Problem
 
 func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
@@ -893,6 +999,30 @@ func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder409ResponseHeaders struct {
+	RetryAfter *int
+}
+
+type CreateOrder409ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers CreateOrder409ResponseHeaders
+}
+
+func (response CreateOrder409ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrder413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -909,9 +1039,7 @@ func (response CreateOrder413ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
-type CreateOrder422ApplicationProblemPlusJSONResponse struct {
-	ValidationFailedApplicationProblemPlusJSONResponse
-}
+type CreateOrder422ApplicationProblemPlusJSONResponse Problem
 
 func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
 
@@ -1137,24 +1265,47 @@ func (response ListUserOrders503ApplicationProblemPlusJSONResponse) VisitListUse
 
 type GetOrderRequestObject struct {
 	OrderId OrderID `json:"order_id"`
+	Params  GetOrderParams
 }
 
 type GetOrderResponseObject interface {
 	VisitGetOrderResponse(w http.ResponseWriter) error
 }
 
-type GetOrder200JSONResponse Order
+type GetOrder200ResponseHeaders struct {
+	ETag string
+}
+
+type GetOrder200JSONResponse struct {
+	Body    Order
+	Headers GetOrder200ResponseHeaders
+}
 
 func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type GetOrder304ResponseHeaders struct {
+	ETag string
+}
+
+type GetOrder304Response struct {
+	Headers GetOrder304ResponseHeaders
+}
+
+func (response GetOrder304Response) VisitGetOrderResponse(w http.ResponseWriter) error {
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
 }
 
 type GetOrder401ApplicationProblemPlusJSONResponse struct {
@@ -1289,6 +1440,7 @@ func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 
 type UpdateOrderStatusRequestObject struct {
 	OrderId OrderID `json:"order_id"`
+	Params  UpdateOrderStatusParams
 	Body    *UpdateOrderStatusJSONRequestBody
 }
 
@@ -1296,15 +1448,23 @@ type UpdateOrderStatusResponseObject interface {
 	VisitUpdateOrderStatusResponse(w http.ResponseWriter) error
 }
 
-type UpdateOrderStatus200JSONResponse Order
+type UpdateOrderStatus200ResponseHeaders struct {
+	ETag string
+}
+
+type UpdateOrderStatus200JSONResponse struct {
+	Body    Order
+	Headers UpdateOrderStatus200ResponseHeaders
+}
 
 func (response UpdateOrderStatus200JSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1393,6 +1553,20 @@ func (response UpdateOrderStatus409ApplicationProblemPlusJSONResponse) VisitUpda
 	return err
 }
 
+type UpdateOrderStatus412ApplicationProblemPlusJSONResponse Problem
+
+func (response UpdateOrderStatus412ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateOrderStatus413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -1421,6 +1595,20 @@ func (response UpdateOrderStatus422ApplicationProblemPlusJSONResponse) VisitUpda
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrderStatus428ApplicationProblemPlusJSONResponse Problem
+
+func (response UpdateOrderStatus428ApplicationProblemPlusJSONResponse) VisitUpdateOrderStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(428)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2022,8 +2210,10 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 }
 
 // CreateOrder operation middleware
-func (sh *strictHandler) CreateOrder(ctx echo.Context) error {
+func (sh *strictHandler) CreateOrder(ctx echo.Context, params CreateOrderParams) error {
 	var request CreateOrderRequestObject
+
+	request.Params = params
 
 	var body CreateOrderJSONRequestBody
 	var err error
@@ -2094,10 +2284,11 @@ func (sh *strictHandler) ListUserOrders(ctx echo.Context, userId UserID, params 
 }
 
 // GetOrder operation middleware
-func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID) error {
+func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID, params GetOrderParams) error {
 	var request GetOrderRequestObject
 
 	request.OrderId = orderId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetOrder(ctx.Request().Context(), request.(GetOrderRequestObject))
@@ -2119,10 +2310,11 @@ func (sh *strictHandler) GetOrder(ctx echo.Context, orderId OrderID) error {
 }
 
 // UpdateOrderStatus operation middleware
-func (sh *strictHandler) UpdateOrderStatus(ctx echo.Context, orderId OrderID) error {
+func (sh *strictHandler) UpdateOrderStatus(ctx echo.Context, orderId OrderID, params UpdateOrderStatusParams) error {
 	var request UpdateOrderStatusRequestObject
 
 	request.OrderId = orderId
+	request.Params = params
 
 	var body UpdateOrderStatusJSONRequestBody
 	var err error
@@ -2306,115 +2498,135 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx9c9s21u9XwfDembVyKVl27LzIszPXdZ3GaRp7bafenSpjQuSRiJoEVAC0onb83Z85ByBFUpRfkmye",
-	"f7ozu+tQIHBwcN7xO/wriFU+VxKkNcHoryAFnoCmP494nMKRklar7IO6sEoDPk7AxFrMrVAyGAXnYOZK",
-	"GjDMptyymGu9ZLGGBKQVPDOMa2ASbkGzGOdLBkEYmDiFnONk8Jnn8wyCUSBV39ASYWCXc3xirBZyFtzd",
-	"hQ1SzopJJuJ1St6qBcuUnDGbAruBpWE5X7IJPLDunKYLWc4/9/kM/vl8OOwk4ZxbeC9yYel/uhjxRwHG",
-	"Glp+UiQzsIwnubCGzUHjf4VK2BaXCeOWKRlDbwNJO8NqfSEtzEA3CTiHnAuJdG0mIoOpZULWiZFqsWHB",
-	"B9cz0LHhC4iVTAwrpBVZfSFh2LTIMsZnXMgNS77YsCZYvTycWtCb17OKLbiwbAJTpYFZvRRy5hZjWzUy",
-	"NExFlpmQSFOF5TNgIBOzie0vwiAXUuRFHox2Oqm7uro6LGyKkh1z26EMlykwvhohlGS0ECDRhYFNMvgD",
-	"cA26Q+zuwmDONc/Bep081Qnokx/Xl6YfmCC1mwrQuJTAH+bcpkEYSJ7jzAqHXYskCAMNfxRCQxKMrC6g",
-	"TthU6ZzbYBQUBY1cV4aPppsKfF4j4oDlhcGTojOIeZaB/odhaiE3kFeYJ1AnpH2xFzxwanc4lTdR+PYP",
-	"PPFKgv+KlbQg6U8+n2f+0LbnWk0yyP/f7wZ39Vdt8f+rYRqMgv+zvbKa2+5Xs33m3nKLNvnyC8+QbEiY",
-	"douziUqWIVOabWmYCWNB94hJqNsZqhDPNPBkycqf0YKhJVRymon4u1KPYm0st4VhVnNpBEm2MEwqy3iW",
-	"qQUkbKpV7o650Bqk9W8Q0W+UnogkAfm9qdZgVKFjYBNA10DGg0tlU9Coj5qoO5EWtOTZsdZKf08KP0r4",
-	"PIfYIve4yAoNbIuzSTHrHTBhWcoNmwBIlqnZDJIBO5SlHUP5YPvD557+W56J5GjldL/nJq40+lwntkqz",
-	"OTdmoTS521oscXV11W/bzq4F/SvbbVNLC/uN/qS5fIr8V3YWrZXlIgtGgSXhmGowKbPqBkichZs/ZPB5",
-	"jrYnZBpu1Q0kuLFSHwsDaJ/ACUvg37meEVFh4KQ+GO0N0cMJ6+w7T1hpdSobxSeqsKNJxuUNnuI3kvfW",
-	"lgp5I9VCPrylsdyKaE8j1thSFLLzN0fsxcu9170BO/Qz198kOfWzjiXGO4tUZcCmPBfZcjCWuLsPyr5R",
-	"hUy+p2R+UMwUccrI55GmnPFlpnhyqdR7rmfw/a3Ryvbj4WRIhMbAWbId9ov4gYi8VOoXLpdlKPe/RqSL",
-	"otSU2VQYFmcCjfrWyVnILNJtVzqPlrSHGzJzkPZgLDWGcYxjHMciiun6FNRFzLggDqWiYR+qYLNfhdf3",
-	"mYdWMF6PVvuN8PhRk6zeaE3k495HToKjyxi2XwWx9768CnfpND5KjB6VFn/Cd9WUX4QxQs4wCSrjFKVL",
-	"k8EmFJ06zf9vmPWPkt9ykfFJ9t010oC+FTGGphJjGfyni1VLLZBqgQmEVsUsZVKxKS8yrxSAck6jRvRK",
-	"wi2fcAPO7GrgcYpbQk5qMJZrK+TsoBbyadrYWGJKmKmZkD2GefKy8qFoWVNMbhZK34DGiGqJ51GYJWW6",
-	"pe0gWoh2zTKwGBuU9GOm5NZUc3ALGrYQNmW8ca49N4mQxnIZA9l05MgSLEOTCYlni3Me9I4JmVEYqHju",
-	"WciysVykQOEVDnfOYrHyDwN2/nTT8OX69Cv6Mdr0Gy6y76tTdVuaKHDsNNwKM126OFlJq3lsD5hzvCZi",
-	"mcDcHSWHTQVkGPFXkYEryWjgFijXq2Uxc42Ha4XLcISFvPnHfTtwCaXFPYRBzj+fuJd2MHzJhSz/uYpa",
-	"tObLwKVVZYb2m1/qUzVKTX6HmKzhG9xHFVk3KaU9rieRVylop4X+UJgwIYPBbMAidJ0DWu234afBXIsY",
-	"IhTvCPPIQZndRmimVul1x0vrWW0Y5GAMd1FBrSxV5BPQVR47owPwetddKKrzxe1wNXUXh94Cz2y6zp0y",
-	"kqxTo24eXNK/1rXSu6ufSeyThDI4np3VFpzyzEBbiA+ZK4+xG1iyLQwEX+7vvHQh4avh85e9A1/b42yu",
-	"xS23wOZcW2R/czM8I3cMEvP034Lj5MeLwyAMji9291/UaF0dRqxvmy/s7u/vvA7C4Ky/6ZUbkXSXZIju",
-	"F89fMZsW+WSuhSxNOO4rZNx4g8Ykz4EJon99erusU3T68xlu4KiTlMJAfawRs85hn3HQ2tPl+i6Oj1xF",
-	"U8lsOXhQBJBSx0FcwjEmpCNwlG2QjQvosCa47KONCQrY3QOmgibsouAXJaFr6595bBnPVSGt91yW5cpY",
-	"ZheKJRCLnGemofC7g9dky3xVaEj/qdWJhoPhThjkRWbFPIPTafnEk+RUHnnXn6m+f5gjdYNDIqP+U1/k",
-	"c6Ud4ziqcTATNi0mg1jl22SPzG3s/9imSYgjZHbXuR2TeUmuuW1UuhJuoW9F3mm2nNSvbMRw8mL6gj+H",
-	"/l7yatLf46+g/zrZifsvJrvTvXgHXvOdnSB8qMgXfo0faQoA2YIYjKk21i7suno4m/D4ZqYxTWT+DQx+",
-	"MBSZCilMCskBk0WWrUrOFI92sgnHuYjS1Q/Xtrcyrw9u68INxY0py7Nr50HW91HkaFboV/aZ/VFwaYVd",
-	"MnXrwyFiJKbiPLYNgd0fvPqu0lfMkyeLWVmabdxUhOvV2I66eSNSSIKwVuZ1stVkbHU2YV0fGlS3RKrL",
-	"nKwEck3LqvO77+SdOXLCmxSxbe99bzd8Wik6DEqJaMyz2zZVD15D1NlZI642f+i3uJEvF6vYwruos+MP",
-	"P558+Akd7OHJj0EYXLw9OTs7xr+ODj8cHb8//rHThZUR8PpV1Jsj9npv/2UVxLnam1mPDcqiXIcrhDJw",
-	"XHfqp5hIst3BkNEgFqsEXIjy4uXea8wmqEq9P9jtMSXdIFO6fZeYgEzmCoMBurp0E7o6h2HodJQsw85m",
-	"SawZXbYrgN2beLwlrUXMHaa0zNA62eXzDS+q95i8mhTvdkmqL1zW3cpH6VWOktrjUtDWFnEP6m/WC50P",
-	"hS70a7l+eF8wew48ERKM6fCiKcQ3ZnOo28Ga9WtUKn0kMAeZgIwFmAPG5ZIK9eiVlASW8xswVaICriDf",
-	"QaqaOxq+gqIfa4TQimXlQhc+oUces0hDIkzEhGGRusHMaCyjYlVfiQ5YpLmF60zkwvqB/p0tV/EzzKSc",
-	"yj5LxjGhLyXO9EJUhL4XAzblWYYeO2Jbc9CsHBayRSoyYOc4KxNmLGvr9yhXSwQJURK5XH+NXys5bTIB",
-	"txS6GWCmeQJJxBYpSMYlK3m8OrKlK8RUaze19vGZVFjK071SWLODPMswpvztkaWD8BuIb4uu9SefiFZ3",
-	"k7ixckAF3Y64xiqUB6tFnkPCuEyYkOyjFGRyP7z5+YhtTYss6y9EYlOWgbWgDZtArHJghxdHJye9kCEL",
-	"SK6EJEVyw1jMDQzYxZzHYEIm5K0wAg3M1p+glZsxZBORCFcvUVmPCPD/YHHKNY9pPa7p/oOuJLb2dnd7",
-	"zQPnmYjh//t/Y3xUjxzdzskTvwc5w0hqd3+vw7qVpbmmhYuV1hDbfqq0gf6E486W9fmr1xpL7Oy+Imdf",
-	"/vvVQxJZkllN1y2St+oGNh4yub71Qz5s3R0pjVrFY1L1qvRbI35v+PpFg/qdLmeAL17j4+tUyI7YP/Kr",
-	"XtNIV8pxi5ZPXNVhOHzdO6ASmgRIIHFJO3ryhWI3QiamrEJOgOXCWI6bmCrtqml04ztgh3Lp/mS3PCuo",
-	"UitmUmmHDqpt7sXeg46K2NjF/8uSwa0KSG1XXex/d3XJJM/Rtwg0wmIm8e8bWJY4nuhGJBFztc4Ddgta",
-	"TAU5Y8qKo+3BArKsT/d9278vbszgd6Okt5B1l4FTV0XgsmxzA8vOqoe7BDDXooPo92IKmC6UUVVdWpDo",
-	"sqJb18OdV8NhV8TRkIMOeMuc/1FAyDAjzIAVBkYMPscplzPMqxi3LDo7vbhk2zTBduSZQkEZCeA/W5KG",
-	"siFhUVZ+tqLz4zfnxxdvry9Pfz7+cH15+T4K2c4eS/jSoC9MgGr/oQM6EFOFpdp2ymUCCVOF7XWycKUE",
-	"9YDbVd87YuqWoDXkpjFZ43DaHNwomTXDsB5UVzcPxDe2VeNfxKLyV1JTPjEgbY/00bAIUzrJc4jIPK+G",
-	"HrD6Vfv6tK1jqeZrPh4wioqdyrtJqpp6YYBsf02TW/6UQnofFNctfE0Sa4VHN9pArF097ME3VpvpsG8r",
-	"nrlIhbhGGuHloOYaNp2gX6qe95sbMe+XMU+fshjQrtbR8lIbItuJu4RoHvjg6T5r58upfEDl26Q2ZOjJ",
-	"zujxZJlYuZOs73rYefKl0Hcr0wq55a7KQyaRt5nACIUbtFn1i0C25SOskGKqsB0l9Q6YWQuTHh0LsYdP",
-	"vh38fAt23nWYoY9Ux6nVITbGKl9Qo3v8bchH01WBrWLgJ0aOD5Vlv7RU5ub/1BXiG4gLLezygiCmDh56",
-	"WNh098wfrYeVrgnnD7WLX7b17uqy55xa04OSMcjUwiXYNYviFfGjzoJR4EcHXm9wcOnymgPqosCRSndp",
-	"KuRUbUCz9nMu+QxyAhO62GXA8NRMpVohUxPLMaNo3GZXN/Z0qe2YshJ43BShgiVz9cWQaeBJyFyBkXQq",
-	"E8biEKGZWkgHITKDsbxcLx7xzCiKAQyGAHT3XgukwypMoRt0DWXgMZZl5EERaiv6ljGMmIbClLUGd4Fu",
-	"PELAj5piqDiWDmnVOygP0I3djlYvCQp6MU6uxdODsRzLIy6VFDHP2Jzb1OC2MHSLtr3nNjwH+qksMrio",
-	"W/syiMm4SSnLxzhlbgkboAbsmMh0lbkS7hRtum/3Qf7rvf2XvYOxK6c5k+irdmTC3Jm4cH46BZng+nTB",
-	"SgT7O3TaFNVucUkqtY9cSd745oSu6yM6c6pBO9uJVqawkIylt5YeXVHyYJopbnF9EgFa89mzcxQeV1gZ",
-	"PHvmWVDBLlAOYO7Yl9KVr6saGZZovjBMScYrRIlHXx1UcWYJrnJxtjQL0MTSvd3XZahbB1MMxrLWj8Bt",
-	"HZUOTCoSqS2p6p0aVFmpd27giyhcAnNuXeLqIaF+Bo8HOzkLV1LndHI7CtuxOJfJWLaF0ycgeRGnDM0m",
-	"ei6cun9yVoLPqFsiWk2DmoaLNwBoNHmNHOoEMLbm4Ap3k9QLG2yosNiuQYPgwGPpTq3aqmc1So4Aw6IW",
-	"Tg232oE8K3fcwpJFbMs8qmmiN2CHWVaV1MxY+gyrSuFS7iESvmjnRfAHrRZkILeOTs8veiiGp1rMhCT5",
-	"WgnyP4zDbfdJp3K+JHA+DTg8OxmNJSaGMM3ELMVw/fTs8uT0w0UpaW5KH+kfUn7S9805fS92/V/ApiqJ",
-	"emOpXL2HbIhjp2HR7nBYztaa4JDo8kuEY9n9u5vedNPghrx1oKBoLLeiQw+rI03EQztyKKD+JWY2IYv+",
-	"XRF+kkS9A18lUJ53rn1mEy2e1gGL3gt5QyJRU8WGhDyjHbVRc34XDRpI4+DzXBkyqcx5x/KcTwkGTmbm",
-	"iqqtjwaghSuLZMaSbANmXJRDO1mP9ofPu2yKI3KbgL/R6iRx9MFYRvt4ojlwaRhh2AfskC20sOAM0ExZ",
-	"P/MEYo45m7AG7Wzus+i4sGjXxxKlMeW34LDv5DMgGZGLLnt+NMzB2V9RGt8jHqdCzpAj0U/Hl6y89Pyr",
-	"xATdbUdlQ5ijvexZ4K5BzJs75199YWEVRgiDiuEjBFPSUTHNQeF4aRVpFjTmPDFUnM4SB9+jFgoP2SMb",
-	"zFl0dnh59BZ9tS20dBC5sqWOHNZYRtT+VkrdiJWtcmX93KPMKWgiOoMwuAVtXCy1MxgOhu4aAiSfi2AU",
-	"PB8MB8+pjmhTCu+6a0f4yww2lQoqYBDdqkXvri6vz85Pfj28PL7++fg/129O3h97mXE/Hf96cvrxovrt",
-	"AlWBLFKt0jUV2tjQOXmSwFXdi6SoAdORLkAbS1cSC0miIp7NIrYVEcLI1RMJZBS5unFElSMjZtGAHfpG",
-	"EG9Ux9KV1MA0ClmmJARdMGC4pyQckLv2lIlaMQI5OJbCMpOqIkvYFGycesNryyY1TnslWKSy6Il6A7Y3",
-	"3POVOrco1zCWyBpISk/p72VcZYJtvcVt9Ub4g3sijAdj0dGYFBInH5XCnyTBKPgJ7LvFjQlafVG7w+E9",
-	"6MinoSI9lmgDKPLd1c/EjApO1muBihvS/hDks6MzlNbdG+5terXa93bVlYAv7L5++IU2Np/SsCLPuV4G",
-	"o+CsphIkriRQy5Y4bXkG9FB1+cxQka+wafAJZ9tOKzigV7214/OAwS86wFovTJlcB+oJ/Sd+7Q1HW14N",
-	"UvuauIVBi0HvxS1IHECRb23/ftOOA95yU9qpTAcPaijYoLr0/kEly6cxwN/G/1YBQgg3Vod77O3WQRu7",
-	"dIv2OD51AHXvmvl9VQRrnOHON1NCx54NB0Usdm7XIWyo82TPidD9KlBroKRXdh5+pdHWgC/tPH/4pXav",
-	"Dqno7sPvrWG+v1i3w2D/MQxptg/SW88fxZOq6aFezCF57C7j/Pbp7lNdm5yMUXxBxzlVDmbWTHIwr6lp",
-	"mlOupqbhkO2/PCjrbvtet18m85y9uzj9wAiXMmBX6LlyDInclAw+C3Tk5L4pKvb3VmNZplL408fz9+Xd",
-	"kYTPmLLNgG1FGrJ/jgN8Mg6iXpcTey+M/WhAu5AnaHZJ/9am+wynNeJPqLqO/yjcBa1vO6akvdGb7W97",
-	"gtH+sInPegid1X1xxebKd836i0kXeDZYs4m4uNBG6QZ1D1xJdFAhs2V5NBQ3YTDj+3O7V63AD0+wNlUN",
-	"9tNXBhePR5x2wI07Dd6q95yYEDIJCzDWBZyt+AMPpeMmZ1wMh8/jQmf0BxywhpiWQBQXUpIgkw6YZs//",
-	"WoP/F9vQxxiZVd/139azbT3f+wrv/aLRZTnXrE0Xrash2/5jCRQ9dKSl94V6qxjnvxSqPxwlDILvKKJP",
-	"D9r/lumaTJ8DT6is4J1qS7S/hTCXHyDBhefcxmkHlsV/EWL1rQgzYh5f3HfG8+zw5Mew9ayEGYcMf/UP",
-	"PQo5HMvaw3LkgPmfKbUvn1LlbCokzwbsAiyViWrfpRhLX4dxybir9FDyTq2W9H0eX9vaHQ67go+1+8uv",
-	"SUKqLIxg14/OLzbeoT4qy/hO9sMD9ht25DtlGN/B9AwfYUGqr7X8nfV8s6ynLM1W36RR0yfaPPTDVMbe",
-	"mOnsDoeuJelMGTvTcPGv95j0rGrqaCZcqTgXM3/Bh1mRq1aHbH/4fOxiwYUwMKjQ0BVOeVTdJQrbuNq5",
-	"AZgbb4KEnI0l5Qo1OnBpqgjOQferhm29unwMaYiGudLWjGXk2DRiNdB0WVr1PRl0gVpSFrEtY0WWofnr",
-	"baggnhP3vrYCtQI6V0w0JTR77ja8qk/VQfQ1CHswCgi/TsTg/1f1rC8pb62aCjpMGm2a7mLcZwI0n05F",
-	"PKgJ/zftLV+Dlnd+4sTSxcjygEWOmxEVxw1bpJwqwrn7tEO7EldNfn8prrrT3VyMK1HlX+MEPeimE2mz",
-	"Qp5sgFk/4XCb+PdvVpB75E5EEox2Hu/hzT2O1Xyj6t3fLmndJdV0xMkL4wQUbhXSaiV7D2mo68j94PoS",
-	"l9P+WNLI+5TmaJwLZAKJ9wUVLIc+GuKgKy30NboaU5RXRzaFnL4e5oZ45JFzaO57HpMl0gLZNPTIBGH9",
-	"519MieWpPE358ZOqA4lwhu6jI7Wvg9DShMxymAe6p71soFfQy5afC1Ga7s+aXw3x364iQFDtg1Vj6Vca",
-	"eUiVMA7OVQbx9PVLqzxBAxa1+hCiJmIJObhqLehyea6n4tJjsB9n5z73F4tFf6p03i90BjJWCSQtc+Gh",
-	"r8HzP3b7Lxf/HsrXf/76n8n+zflO/P6V/Ve+B+/mL/hbs1v8lAynP4vr5WHQ0VXRgtI+wSLWW0Uenzqs",
-	"W6S2RBGYCI+w/DxEJm5hBVvzt6kO0/e3JXrYEiFT29DCjh6dGrqv21R5MOZGS/Xs2VkDF/zsWROtX8HZ",
-	"Q6ex9Q6LqDcay1ojgNNKj9KypduqoaLRQpBd8l+pWwG6GB/LBX1YcIXiAruyfN6GbO0Nd3ol+q4OD2+T",
-	"3WoyGLX7CzytY4mJBK6ScWOb4K9kwGrWK1VZYrxjaByAJx6fNw7roIJ8zDUYkGh3SF0satuAnbmnVIIo",
-	"n6Kdq5+3q1hsch5sq8N5jGXlPViH8wgf6T167itVRDChyqn/ShC4pf2JQYc38h8ZlDBie2jmhU3HsvsL",
-	"g6uu7c50w11zfVvbu4ZprtWF1YxRPw21iFGGWOvvqHdFPBiZ1hsEOiLCu1UPRJMEL8obaWha+7VGiid5",
-	"k7u7R3uLRvvQN6sz1bxhs0UugOW7dPJTLE7Fu5OPf57sfBAn5kSe78dHJy9Obub//vXo3esBPB8OjJhJ",
-	"bgvdaonyvWZfw51m81bZs/U0jnUF8YdNuDoZjabifitMTPnhdn/T9CjnVfvK6mMLcB3foP3bqz/g1U9d",
-	"60IJC+pqU+g5Y+rlIoW8w6tTGU3flvX7wnVdUIHeD13vrKp1HTnkO5IwWN3+0twd18juBrls91zDGQxa",
-	"Hxo3HXNUGCBXpGqUIeok+DrE3ae7/wkAAP//",
+	"7H2Nc9u6se+/guG7M7VyKVmW5SSWpzPPx3FOlC+7tnPSzlFeCJErCTUFKABoReeM//c3uwApkqL8keTm",
+	"djrtTFtLIoHFYrH72y/kzyBW84WSIK0JBn8GM+AJaPrzhMczOFHSapW+V5dWacCvEzCxFgsrlAwGwQWY",
+	"hZIGDLMzblnMtV6xWEMC0gqeGsY1MAk3oFmM4yWdIAxMPIM5x8HgK58vUggGgVRtQ1OEgV0t8BtjtZDT",
+	"4PY2rJByno1TEW9S8kotWarklNkZsGtYGTbnKzaGe+Zd0HAhm/OvbT6Fv+53u40knF7x6eakVzNgSieg",
+	"/2LYDWgjlGTcMM6M1UgLcsGumOXTkE2UZtFw0n6vJLTfcRvPIsZlQt+5j0ijhi+Z0JAEA6szaKZ5FOyP",
+	"gkYqL7iFt2IuLP1P03Z9ycBYQ0waZ8kULOPJXFjDFqDxv0IlbAfJ4pYpGUNrC+P2usX8QlqYgq4ScAFz",
+	"LiTStZ2IFCaWCVkmRqrllgnvnc9Aw4IvIVYyMSyTVqTliYRhkyxNGZ9yIbdM+XTLnGD16nhiQW+fzyq2",
+	"5MKyMUyUBmb1Ssipm4ztlMjQMBFpakIiTWWWT4GBTMw2tj8Ng7mQYp7Ng8FeI3UfP348zuwMJS/mFppl",
+	"lq+fQJGliQCJzgxsOym/ANegG8TuNgwWXPM5WK85hgnMF8qCjFdvYLVJwTG74WkGLJPiS0bT2pkwqDa4",
+	"BTon7jNPU9Bsh7MPH4YvQmb4qhUyA9KOpONkJuMZl1NImJIMlcyKadwcpiZM2IFjKh5PVgyfkFSHePJG",
+	"Eng8829MwZ+KidDGMi7NEnSH7bV7BwdsoYW0fJwCO748GQ5ZPOOax7jczkgGYSBwVU51BmEg+Rz5U+JC",
+	"G9nQzNXn0N0/fPYc2v1uctDu78Pz9jg+3G8/fX7Y5wfPJof7vX4QBnP+9S3IqZ0Fg97BAQlB/nkP2W8t",
+	"aCTi//0+Gn3tdduj0ddnp5/++78atcQZsmT4YnNjzhyvSHlPBOhOvrYFt7P1yoiln0Vyp7qaKD3nNhgE",
+	"WUZPbpLxwTRTgd+XiDhi88zgSaLtcULxF8PUUm4hLzOPoE5I+5QYfNepusWhvKHDt3/hiVdi+ClW0oKk",
+	"P/likfpDtbvQapzC/L//aXBVf5Ym/y8Nk2AQ/J/dte3ddb+a3XP3lpu0ypd3PEWyIWHaTc7GKlmFTGm2",
+	"o2EqjAXdIiah7k1R5nmqgSd4KtzPaAfRnio5SUX8U6lHtWMst5lhVnNpBGkeYZhUlvE0VUtI2ESrudvm",
+	"TGuQ1r9BRL9UeiySBOTPplqDUZmOgY0BAQYpdy6VnYFGfamJuqHEE8jTU62V/pkUfpDwdQExarYJF2mm",
+	"ATXmOJu2jpiwbMYNGwNIlqrpFJIOO5a5nUH5YAfdfU//DU9FcrKGbj9zER8dWiKxVZotuDFLpQm0lRDp",
+	"x48f23Xb1jShf2W3bgppYr/QXzWXj5H/QmOjtrJcpMEgsCQcEw1mxqy6BhJn4cYPGXxdoO4JmYYbdY2G",
+	"RxfnMTOA+gmcsAT+nc9TIioMnNQHg34XEYiwzv7yhOVap9BRfKwyOxinXF7jLv4gea8tKZPXUi3l/Usa",
+	"yZ2I1jRglSVFIbt4ecKePusftjrs2I9cfpPk1I86kohHlzOVApvwuUhXaGVvw+C9si9VJpOfKZnvFTNZ",
+	"PHMwgk7KOV+liidXSr3lego/XxutdT9uTopEIGLiku2xd+IXIvJKqXdcrnKo/b9GpEO5auIRXSpQqe8M",
+	"z0NmkW67PvOoSVu4ILMAaY9G0uEyjjibRYS52wS6I2YcyHbYq6QfCmegXbg/d6mHmrNU9ibaFfflQYOs",
+	"36gN5P2SBw6CT+c+RrtwMu58ee2O0G58kIjulRZ/wE89Ke+EMUJO0ZXOcYrSucpgY/Ie3Mn/n1DrHyS/",
+	"4SJFkP7TUQ3oGxEjNJWIZfCjw6r5KZBqiQ6eVtl0xqRiE56l/lAAyjk95byVhFs+5gac2tXooJDfoTTC",
+	"EMu1FXJ6VIJ8mhY2kuiyp2oqZMs7QrkNRc06Q+dzqfQ1aERUK9yPzKwoXpLrDqKFaNcsRWeIF/SjJ+vm",
+	"VAtwExq2FHbGeGVfW24QIY3lMgbS6ciRFViGKhMSzxZnPOgdEzKjEKh47llI05FczoDgFT7ujMVybR86",
+	"7OLxquHbz9NvaMdo0S+5SH/umSrr0kSBY6fhVpjJyuFkJS26okfMGV4TsVQYaxi5thMBKSL+Ahm4wB45",
+	"wuTrlbyYhcbNtcJ5OMLCvPrHXStwDqXFNZCrOnQv7SF8mQuZf1yjFq35KnBuVe6h/e6n+lQ8pcb/hJi0",
+	"4UtcR4Gsq5TSGjedyI8z0O4U+k1hwoQMOtMOi9B0dmi237ufOgstYohQvCP0Izu5d0vhuLWj3vDSplcb",
+	"BnMwhjtUUApuZvMx6MKPndIG+HPXHG4s88WtcD10E4deAU/tbJM7OZIsU6Ou753Sv9Y00+uPb0jsk4Q8",
+	"OJ6elyac8NRAuBHucUFWdg0rtoNA8NnB3jMHCZ9395+1jnyEmLOFFjfcAltwbZH91cXwlMwxSPTTfw9O",
+	"kxeXx0EYnF72Dp6WaF1vRqxvqi/0Dg72DoMwOG9ve+VaJM0hM6L76f5zZmfZfEwRIa/CcV0h48YrNCb5",
+	"HJgg+jeHt6syRWdvznEBJ42kZAbKzxoxbXzsKz608W1D2O30xMXFlUxXnXtFACl1HMQpHGNC2gJH2RbZ",
+	"uIQGbYLTPliZoIDd3qMqaMAmCt4p2RRxPP3KY8v4XGXSestl2VwZy+xSsQRiMeepqRz4XueQdJmPCnXp",
+	"P6U4UbfT3QuDeZZasUjhbJJ/40lyRx55156qtv9yjtR1jomM8k9tMV8o7RjH8RgHU2Fn2bgTq/ku6SNz",
+	"E/s/dmmQdRxvk9s+0PmZ20qkK+EW2lbMG9WWk/q1juiOn06e8n1o95Pn43afP4f2YbIXt5+Oe5N+vAeH",
+	"fG8vCO8L8oXfY0eqAkC6IAZjioXVA+8uX8HGPL6eanQTmX8DwQ9CkYmQwswgOWIyS9N1SoDwaCOb8DmH",
+	"KF38cGN5a/V677Iu3aO4MGV5+tlZkM11ZHNUK/Qr+8q+ZNylkNSNh0PESHTFeWwrAnvQef5TpS9bJI8W",
+	"szw0W8kkhZvR2HoENgx8dm2TYUMZa5iDtAhqVx78urRArp9dCmDHbVZYEovW0UjiA9HpFZ9GiLnJTfXm",
+	"Wkj2JVMWPJq8k+B7kjIVmJMEYSlG7Q5GVSoKwQrLh7nC8tp5WDOoSSuuz9WGsijE8C4BdlrVncEki219",
+	"C/u9R7IkDHLBrozTq2vcRzG2RFxp/NAvcStfLtcQyVva89P3L4bvf0WccDx8EYTB5avh+fkp/nVy/P7k",
+	"9O3pi0ZLnAP5zYznyxN22D94VmBRF0I0mxAnjy02WHTI8e8mNjlDf5j1Ol1GD7FYJeCQ1tNn/UN0iijY",
+	"ftDptShTRp5CfjqcfwUyWSjENJTHdwO6cI1haDuVzNFzNbJXBcn1QGbzIh5uEErAv8Ei5I5mI7u82+RF",
+	"9Q7NXZLiXpOk+vhr2Tp+kP7wkW9+mgvaxiTui/Kb5XjtfQiMfs3nD+/C5BfAEyHBmAYwMIP42mxH7A2s",
+	"2czWUwQngQXIBGQswBwxLleUb0DjqiSwOb8GU/hb4PIKDaSqhaPhOyh6USKEZswDMDrzcQnkMYs0JMKQ",
+	"Vo/UNTp4Ixll6zBRdMQizS18TsVcWP+gf2fHBS4NMzOunWHhaboObZhWiAeh7cWATXiaIvCI2M6CLId7",
+	"LGTLmUiBXeCoTJiRLM3fIpczESRESeSMzAa/1nJaZQIuKXQjwFTzBJKILWcgGZcs5/F6y1YunlTMXT21",
+	"D3cIw1ye7pTCkh7kaYrQ+PcHRkDCHyC+Nbo2v/lEtLqE6NYACMWlG+CZVSgPVov5HBKq3xGSfZCCVO77",
+	"l29O2M4kS9P2UiR2xlKwFrRhY4jV3FcPtEKGLCC5EpIOknuMxdxAh10ueAwmZELeCCNQwez8AVq5EUM2",
+	"FolwYR+VtogA/6FUlUBVVxomlFnZ6fd6reqG81TE8H/9Z4R5ZQDsVl4rOeg3aLc8wljVcLHSGmLbnilt",
+	"oD2myoRVefzitcoUe73nlaqG5/dJZE5mMVyzSN6oa9i6yWT6mupTqikwpfFU8ZiOehHBLhHf7x4+rddk",
+	"bMolvvgZv/48E7LBhYn8rJ/pSReRcpPm37jgSbd72DqiSKAESCBxsQe05EvFroVMTB5MHQObC2M5LmKi",
+	"tAsKUuK6w47lyv3pi3FQQU2l0q5UrrS4p/17DRWxsYn/VzmDa4Gc0qqa2P/64xWTfI62RaASFlOJf1/D",
+	"Ki8Xi65FEjEXsj1iN6DFRJAxJuc+2u0sIU3blLbc/efy2nT+aZT0GrJsMnDoIpadR5+uYdUYvHG5DPNZ",
+	"NBD9VkwAvZ4cVZWlBYnOA9MVR+J5t9uEOCpy0FCls+BfMggZejApsMzAgMFX7/IIy7hl0fnZ5RXbpQF2",
+	"I88UAmUkgH+tSRrKhoRlHsDaiS5OX16cXr76fHX25vT956urt1HI9vos4SuDtjABSmGErl6DmCoshehn",
+	"XCaQMJXZViML14egDLhdEqEBU9cErSI3lcEqm1Pn4FbJLCmGTVBdJFCIb2ynxL+IRfmvdEz52IC0LTqP",
+	"hkXo3Ek+B1/fWTx6xMoVA5vD1ralGK/6dYcRKnZH3g1SpAYyA6T7Sye5Zk8J0ntQXNbwJUksxU/d0wZi",
+	"7cJ6976xXkyDflvzzCEV4hqdCC8HJdOwbQf9VOXwhbkWi3aOedrkxYB2IZualdqCbMcul1Ld8M7jbdbe",
+	"t1N5z5Gvk1qRoUcbo4eTZWLldrK86m7jzudC33yY1gVoLuMfMom8TQUiFG5QZ5XzmWzHI6yQMFVYR0mt",
+	"I2Y2YNKDsRC7f+fr4OdHsPO2QQ19oIhOKQ6xFat8Q6jx4UmdD6YpkFxg4Ecix/uiyw+J+DUFzdz4n5og",
+	"voE408KuLqmSmainGEbv3G+tr17eEM5fSvlrtvP641XLGbWqBSVlkKqlc7BLGsUfxA86DQaBfzrw5wYf",
+	"zk1e9YGyKHCk0uV+hZyoLUW57TmXfEpxzhy7dBjumimOVsjU2HL0KCpJ+aLwgHLzjilrgcdFUfG59PXR",
+	"IdPAk5C5UCOdqVQYi48IzdRSumiq6Yzk1WbwiKdGEQYwCAGohKAEpMMCplAhgIYceIxkjjx8RXYFfcsY",
+	"BkxDZvJYg6sDMD7W65+aIFQcSVcw1jrKN9A9uxutXxIEehEnl/B0ZyRH8oRLJUXMU7bgdmZwWQjdol1v",
+	"uQ2fA/2UBxkc6tY+DGJSbmbk5SNOWVgqcVAddkpkushcXrUVbSsb8CD/sH/wrHU0cuE0pxJ91I5UmNsT",
+	"B+cnE5AJzk95YiLYlwLQoih2i1NSxmDgMgvGd+o0ZcFozyka7XQnapnMQjKSXlv6IpGcB5NUcYvzkwjQ",
+	"nE+eXKDwuMBK58kTz4KiegTlABaOfTPKXLuokWGJ5kvDlGS8KIzxRWRHBc7Ma8QczqZCfWJpv3eYQ91y",
+	"TUhnJEttL9yWmx+ASUUitSNVuW2JIivlNiZ8EYVLoM+t8/YNSKhtxpe1Dc/DtdS5M7kbhXUsTo0HdeH0",
+	"Dsg8i2cM1SZaLhy6PTzPa+ioKSdaD4MnDSev1NHR4CVyqE3C2JKBy3zmI6ywoSgpd31AVNU8km7XiqV6",
+	"VqPkCDAsqpXb4VIbCujyFddK4iK2Yx7Um9PqsOM0LUJqZiS9h1W4cDPuKz180M6L4C9aLUlB7pycXVy2",
+	"UAzPtJgKSfK1FuS/GFd+3qYzNecr6jGgB47Ph4ORRMcQJqmYzhCun51fDc/eX+aS5ob0SP+Y/JO271Rr",
+	"e7FrvwM7U0nUGknl4j2kQxw7DYt63W4+Wm2AY6LLTxGOZPPvbnjTTIN75JWrbYpGcic69tWBdBJx005c",
+	"MVP7Cj2bkEV/LwgfJvi51shChBQ9a2G9p6115MMKyjPbtXVtI94vrsOit0JekwyVzm5FpJ7QzPVqwSaK",
+	"KZ0Xsuitcho2l8FiJSiEi5SvIInoOMPXhTKkr5kzvbkQnVGpPOmwjxTKfXCRXrhWd2YkSfGgO0cOujtI",
+	"0UF3v0lhuX3cpeLoaC0m+PTRSEYHKC5z4NIwqvPvsGO21MKC025TZf3IY4g5OoTCGlTic++ix5lFozGS",
+	"KOozfgOuP4AMEiQDsv9535qGBTjlLnLNfsLjmZBT5Ej06+kVyxPDf+Z1U7e7Ud566WjP+zq4a8X0urSS",
+	"qF1jFGHw1Hn4YXI6Cqa5ckGeq1waBS0FTwxFvtPElThSm4kvayQFz1l0fnx18gqBgM20hOSICmE8nGHL",
+	"mTIwkvdXDzibSD2lOS30wRP4F+PFbySF8XVNjqo1Oa5hFN2QvHnWWeOI+lzzAzJgeU9slBtVsKR5vaOT",
+	"98hA4q2styp+QyJmKSfDZVny/RlmO/d1toWMQGzi2vNgJF3nVWtAqM7qlZPcAhddw8ohh/wLgjrVtrqR",
+	"9KJPmj1kc66vIWFN53LA0GeKQrdYgqYU4kDZ81n7YlpnPX1HToGw+r1edLQmtji9rsHP2zvaJWNFmjKd",
+	"SYoy0rvdZijB3sAq9yjnMB874abM0vDF6bvzs6vT9yf/+Pzm9B8UNGM7vT6blSJmraNSWS0d1wnVlLIU",
+	"+A0YB2FxSRMNkCNHV76Qm13OIp/qR+YgCjAoBNy4UKnrO3YiOBhJPKL5SjZ6j71i2e/2oxJ/iobJorsS",
+	"1a4/PMVI9UH6ez2nuNw7xV6tQ6407kjiWcqdACNkDGynGG/AnqDusPGM5HbF4KswpH7oZeod8ehzzlcO",
+	"IQpv/Km4MOrnthSRqbCtWoc1PtF7XnnC5918k82Z0wbH58NSScUg2Ot0O12XvgTJFyIYBPudbmef8g92",
+	"Rm5hc8wZf5nCthBjURdJ2fjo9cerz+cXw9+Or05Jhl4O3556c+B+Ov1tePbhsvjtEi0iHYVShJzkO3TO",
+	"QXFEXbycJK5SpSidYzeSLpQekhBFPJ0iq6jA0uUhqMYy8uykiLMR06jDjv2p82BsJF0oHrevFAA3OSF4",
+	"2ADdRCXhiGC+p0yUgpjIwZEUlpmZytKETcDGXtHgu66HmruTzw3TyiKCbXVYv9v34uYm5RpGElkDSY6w",
+	"fT7XRTTZzitcFqk0/02hs2lrUN87+Shs+TAJBsGvYF8vr01Qawvtdbt3FIc/rijcl1JuqQl//fENMaOo",
+	"pm3VeioqluS+iveG6xVo3n63v+3VYt27RVMWvtA7vP+FemsShW+y+ZzrVTAIzktHgsSVBGpVE6cdz4AW",
+	"Hl0+NZQcyOws+ISj7c6Kamh/9Da2z9dLf9MGlloB86BcoB7Rfufn3rK1eUkBde+KG+jUGPRW3IDEB8hj",
+	"Lq3fL9pxwGMAClcp08CDUhNAUO3f35KrXz+yW+vvv/1UVNv8opLV4zjoy4B+LyrRqO62XGfW75WrxXqU",
+	"vn8YoxsaHW6rgcUi+l4Rgr0fdoodf7fstDO0BMldkd8RUzrMTewdkEhYNKOJw+35tQZjhF8MuE4F6HXr",
+	"ThmjNeFAVOiujdyBN6pTcSfPj4H+sbsNod5Uk9+JcpduoWduw6BhPQ0ZIlpgDhlyUoAZV3XhwaOa3LvS",
+	"PIW73iUfbh0rlQKXdKZy73CTjnP0z8vFow+9mSU/dw8pn95tukqDtG73X+RWAak2nX/cHEJcZMq1d7+I",
+	"MwYdLd+q23eH6G5LUOlUpJcOf+bKj+uyg8h/Y72FfzAGCnLmVbcP6VBF34kCWnbrGfqOxrT+3v79PK53",
+	"K5OV7v1L9rCxnYYetpGksHaLBJLA6aZEcuN6yCdKl7sWhZ2hw1lyC3dciDxyHO3UR2rlwvtNMCYMDtzJ",
+	"vfu96kUR9Nb+g45K0d5azneR5WzOdP3+CQ3zGjg4a0hREjI87p4dqMWBM+Pu+PGgwumzKqjAR3b/9BXs",
+	"t7t3eji5N87Z68uz94xKdzvsIyr4udKQR1/Iz3OXILk4oC/tGcnc7cWfPly8zbWyhK+WLfgUvUcN6V9H",
+	"AX4zCqJWE15/K4z9YEA7724T79S1/xQ9qj+guF/mS+Zq2PwFM5TXqFgX794Hg4NutYT9vgL25toetlD+",
+	"fhRfu+XCZxXWbCMuzrRRukLdPVUbDVSUAmPCm+L8JpbmWYv60EfgoiJN/ek7/aiH9xY1NJY16qv1LUPE",
+	"hJBJWKJOId+65mrhpjRAmVHW7e7HmU7pDzhiFTHNa3WdciJBpjNgGlFLDR98k2l9gJJZ37CzthJ3v7HR",
+	"G/1vqz3f+iT43aLRpDkf6135a7HIz2kIrt/l1W5x52q9kFd86vSpD6LPVJoYtqM0i55ELZ9nVRJy9J1f",
+	"cOjjzSOpJIT15KsLIiKOkoq0foedLSVoMxMLun1tBvE12mg6QXfcmlYOUm7TYnvdXkNR6qf/wXDM/Y5c",
+	"51t9Ixxz30VatvmI5WCsD5oi+/F9yvdXI7vfRcnP0i6PDy39Rx2V1NEF8ITOqMdDNa30I/RQfksgTryg",
+	"07hZqe2vbVtf6GYGzHfPtZ3dOz8evghr3+VNdCHDX/2XvscuHMnSl/mTHeZ/pihF/i0lYiZC8rTDLsFS",
+	"oqB0edxI+kSgCxnXExN0yalPX/S63SbcuFGd95261d3x4nOeLuHq2vGZmHiN6+L5NZXLSONCaqCUaMnX",
+	"4de1rmocyc0sR+G2F+U7BtCZujj924fhxenn4cvP746vTl79lSIwd+vnb1XN3xghLGKs1Iz54ODf1srK",
+	"B4UAf5Ll8A29P8CC9B+irkr3Vv4rq/ruAzR2cYUlBUJ+akCjlE7EQ4EaRVZ7zUsnF3foqHZW3SWc3xm+",
+	"+RZL+Pznxn2KECErIoQl3rnsn8srd/6Nwy55hUtx/amaPNJyoyNA1UBbQy29btfdfnGujJ1quPzbWwSN",
+	"69IkNBiu4mYupr4IU5i86CdkB939kXNGl8JAp+hYLXpJByVrUim/uwZY5NFNIacjScGKEh04NTkGC9Dt",
+	"4m4wvS4QdakHDQulrRnJyLFpwEqNrXls3/fNE+jNKYvYjgvQ9rrd1pZs7QVx73uzfetm1IKJJm+fXbgF",
+	"r3OB5UbnUptxMAiox5iIwf8vcoffkkpcN343HEBaNJW0uRvpNJ9MRNwpCf8PVQUb7b+Nt2laqi9bHbHI",
+	"cTPXocsZp+z73N0iWM96FoPfnfYs6m63Jz7zzt/gOyCJb4xo7IZYdwdsaYV9xOZWe5R/WO7ygSsRSTDY",
+	"ezjeMnfAHFNNdDp1/w2I5eebzH99k1Q6I05eGKdmzlokv1Qe4cvOy2fk7gbovHeifi/voLh0v/w0jgUy",
+	"QUekuM+bkrJ0P2VRJFit6BDGZHmZjp3BnC6qdo/47hBn0NzVkeMV0gLpJPTV48L6m0ZNXjVXWJr8ns3i",
+	"lgjqBXP3W5YuoqSpqXvGJe+o5vKqEuRCK5vfTEnpUVu7oNJfk0xNG6W7kUfSzzTwbS8usCYLWEj/EIZV",
+	"nqAOi2q94lG1q8R7f779u8nkub73K98n+zA997W9XC7bE6Xn7UynIGOVQFJTF749Mdj/0ms/W/69Kw//",
+	"+O0f44Pri7347XP7t3kfXi+e8leml/2adCdvxOfVcdDQ+V5rd3yERiy38z/ckdvUSHWJovQibmF+E2Eq",
+	"bmDdWlSku0UMnf9oovs1ETK13v7VcI9CqQOrWVX5hrmtmurJk/NK7+aTJ9WO6qLluChoKHVxtwYjWWrW",
+	"9uFu10ljc7NV6lxFDUF6yV+Ivm66YXwkl1R5u+60AbvWfF6H7PS7e62imLvUwlsnu9YIPqj3gHtaKRRP",
+	"s6S8+EdLfKVw0mEl7eXiUM4wVDbAE4/fVzbrqKicX2gw7no1Oi4WT1uHnbtvKZCWf4t6rrzfLu62zXiw",
+	"nQbjMZKF9WANxiN8oPVouQuRiWDq/KU7MgT1CNRvs3dtG/4+ewkD1kc1T8UDzZfZr2/WanQ3XJ79x+re",
+	"jb7TUmJKTRndeUDXeJCHWOrBL3eu34tMy03cDYjwdt2nXiXBi/JWGqrafqPZ/VHW5Pb2wdaicsXDD4v6",
+	"laxh9RqTAFavZ+NfY3EmXg8//DHcey+GZigvDuKT4dPh9eLvv528PuzAfrdjxFRym+natRX+PpDv4U71",
+	"go38Xo3Hcay5VKrSUkxKo3pwf1T9cf4vzT08qFn5Bz0eGtZs+OdO/mPV77HqZ669PC/Bbmolbzll6uVi",
+	"BvMGq05hNH2TJ1Ay1xlPaSb/6ObtF6WbIVx3MpLQWWclaOyGOhZXwpJfybNR6NSp/ZtWpmGMot7aBakq",
+	"YYgyCT4Ocfvp9v8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -224,6 +224,13 @@ type Order struct {
 
 	// UserId Example: 1
 	UserId int64 `json:"user_id"`
+
+	// Version Incremented by every change of the order (status, processing);
+	// the `ETag` is this number in quotes.
+	//
+	//
+	// Example: 1
+	Version int64 `json:"version"`
 }
 
 // OrderItem defines model for OrderItem.
@@ -379,6 +386,9 @@ type User struct {
 	Id int64 `json:"id"`
 }
 
+// IdempotencyKey Example: 8e03978e-40d5-43e8-bc93-6894a57f9324
+type IdempotencyKey = string
+
 // OrderID defines model for OrderID.
 type OrderID = openapi_types.UUID
 
@@ -421,6 +431,14 @@ type Unavailable = Problem
 // ValidationFailed RFC 9457 problem details.
 type ValidationFailed = Problem
 
+// CreateOrderParams defines parameters for CreateOrder.
+type CreateOrderParams struct {
+	// IdempotencyKey A value unique to this create for this caller (a UUID, say), sent
+	// again unchanged on every retry of it: the order is created once, and
+	// each retry gets the first answer. 1-255 printable ASCII characters.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListUserOrdersParams defines parameters for ListUserOrders.
 type ListUserOrdersParams struct {
 	// Limit Page size.
@@ -431,6 +449,21 @@ type ListUserOrdersParams struct {
 
 	// Status Only orders in this status.
 	Status *OrderStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// GetOrderParams defines parameters for GetOrder.
+type GetOrderParams struct {
+	// IfNoneMatch ETags the client holds (or `*`); when one is the order's current
+	// one, the answer is `304` with no body. Ownership is checked first.
+	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+}
+
+// UpdateOrderStatusParams defines parameters for UpdateOrderStatus.
+type UpdateOrderStatusParams struct {
+	// IfMatch ETags the client holds (or `*`): the change applies only if one is
+	// the order's current one, else `412` and nothing changes. Required
+	// (`428` without it) where the server sets `REQUIRE_IF_MATCH=true`.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // CreateOrderJSONRequestBody defines body for CreateOrder for application/json ContentType.
@@ -544,14 +577,14 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /orders/ (the `CreateOrder` operationId).
-	CreateOrderWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateOrderWithBody(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrder Create an order for the authenticated user
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /orders/ (the `CreateOrder` operationId).
-	CreateOrder(ctx context.Context, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateOrder(ctx context.Context, params *CreateOrderParams, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUserOrders List the caller's orders, newest first
 	//
@@ -564,7 +597,7 @@ type ClientInterface interface {
 	// GetOrder Read one of the caller's orders
 	//
 	// Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
-	GetOrder(ctx context.Context, orderId OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetOrder(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateOrderStatusWithBody Change the status of one of the caller's orders
 	//
@@ -575,7 +608,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-	UpdateOrderStatusWithBody(ctx context.Context, orderId OrderID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateOrderStatusWithBody(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateOrderStatus Change the status of one of the caller's orders
 	//
@@ -586,7 +619,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-	UpdateOrderStatus(ctx context.Context, orderId OrderID, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateOrderStatus(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetReady Readiness probe
 	//
@@ -725,8 +758,8 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /orders/ (the `CreateOrder` operationId).
-func (c *Client) CreateOrderWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateOrderRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateOrderWithBody(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOrderRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -742,8 +775,8 @@ func (c *Client) CreateOrderWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /orders/ (the `CreateOrder` operationId).
-func (c *Client) CreateOrder(ctx context.Context, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateOrderRequest(c.Server, body)
+func (c *Client) CreateOrder(ctx context.Context, params *CreateOrderParams, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOrderRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -775,8 +808,8 @@ func (c *Client) ListUserOrders(ctx context.Context, userId UserID, params *List
 // GetOrder Read one of the caller's orders
 //
 // Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
-func (c *Client) GetOrder(ctx context.Context, orderId OrderID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetOrderRequest(c.Server, orderId)
+func (c *Client) GetOrder(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOrderRequest(c.Server, orderId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -796,8 +829,8 @@ func (c *Client) GetOrder(ctx context.Context, orderId OrderID, reqEditors ...Re
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-func (c *Client) UpdateOrderStatusWithBody(ctx context.Context, orderId OrderID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateOrderStatusRequestWithBody(c.Server, orderId, contentType, body)
+func (c *Client) UpdateOrderStatusWithBody(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrderStatusRequestWithBody(c.Server, orderId, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -817,8 +850,8 @@ func (c *Client) UpdateOrderStatusWithBody(ctx context.Context, orderId OrderID,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-func (c *Client) UpdateOrderStatus(ctx context.Context, orderId OrderID, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateOrderStatusRequest(c.Server, orderId, body)
+func (c *Client) UpdateOrderStatus(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrderStatusRequest(c.Server, orderId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1048,18 +1081,18 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateOrderRequest calls the generic CreateOrder builder with application/json body
-func NewCreateOrderRequest(server string, body CreateOrderJSONRequestBody) (*http.Request, error) {
+func NewCreateOrderRequest(server string, params *CreateOrderParams, body CreateOrderJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateOrderRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateOrderRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateOrderRequestWithBody constructs an http.Request for the CreateOrder method, with any body, and a specified content type
-func NewCreateOrderRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateOrderRequestWithBody(server string, params *CreateOrderParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1083,6 +1116,21 @@ func NewCreateOrderRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -1173,7 +1221,7 @@ func NewListUserOrdersRequest(server string, userId UserID, params *ListUserOrde
 }
 
 // NewGetOrderRequest constructs an http.Request for the GetOrder method
-func NewGetOrderRequest(server string, orderId OrderID) (*http.Request, error) {
+func NewGetOrderRequest(server string, orderId OrderID, params *GetOrderParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1203,22 +1251,37 @@ func NewGetOrderRequest(server string, orderId OrderID) (*http.Request, error) {
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewUpdateOrderStatusRequest calls the generic UpdateOrderStatus builder with application/json body
-func NewUpdateOrderStatusRequest(server string, orderId OrderID, body UpdateOrderStatusJSONRequestBody) (*http.Request, error) {
+func NewUpdateOrderStatusRequest(server string, orderId OrderID, params *UpdateOrderStatusParams, body UpdateOrderStatusJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateOrderStatusRequestWithBody(server, orderId, "application/json", bodyReader)
+	return NewUpdateOrderStatusRequestWithBody(server, orderId, params, "application/json", bodyReader)
 }
 
 // NewUpdateOrderStatusRequestWithBody constructs an http.Request for the UpdateOrderStatus method, with any body, and a specified content type
-func NewUpdateOrderStatusRequestWithBody(server string, orderId OrderID, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateOrderStatusRequestWithBody(server string, orderId OrderID, params *UpdateOrderStatusParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1249,6 +1312,21 @@ func NewUpdateOrderStatusRequestWithBody(server string, orderId OrderID, content
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -1470,14 +1548,14 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /orders/ (the `CreateOrder` operationId).
-	CreateOrderWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
+	CreateOrderWithBodyWithResponse(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
 
 	// CreateOrderWithResponse Create an order for the authenticated user
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /orders/ (the `CreateOrder` operationId).
-	CreateOrderWithResponse(ctx context.Context, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
+	CreateOrderWithResponse(ctx context.Context, params *CreateOrderParams, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
 
 	// ListUserOrdersWithResponse List the caller's orders, newest first
 	//
@@ -1494,7 +1572,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
-	GetOrderWithResponse(ctx context.Context, orderId OrderID, reqEditors ...RequestEditorFn) (*GetOrderResponse, error)
+	GetOrderWithResponse(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*GetOrderResponse, error)
 
 	// UpdateOrderStatusWithBodyWithResponse Change the status of one of the caller's orders
 	//
@@ -1505,7 +1583,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-	UpdateOrderStatusWithBodyWithResponse(ctx context.Context, orderId OrderID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error)
+	UpdateOrderStatusWithBodyWithResponse(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error)
 
 	// UpdateOrderStatusWithResponse Change the status of one of the caller's orders
 	//
@@ -1516,7 +1594,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-	UpdateOrderStatusWithResponse(ctx context.Context, orderId OrderID, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error)
+	UpdateOrderStatusWithResponse(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error)
 
 	// GetReadyWithResponse Readiness probe
 	//
@@ -1728,9 +1806,21 @@ func (r GetHealthResponse) ContentType() string {
 	return ""
 }
 
+// CreateOrderResponse201Headers the declared response headers of an HTTP 201 response for CreateOrder
+type CreateOrderResponse201Headers struct {
+	ETag               string
+	IdempotentReplayed *bool
+	Location           string
+}
+
 // CreateOrderResponse401Headers the declared response headers of an HTTP 401 response for CreateOrder
 type CreateOrderResponse401Headers struct {
 	WWWAuthenticate *string
+}
+
+// CreateOrderResponse409Headers the declared response headers of an HTTP 409 response for CreateOrder
+type CreateOrderResponse409Headers struct {
+	RetryAfter *int
 }
 
 // CreateOrderResponse429Headers the declared response headers of an HTTP 429 response for CreateOrder
@@ -1752,21 +1842,27 @@ type CreateOrderResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Order
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *BadRequest
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
-	ApplicationproblemJSON422 *ValidationFailed
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateOrderResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateOrderResponse401Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateOrderResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateOrderResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -1779,7 +1875,7 @@ func (r CreateOrderResponse) GetJSON201() *Order {
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r CreateOrderResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r CreateOrderResponse) GetApplicationproblemJSON400() *Problem {
 	return r.ApplicationproblemJSON400
 }
 
@@ -1788,13 +1884,18 @@ func (r CreateOrderResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateOrderResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateOrderResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r CreateOrderResponse) GetApplicationproblemJSON422() *ValidationFailed {
+func (r CreateOrderResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
 }
 
@@ -1956,6 +2057,16 @@ func (r ListUserOrdersResponse) ContentType() string {
 	return ""
 }
 
+// GetOrderResponse200Headers the declared response headers of an HTTP 200 response for GetOrder
+type GetOrderResponse200Headers struct {
+	ETag string
+}
+
+// GetOrderResponse304Headers the declared response headers of an HTTP 304 response for GetOrder
+type GetOrderResponse304Headers struct {
+	ETag string
+}
+
 // GetOrderResponse401Headers the declared response headers of an HTTP 401 response for GetOrder
 type GetOrderResponse401Headers struct {
 	WWWAuthenticate *string
@@ -1993,6 +2104,10 @@ type GetOrderResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetOrderResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetOrderResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetOrderResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -2070,6 +2185,11 @@ func (r GetOrderResponse) ContentType() string {
 	return ""
 }
 
+// UpdateOrderStatusResponse200Headers the declared response headers of an HTTP 200 response for UpdateOrderStatus
+type UpdateOrderStatusResponse200Headers struct {
+	ETag string
+}
+
 // UpdateOrderStatusResponse401Headers the declared response headers of an HTTP 401 response for UpdateOrderStatus
 type UpdateOrderStatusResponse401Headers struct {
 	WWWAuthenticate *string
@@ -2103,16 +2223,22 @@ type UpdateOrderStatusResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdateOrderStatusResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateOrderStatusResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -2151,6 +2277,11 @@ func (r UpdateOrderStatusResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateOrderStatusResponse) GetApplicationproblemJSON412() *Problem {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r UpdateOrderStatusResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -2159,6 +2290,11 @@ func (r UpdateOrderStatusResponse) GetApplicationproblemJSON413() *PayloadTooLar
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UpdateOrderStatusResponse) GetApplicationproblemJSON422() *ValidationFailed {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r UpdateOrderStatusResponse) GetApplicationproblemJSON428() *Problem {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -2598,8 +2734,8 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /orders/ (the `CreateOrder` operationId).
-func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error) {
-	rsp, err := c.CreateOrderWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error) {
+	rsp, err := c.CreateOrderWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2611,8 +2747,8 @@ func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /orders/ (the `CreateOrder` operationId).
-func (c *ClientWithResponses) CreateOrderWithResponse(ctx context.Context, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error) {
-	rsp, err := c.CreateOrder(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateOrderWithResponse(ctx context.Context, params *CreateOrderParams, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error) {
+	rsp, err := c.CreateOrder(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2640,8 +2776,8 @@ func (c *ClientWithResponses) ListUserOrdersWithResponse(ctx context.Context, us
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
-func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, orderId OrderID, reqEditors ...RequestEditorFn) (*GetOrderResponse, error) {
-	rsp, err := c.GetOrder(ctx, orderId, reqEditors...)
+func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*GetOrderResponse, error) {
+	rsp, err := c.GetOrder(ctx, orderId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2657,8 +2793,8 @@ func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, orderId 
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-func (c *ClientWithResponses) UpdateOrderStatusWithBodyWithResponse(ctx context.Context, orderId OrderID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error) {
-	rsp, err := c.UpdateOrderStatusWithBody(ctx, orderId, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateOrderStatusWithBodyWithResponse(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error) {
+	rsp, err := c.UpdateOrderStatusWithBody(ctx, orderId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2674,8 +2810,8 @@ func (c *ClientWithResponses) UpdateOrderStatusWithBodyWithResponse(ctx context.
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /orders/{order_id}/ (the `UpdateOrderStatus` operationId).
-func (c *ClientWithResponses) UpdateOrderStatusWithResponse(ctx context.Context, orderId OrderID, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error) {
-	rsp, err := c.UpdateOrderStatus(ctx, orderId, body, reqEditors...)
+func (c *ClientWithResponses) UpdateOrderStatusWithResponse(ctx context.Context, orderId OrderID, params *UpdateOrderStatusParams, body UpdateOrderStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrderStatusResponse, error) {
+	rsp, err := c.UpdateOrderStatus(ctx, orderId, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2952,7 +3088,7 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -2965,6 +3101,13 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2973,7 +3116,7 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 		response.ApplicationproblemJSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest ValidationFailed
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -3003,6 +3146,30 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 	}
 
 	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateOrderResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value bool
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateOrderResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -3013,6 +3180,16 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 409:
+		var headers CreateOrderResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateOrderResponse429Headers
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
@@ -3212,6 +3389,9 @@ func ParseGetOrderResponse(rsp *http.Response) (*GetOrderResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3264,6 +3444,26 @@ func ParseGetOrderResponse(rsp *http.Response) (*GetOrderResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetOrderResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetOrderResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetOrderResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -3376,6 +3576,13 @@ func ParseUpdateOrderStatusResponse(rsp *http.Response) (*UpdateOrderStatusRespo
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3389,6 +3596,13 @@ func ParseUpdateOrderStatusResponse(rsp *http.Response) (*UpdateOrderStatusRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -3414,6 +3628,16 @@ func ParseUpdateOrderStatusResponse(rsp *http.Response) (*UpdateOrderStatusRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdateOrderStatusResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers UpdateOrderStatusResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {

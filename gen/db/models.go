@@ -78,6 +78,16 @@ func AllOrderStatusValues() []OrderStatus {
 	}
 }
 
+type IdempotencyKey struct {
+	UserID      int64
+	Key         string
+	Fingerprint []byte
+	OrderID     uuid.UUID
+	Response    json.RawMessage
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
 type Order struct {
 	ID          uuid.UUID
 	UserID      int64
@@ -87,6 +97,7 @@ type Order struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ProcessedAt *time.Time
+	Version     int64
 }
 
 type OutboxMessage struct {

@@ -17,7 +17,7 @@ import (
 const createOrder = `-- name: CreateOrder :one
 INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $5)
-RETURNING id, user_id, items, total_price, status, created_at, updated_at, processed_at
+RETURNING id, user_id, items, total_price, status, created_at, updated_at, processed_at, version
 `
 
 type CreateOrderParams struct {
@@ -28,6 +28,8 @@ type CreateOrderParams struct {
 	CreatedAt  time.Time
 }
 
+// The new order is PENDING at version 1 (the column defaults), as the
+// service builds it before inserting (the answer a retry replays).
 func (q *Queries) CreateOrder(ctx context.Context, arg CreateOrderParams) (Order, error) {
 	row := q.db.QueryRow(ctx, createOrder,
 		arg.ID,
@@ -46,12 +48,13 @@ func (q *Queries) CreateOrder(ctx context.Context, arg CreateOrderParams) (Order
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ProcessedAt,
+		&i.Version,
 	)
 	return i, err
 }
 
 const getOrder = `-- name: GetOrder :one
-SELECT id, user_id, items, total_price, status, created_at, updated_at, processed_at FROM orders
+SELECT id, user_id, items, total_price, status, created_at, updated_at, processed_at, version FROM orders
 WHERE id = $1
 `
 
@@ -67,12 +70,13 @@ func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ProcessedAt,
+		&i.Version,
 	)
 	return i, err
 }
 
 const listOrdersByUser = `-- name: ListOrdersByUser :many
-SELECT id, user_id, items, total_price, status, created_at, updated_at, processed_at FROM orders
+SELECT id, user_id, items, total_price, status, created_at, updated_at, processed_at, version FROM orders
 WHERE user_id = $1
   AND ($2::order_status IS NULL OR status = $2::order_status)
   AND ($3::timestamptz IS NULL
@@ -114,6 +118,7 @@ func (q *Queries) ListOrdersByUser(ctx context.Context, arg ListOrdersByUserPara
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ProcessedAt,
+			&i.Version,
 		); err != nil {
 			return nil, err
 		}
@@ -127,18 +132,20 @@ func (q *Queries) ListOrdersByUser(ctx context.Context, arg ListOrdersByUserPara
 
 const updateOrderStatus = `-- name: UpdateOrderStatus :one
 UPDATE orders AS o
-SET status = $1, updated_at = now()
-FROM (SELECT id, status FROM orders WHERE orders.id = $4 FOR UPDATE) AS prev
+SET status = $1, updated_at = now(), version = o.version + 1
+FROM (SELECT id, status, version FROM orders WHERE orders.id = $5 FOR UPDATE) AS prev
 WHERE o.id = prev.id
   AND o.user_id = $2
   AND prev.status::text = ANY ($3::text[])
-RETURNING o.id, o.user_id, o.items, o.total_price, o.status, o.created_at, o.updated_at, o.processed_at, prev.status AS previous_status
+  AND ($4::bigint[] IS NULL OR prev.version = ANY ($4::bigint[]))
+RETURNING o.id, o.user_id, o.items, o.total_price, o.status, o.created_at, o.updated_at, o.processed_at, o.version, prev.status AS previous_status
 `
 
 type UpdateOrderStatusParams struct {
 	NewStatus    OrderStatus
 	UserID       int64
 	FromStatuses []string
+	IfMatch      []int64
 	ID           uuid.UUID
 }
 
@@ -148,14 +155,17 @@ type UpdateOrderStatusRow struct {
 }
 
 // Applies the change only while the order is still in one of the statuses the
-// new status may be reached from, so two concurrent changes cannot both apply:
-// the row lock taken by the sub-select makes the second re-read the status
-// after the first commits. Returns the status the order had before.
+// new status may be reached from and, when if_match is not null, while its
+// version is one of those (If-Match), so two concurrent changes cannot both
+// apply: the row lock taken by the sub-select makes the second re-read the
+// status and the version after the first commits. Every change increments
+// the version. Returns the status the order had before.
 func (q *Queries) UpdateOrderStatus(ctx context.Context, arg UpdateOrderStatusParams) (UpdateOrderStatusRow, error) {
 	row := q.db.QueryRow(ctx, updateOrderStatus,
 		arg.NewStatus,
 		arg.UserID,
 		arg.FromStatuses,
+		arg.IfMatch,
 		arg.ID,
 	)
 	var i UpdateOrderStatusRow
@@ -168,6 +178,7 @@ func (q *Queries) UpdateOrderStatus(ctx context.Context, arg UpdateOrderStatusPa
 		&i.Order.CreatedAt,
 		&i.Order.UpdatedAt,
 		&i.Order.ProcessedAt,
+		&i.Order.Version,
 		&i.PreviousStatus,
 	)
 	return i, err

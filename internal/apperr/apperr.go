@@ -26,7 +26,25 @@ var (
 	// ErrBusy means the request waited longer than allowed for its turn at a
 	// bounded resource (the password hashing workers): it may succeed later.
 	ErrBusy = errors.New("too busy")
+	// ErrInProgress means an earlier request with the same idempotency key
+	// is still running: retrying shortly gets its answer.
+	ErrInProgress = errors.New("in progress")
+	// ErrPreconditionFailed means the resource has changed since the version
+	// the client named (If-Match); nothing was changed.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrPreconditionRequired means this deployment accepts the change only
+	// as a conditional request (If-Match), and none was made.
+	ErrPreconditionRequired = errors.New("precondition required")
 )
+
+// MissingError names a part of the request that the contract leaves
+// optional but this deployment requires (a 400, not a 422: the request is
+// valid, the configuration asks for more).
+type MissingError struct {
+	Field string // e.g. "header.Idempotency-Key"
+}
+
+func (e *MissingError) Error() string { return e.Field + " is required" }
 
 // FieldError names one invalid field of a request.
 type FieldError struct {

@@ -54,7 +54,12 @@ type Config struct {
 	RedisBreakerFailures int
 	RedisBreakerProbe    time.Duration
 	RedisBreakerCooldown time.Duration
-	CacheUnprocessedTTL  time.Duration
+
+	// Retries and concurrent edits: Idempotency-Key on creates, If-Match on
+	// status changes.
+	IdempotencyKeyRequired bool
+	IdempotencyKeyTTL      time.Duration
+	RequireIfMatch         bool
 
 	// HTTP edge: browsers, proxies and abuse.
 	CORSAllowCredentials bool
@@ -120,7 +125,10 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisBreakerFailures: r.positiveInt("REDIS_BREAKER_FAILURES", 3),
 		RedisBreakerProbe:    r.positiveDuration("REDIS_BREAKER_PROBE_TIMEOUT", time.Second),
 		RedisBreakerCooldown: r.positiveDuration("REDIS_BREAKER_COOLDOWN", time.Second),
-		CacheUnprocessedTTL:  r.positiveDuration("CACHE_UNPROCESSED_TTL", time.Second),
+
+		IdempotencyKeyRequired: r.boolean("IDEMPOTENCY_KEY_REQUIRED", false),
+		IdempotencyKeyTTL:      r.positiveDuration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),
+		RequireIfMatch:         r.boolean("REQUIRE_IF_MATCH", false),
 
 		CORSAllowCredentials: r.boolean("CORS_ALLOW_CREDENTIALS", false),
 		TrustedProxies:       r.networks("TRUSTED_PROXIES"),

@@ -20,7 +20,6 @@ func TestRedisAndEdgeDefaults(t *testing.T) {
 	assert.Equal(t, 3, c.RedisBreakerFailures)
 	assert.Equal(t, time.Second, c.RedisBreakerCooldown)
 	assert.Equal(t, time.Second, c.RedisBreakerProbe)
-	assert.Equal(t, time.Second, c.CacheUnprocessedTTL)
 	assert.False(t, c.CORSAllowCredentials)
 	assert.Empty(t, c.TrustedProxies)
 	assert.True(t, c.RateLimitEnabled)
@@ -39,7 +38,6 @@ func TestRedisAndEdgeVariables(t *testing.T) {
 		"REDIS_BREAKER_PROBE_TIMEOUT": "2s",
 		"REDIS_BREAKER_COOLDOWN":      "250ms",
 		"CACHE_TTL":                   "0s",
-		"CACHE_UNPROCESSED_TTL":       "3s",
 		"CORS_ALLOWED_ORIGINS":        "https://app.example.com, http://localhost:3000",
 		"CORS_ALLOW_CREDENTIALS":      "true",
 		"TRUSTED_PROXIES":             "10.0.0.0/8, 192.0.2.7, ::1",
@@ -56,7 +54,6 @@ func TestRedisAndEdgeVariables(t *testing.T) {
 	assert.Equal(t, 250*time.Millisecond, c.RedisBreakerCooldown)
 	assert.Equal(t, 2*time.Second, c.RedisBreakerProbe)
 	assert.Zero(t, c.CacheTTL, "0 turns the cache off")
-	assert.Equal(t, 3*time.Second, c.CacheUnprocessedTTL)
 	assert.True(t, c.CORSAllowCredentials)
 	require.Len(t, c.TrustedProxies, 3)
 	assert.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
@@ -84,7 +81,6 @@ func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
 		{map[string]string{"REDIS_BREAKER_FAILURES": "0"}, "REDIS_BREAKER_FAILURES"},
 		{map[string]string{"REDIS_BREAKER_COOLDOWN": "0s"}, "REDIS_BREAKER_COOLDOWN"},
 		{map[string]string{"REDIS_BREAKER_PROBE_TIMEOUT": "0s"}, "REDIS_BREAKER_PROBE_TIMEOUT"},
-		{map[string]string{"CACHE_UNPROCESSED_TTL": "0s"}, "CACHE_UNPROCESSED_TTL"},
 		{map[string]string{"CORS_ALLOW_CREDENTIALS": "sometimes"}, "CORS_ALLOW_CREDENTIALS"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"}, "CORS_ALLOWED_ORIGINS"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, "CORS_ALLOWED_ORIGINS"},

@@ -29,24 +29,30 @@ type Cache interface {
 // Option configures a Service.
 type Option func(*Service)
 
-// WithCache reads orders through c. Entries live ttl; orders not processed
-// yet live at most unprocessedTTL, because processed_at is set by the
-// workers process, which does not write the cache: that bounds how long a
-// cached order can show processed_at null after processing has finished.
-func WithCache(c Cache, ttl, unprocessedTTL time.Duration) Option {
-	return func(s *Service) {
-		s.cache, s.cacheTTL, s.unprocessedTTL = c, ttl, min(ttl, unprocessedTTL)
-	}
+// WithCache reads orders through c; entries live ttl.
+//
+// Only processed orders are cached. Processing (processed_at, a new
+// version) is written by the workers, which do not write the cache, so a
+// cached copy of an order not processed yet could be older than its row,
+// and its ETag with it: a client would get 304 for a stale copy, or keep
+// sending an If-Match that fails. Every other write of an order goes
+// through this service, which caches its result before answering, so a
+// cached processed order is never older than its row.
+func WithCache(c Cache, ttl time.Duration) Option {
+	return func(s *Service) { s.cache, s.cacheTTL = c, ttl }
 }
 
-// cacheKey names the cached form of an order. The "v1" is the format of
-// cachedOrder: change the struct, bump the version, and old entries are
+// cacheKey names the cached form of an order. The "v2" is the format of
+// storedOrder: change the struct, bump the version, and old entries are
 // simply never read again.
-func cacheKey(id uuid.UUID) string { return "order:v1:" + id.String() }
+func cacheKey(id uuid.UUID) string { return "order:v2:" + id.String() }
 
-// cachedOrder is the cached format, decoupled from Order so that a change to
-// the domain type cannot silently change what old entries decode to.
-type cachedOrder struct {
+// storedOrder is the form an order takes outside its row: cached, and as
+// the answer an idempotency key replays. It is decoupled from Order so that
+// a change to the domain type cannot silently change what stored copies
+// decode to. Idempotency records keep it for IDEMPOTENCY_KEY_TTL: change it
+// only compatibly, and bump cacheKey's version.
+type storedOrder struct {
 	ID          uuid.UUID    `json:"id"`
 	UserID      int64        `json:"user_id"`
 	Items       []Item       `json:"items"`
@@ -55,24 +61,13 @@ type cachedOrder struct {
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 	ProcessedAt *time.Time   `json:"processed_at"`
+	Version     int64        `json:"version"`
 }
 
-// cacheVersion orders the states of one order: every status change moves
-// updated_at forward; processing (which leaves updated_at alone) adds one.
-func cacheVersion(o Order) int64 {
-	v := o.UpdatedAt.UnixMicro() * 2
-	if o.ProcessedAt != nil {
-		v++
-	}
-	return v
-}
-
-func (s *Service) cacheTTLFor(o Order) time.Duration {
-	if o.ProcessedAt == nil {
-		return s.unprocessedTTL
-	}
-	return s.cacheTTL
-}
+// cacheVersion orders the states of one order in the cache: the row's
+// version, which every write increments, so a fill can never replace what a
+// later write cached.
+func cacheVersion(o Order) int64 { return o.Version }
 
 // cached returns the cached order, if there is a readable one, and else the
 // lease for filling the cache after reading the database.
@@ -84,29 +79,33 @@ func (s *Service) cached(ctx context.Context, id uuid.UUID) (o Order, lease stri
 	if !hit {
 		return Order{}, lease, false
 	}
-	var c cachedOrder
-	if err := json.Unmarshal(b, &c); err != nil || c.ID != id {
-		return Order{}, "", false // unreadable: the database answers; the entry expires
+	var c storedOrder
+	if err := json.Unmarshal(b, &c); err != nil || c.ID != id || c.Version < 1 || c.ProcessedAt == nil {
+		return Order{}, "", false // unreadable or not cacheable: the database answers; the entry expires
 	}
 	return Order(c), "", true
 }
 
-// fillCache caches an order a reader loaded from the database after a miss.
+// fillCache caches a processed order a reader loaded from the database
+// after a miss.
 func (s *Service) fillCache(ctx context.Context, lease string, o Order) {
-	if s.cache == nil {
+	if s.cache == nil || o.ProcessedAt == nil {
 		return
 	}
-	s.cache.Fill(ctx, cacheKey(o.ID), lease, cacheVersion(o), s.cacheTTLFor(o), func() ([]byte, error) {
-		return json.Marshal(cachedOrder(o))
+	s.cache.Fill(ctx, cacheKey(o.ID), lease, cacheVersion(o), s.cacheTTL, func() ([]byte, error) {
+		return json.Marshal(storedOrder(o))
 	})
 }
 
-// putCache caches an order a writer has just committed.
+// putCache caches a processed order a writer has just committed. An order
+// not processed yet needs no entry written: every version it has is older
+// than every version it will have once processed, so no stale fill can
+// follow it.
 func (s *Service) putCache(ctx context.Context, o Order) {
-	if s.cache == nil {
+	if s.cache == nil || o.ProcessedAt == nil {
 		return
 	}
-	if b, err := json.Marshal(cachedOrder(o)); err == nil {
-		s.cache.Put(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTLFor(o))
+	if b, err := json.Marshal(storedOrder(o)); err == nil {
+		s.cache.Put(ctx, cacheKey(o.ID), cacheVersion(o), b, s.cacheTTL)
 	}
 }

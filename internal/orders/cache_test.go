@@ -16,16 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/testredis"
 )
 
-const (
-	testCacheTTL       = time.Hour
-	testUnprocessedTTL = 30 * time.Second
-)
+const testCacheTTL = time.Hour
 
 // cachedFixture is a Service on its own database reading through Redis
 // under its own key prefix, plus a direct Redis client to look at the keys.
@@ -58,20 +54,20 @@ func cachedService(t *testing.T, pool *pgxpool.Pool, prefix string, wrap func(Ca
 	if wrap != nil {
 		c = wrap(c)
 	}
-	return NewService(pool, WithCache(c, testCacheTTL, testUnprocessedTTL))
+	return NewService(pool, WithCache(c, testCacheTTL))
 }
 
-func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v1:" + id.String() }
+func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v2:" + id.String() }
 
 // entry returns the cached order under id's key, if any.
-func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (cachedOrder, bool) {
+func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (storedOrder, bool) {
 	t.Helper()
 	raw, err := f.redis.Do(t.Context(), f.redis.B().Get().Key(f.key(id)).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
-		return cachedOrder{}, false
+		return storedOrder{}, false
 	}
 	require.NoError(t, err)
-	var c cachedOrder
+	var c storedOrder
 	require.NoError(t, json.Unmarshal([]byte(raw[20:]), &c), "cached value %q", raw)
 	return c, true
 }
@@ -94,12 +90,14 @@ func TestCacheReadThrough(t *testing.T) {
 	ctx := t.Context()
 	owner, other := f.user(t), f.user(t)
 
-	created, err := f.svc.Create(ctx, owner, []Item{item(1, 2, "2.9")})
+	created := f.processed(t, owner)
+	_, err := f.svc.Get(ctx, owner, created.ID)
 	require.NoError(t, err)
 	entry, ok := f.entry(t, created.ID)
-	require.True(t, ok, "create fills the cache")
+	require.True(t, ok, "a read of a processed order fills the cache")
 	assert.Equal(t, StatusPending, entry.Status)
 	assert.Equal(t, "5.8", entry.TotalPrice.String())
+	assert.Equal(t, created.Version, entry.Version)
 
 	t.Run("a hit answers without the database", func(t *testing.T) {
 		// Rewrite the cached copy: if Get answers with it, it did not ask PostgreSQL.
@@ -150,24 +148,59 @@ func TestCacheReadThrough(t *testing.T) {
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	f := newCachedFixture(t)
+	o := f.processed(t, f.user(t))
+	_, err := f.svc.Get(t.Context(), o.UserID, o.ID)
+	require.NoError(t, err)
+	assert.InDelta(t, testCacheTTL, f.ttl(t, o.ID), float64(5*time.Second))
+}
+
+// TestCacheHoldsOnlyProcessedOrders: the workers process an order without
+// the cache knowing, so an order is cached only once processed; from then on
+// only this service writes it, and caches each write before answering.
+// A cached order, and the ETag made from its version, is therefore never
+// older than its row.
+func TestCacheHoldsOnlyProcessedOrders(t *testing.T) {
+	t.Parallel()
+	f := newCachedFixture(t)
 	ctx := t.Context()
 	owner := f.user(t)
+
 	o := f.order(t, owner)
-
-	assert.InDelta(t, testUnprocessedTTL, f.ttl(t, o.ID), float64(5*time.Second),
-		"not processed yet: the short TTL bounds how long processed_at can show null")
-
-	_, err := f.queries.ProcessOrdersOnce(ctx, db.ProcessOrdersOnceParams{ // what the workers do
-		OrderIds: []uuid.UUID{o.ID}, Handler: "process_order", MessageIds: []string{"task-" + o.ID.String()},
-	})
+	_, ok := f.entry(t, o.ID)
+	assert.False(t, ok, "a create caches nothing: the order is not processed yet")
+	paid, err := f.svc.UpdateStatus(ctx, owner, o.ID, StatusPaid)
 	require.NoError(t, err)
-	f.forget(t, o.ID)
+	_, err = f.svc.Get(ctx, owner, o.ID)
+	require.NoError(t, err)
+	_, ok = f.entry(t, o.ID)
+	assert.False(t, ok, "neither a change nor a read of an unprocessed order caches it")
+
+	processOrder(t, f.fixture, o.ID, "task-"+o.ID.String())
 	got, err := f.svc.Get(ctx, owner, o.ID)
 	require.NoError(t, err)
-	require.NotNil(t, got.ProcessedAt)
-	assert.InDelta(t, testCacheTTL, f.ttl(t, o.ID), float64(5*time.Second), "processed: CACHE_TTL")
-	entry, _ := f.entry(t, o.ID)
-	assert.NotNil(t, entry.ProcessedAt)
+	require.NotNil(t, got.ProcessedAt, "the read right after processing sees it")
+	assert.Equal(t, paid.Version+1, got.Version)
+	entry, ok := f.entry(t, o.ID)
+	require.True(t, ok, "processed: cached")
+	assert.Equal(t, got.Version, entry.Version)
+
+	shipped, err := f.svc.UpdateStatus(ctx, owner, o.ID, StatusShipped)
+	require.NoError(t, err)
+	entry, _ = f.entry(t, o.ID)
+	assert.Equal(t, shipped.Version, entry.Version, "the change cached its version before answering")
+	assert.Equal(t, shipped.Version, f.stored(t, o.ID).Version)
+
+	t.Run("an unprocessed entry is never served", func(t *testing.T) {
+		fresh := f.order(t, owner)
+		planted := storedOrder(fresh)
+		planted.Items = []Item{item(99, 1, "1")}
+		b, err := json.Marshal(planted)
+		require.NoError(t, err)
+		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(fresh.ID)).Value("00000000000000000001"+string(b)).Build()).Error())
+		got, err := f.svc.Get(ctx, owner, fresh.ID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), got.Items[0].ProductID, "read from the database")
+	})
 }
 
 func TestCacheUpdatedByPatch(t *testing.T) {
@@ -175,7 +208,7 @@ func TestCacheUpdatedByPatch(t *testing.T) {
 	f := newCachedFixture(t)
 	ctx := t.Context()
 	owner := f.user(t)
-	o := f.order(t, owner)
+	o := f.processed(t, owner)
 
 	for _, status := range []Status{StatusPaid, StatusPaid, StatusShipped} { // the repeat is the no-op PATCH
 		updated, err := f.svc.UpdateStatus(ctx, owner, o.ID, status)
@@ -184,6 +217,7 @@ func TestCacheUpdatedByPatch(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, status, entry.Status, "the PATCH wrote the new order before returning")
 		assert.True(t, updated.UpdatedAt.Equal(entry.UpdatedAt))
+		assert.Equal(t, updated.Version, entry.Version)
 		got, err := f.svc.Get(ctx, owner, o.ID)
 		require.NoError(t, err)
 		assert.Equal(t, status, got.Status)
@@ -201,7 +235,7 @@ func TestCacheNotFilledByList(t *testing.T) {
 	owner := f.user(t)
 	var orders []Order
 	for range 3 {
-		o := f.order(t, owner)
+		o := f.processed(t, owner)
 		f.forget(t, o.ID)
 		orders = append(orders, o)
 	}
@@ -238,7 +272,7 @@ func TestCacheStaleFillLosesToPatch(t *testing.T) {
 	f := newCachedFixture(t)
 	ctx := t.Context()
 	owner := f.user(t)
-	o := f.order(t, owner)
+	o := f.processed(t, owner)
 	f.forget(t, o.ID)
 
 	gated := &gatedFills{gate: make(chan struct{}), waiting: make(chan struct{})}
@@ -282,7 +316,7 @@ func TestCacheConcurrentReadersNeverSeeAnOlderStatus(t *testing.T) {
 	ids := make([]uuid.UUID, nOrders)
 	acknowledged := make([]atomic.Int32, nOrders) // status rank a PATCH has returned, per order
 	for i := range ids {
-		ids[i] = f.order(t, owner).ID
+		ids[i] = f.processed(t, owner).ID
 	}
 
 	var stop atomic.Bool

@@ -42,6 +42,8 @@ type Order struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ProcessedAt *time.Time
+	// Version is incremented by every write of the order; it is the ETag.
+	Version int64
 }
 
 // Total validates the items and returns the exact sum of price x quantity.
@@ -82,15 +84,23 @@ func fromRow(row db.Order) (Order, error) {
 	if err := json.Unmarshal(row.Items, &items); err != nil {
 		return Order{}, fmt.Errorf("decode items of order %s: %w", row.ID, err)
 	}
+	// In UTC whatever the host's zone (pgx returns time.Local): one version
+	// of an order has one representation, wherever it was read from.
+	var processedAt *time.Time
+	if row.ProcessedAt != nil {
+		at := row.ProcessedAt.UTC()
+		processedAt = &at
+	}
 	return Order{
 		ID:          row.ID,
 		UserID:      row.UserID,
 		Items:       items,
 		TotalPrice:  row.TotalPrice,
 		Status:      row.Status,
-		CreatedAt:   row.CreatedAt,
-		UpdatedAt:   row.UpdatedAt,
-		ProcessedAt: row.ProcessedAt,
+		CreatedAt:   row.CreatedAt.UTC(),
+		UpdatedAt:   row.UpdatedAt.UTC(),
+		ProcessedAt: processedAt,
+		Version:     row.Version,
 	}, nil
 }
 

@@ -26,14 +26,17 @@ type Service struct {
 	queries *db.Queries
 	now     func() time.Time
 
-	cache          Cache // nil: every read goes to the database
-	cacheTTL       time.Duration
-	unprocessedTTL time.Duration
+	cache    Cache // nil: every read goes to the database
+	cacheTTL time.Duration
+
+	keyTTL          time.Duration // how long an idempotency key is remembered
+	keyRequired     bool          // a create without a key is refused
+	ifMatchRequired bool          // a status change without If-Match is refused
 }
 
 // NewService returns a Service on pool.
 func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
-	s := &Service{pool: pool, queries: db.New(pool), now: time.Now}
+	s := &Service{pool: pool, queries: db.New(pool), now: time.Now, keyTTL: DefaultKeyTTL}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -42,27 +45,53 @@ func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
 
 // Create stores a new PENDING order owned by userID.
 func (s *Service) Create(ctx context.Context, userID int64, items []Item) (Order, error) {
-	total, err := Total(items)
+	o, _, err := s.CreateOnce(ctx, userID, nil, items)
+	return o, err
+}
+
+// CreateOnce stores a new PENDING order owned by userID, once per key: with
+// a key, the key is recorded in the order's transaction, and a later call
+// with the same key and items creates nothing and returns the order as it
+// was created (replayed true). The same key with other items is refused; a
+// call while the key's first call is still running gets apperr.ErrInProgress
+// after a short wait. A nil key makes no such promise.
+func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, items []Item) (o Order, replayed bool, err error) {
+	if key == nil && s.keyRequired {
+		return Order{}, false, fmt.Errorf("create order: %w", &apperr.MissingError{Field: keyField})
+	}
+	order, err := s.newOrder(userID, items)
 	if err != nil {
-		return Order{}, fmt.Errorf("create order: %w", err)
+		return Order{}, false, fmt.Errorf("create order: %w", err)
 	}
 	itemsJSON, err := json.Marshal(items)
 	if err != nil {
-		return Order{}, fmt.Errorf("create order: encode items: %w", err)
+		return Order{}, false, fmt.Errorf("create order: encode items: %w", err)
 	}
-	id, err := uuid.NewV7() // time-ordered: new rows land at the end of the primary key index
-	if err != nil {
-		return Order{}, fmt.Errorf("create order: new id: %w", err)
+	var keyed *db.CreateOrderWithKeyParams
+	if key != nil {
+		if keyed, err = s.keyedCreate(*key, itemsJSON, order); err != nil {
+			return Order{}, false, fmt.Errorf("create order: %w", err)
+		}
 	}
-	var order Order
+	var earlier *Order
 	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		row, err := q.CreateOrder(ctx, db.CreateOrderParams{
-			ID:         id,
-			UserID:     userID,
-			Items:      itemsJSON,
-			TotalPrice: total,
-			CreatedAt:  s.now().UTC().Truncate(time.Microsecond),
-		})
+		var row db.Order
+		if keyed == nil {
+			row, err = q.CreateOrder(ctx, db.CreateOrderParams{
+				ID:         order.ID,
+				UserID:     userID,
+				Items:      itemsJSON,
+				TotalPrice: order.TotalPrice,
+				CreatedAt:  order.CreatedAt,
+			})
+		} else {
+			// The key first: a concurrent request with it waits there,
+			// before it has written anything.
+			row, earlier, err = s.createWithKey(ctx, q, *keyed)
+			if earlier != nil {
+				return nil // a replay writes nothing: the commit is empty
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -78,13 +107,34 @@ func (s *Service) Create(ctx context.Context, userID int64, items []Item) (Order
 	if isUnknownUser(err) {
 		// A valid token whose user no longer exists (the database was reset
 		// while the token lived): the caller is not a user any more.
-		return Order{}, fmt.Errorf("create order: user %d: %w", userID, apperr.ErrUnauthenticated)
+		return Order{}, false, fmt.Errorf("create order: user %d: %w", userID, apperr.ErrUnauthenticated)
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("create order: %w", err)
+		return Order{}, false, fmt.Errorf("create order: %w", err)
+	}
+	if earlier != nil {
+		return *earlier, true, nil
 	}
 	s.putCache(ctx, order)
-	return order, nil
+	return order, false, nil
+}
+
+// newOrder is the order a create inserts: PENDING at version 1, as the
+// column defaults make it.
+func (s *Service) newOrder(userID int64, items []Item) (Order, error) {
+	total, err := Total(items)
+	if err != nil {
+		return Order{}, err
+	}
+	id, err := uuid.NewV7() // time-ordered: new rows land at the end of the primary key index
+	if err != nil {
+		return Order{}, fmt.Errorf("new id: %w", err)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return Order{
+		ID: id, UserID: userID, Items: items, TotalPrice: total,
+		Status: StatusPending, CreatedAt: now, UpdatedAt: now, Version: 1,
+	}, nil
 }
 
 func isUnknownUser(err error) bool {
@@ -116,9 +166,19 @@ func (s *Service) Get(ctx context.Context, userID int64, id uuid.UUID) (Order, e
 }
 
 // UpdateStatus moves the order to status if the transition table allows it.
-// The check and the write are one UPDATE, so concurrent changes cannot both
-// apply. Asking for the current status changes nothing and succeeds.
 func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, status Status) (Order, error) {
+	return s.UpdateStatusIf(ctx, userID, id, status, nil)
+}
+
+// UpdateStatusIf moves the order to status if the transition table allows it
+// and, when ifMatch is not nil, if the order's version is one it names
+// (else apperr.ErrPreconditionFailed, and nothing changes). The checks and
+// the write are one UPDATE, so concurrent changes cannot both apply. Asking
+// for the current status changes nothing and succeeds.
+func (s *Service) UpdateStatusIf(ctx context.Context, userID int64, id uuid.UUID, status Status, ifMatch *Precondition) (Order, error) {
+	if ifMatch == nil && s.ifMatchRequired {
+		return Order{}, fmt.Errorf("update order %s: %w", id, apperr.ErrPreconditionRequired)
+	}
 	if !status.Valid() {
 		return Order{}, apperr.Invalid("body.status", "unknown status "+strconv.Quote(string(status)))
 	}
@@ -129,6 +189,7 @@ func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, 
 			ID:           id,
 			UserID:       userID,
 			FromStatuses: sourcesOf(status),
+			IfMatch:      ifMatch.versions(),
 		})
 		if err == nil {
 			row = updated.Order
@@ -137,7 +198,9 @@ func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, 
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		// Nothing changed: find out why, from the row as it is now.
+		// Nothing changed: find out why, from the row as it is now. A
+		// failed If-Match wins over the status checks, which read the body
+		// (RFC 9110, 13.2.1); a missing or foreign order wins over it.
 		row, err = q.GetOrder(ctx, id)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -146,6 +209,8 @@ func (s *Service) UpdateStatus(ctx context.Context, userID int64, id uuid.UUID, 
 			return err
 		case row.UserID != userID:
 			return apperr.ErrForbidden
+		case !ifMatch.Matches(row.Version):
+			return apperr.ErrPreconditionFailed
 		case row.Status == status:
 			return nil
 		default:
