@@ -111,6 +111,7 @@ type chaosAudit struct {
 	LatencyMaxms float64 `json:"commit_to_processed_max_ms"`
 	Backlog      []int   `json:"backlog_per_second"`
 	BacklogMax   int     `json:"backlog_max"`
+	Processed    []int   `json:"processed_per_second"` // orders processed in each of those seconds
 }
 
 // auditOrders checks every 201 and every order against the database: the
@@ -145,7 +146,7 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, star
 		slices.Sort(latencies)
 		a.LatencyP50ms, a.LatencyP99ms, a.LatencyMaxms = latencies[n/2], latencies[(n-1)*99/100], latencies[n-1]
 	}
-	a.Backlog = backlog(start, createdAt, processedAt)
+	a.Backlog, a.Processed = backlog(start, createdAt, processedAt)
 	if len(a.Backlog) > 0 {
 		a.BacklogMax = slices.Max(a.Backlog)
 	}
@@ -231,19 +232,21 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, star
 }
 
 // backlog counts, each second from start until the last order was
-// processed, the orders committed and not yet processed.
-func backlog(start time.Time, created, processed []time.Time) []int {
+// processed, the orders committed and not yet processed, and the orders
+// processed since the previous second.
+func backlog(start time.Time, created, processed []time.Time) (waiting, done []int) {
 	slices.SortFunc(created, time.Time.Compare)
 	slices.SortFunc(processed, time.Time.Compare)
-	var out []int
 	for at, c, p := start, 0, 0; len(processed) > 0 && !at.After(processed[len(processed)-1].Add(time.Second)); at = at.Add(time.Second) {
 		for c < len(created) && !created[c].After(at) {
 			c++
 		}
+		before := p
 		for p < len(processed) && !processed[p].After(at) {
 			p++
 		}
-		out = append(out, c-p)
+		waiting = append(waiting, c-p)
+		done = append(done, p-before)
 	}
-	return out
+	return waiting, done
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ordersvc/orders/internal/plots"
 )
 
 // chaosResult is what a chaos run measured and checked; it is printed as a
@@ -23,6 +25,7 @@ type chaosResult struct {
 	LoadSeconds  float64                   `json:"load_seconds"`
 	CreateRate   float64                   `json:"achieved_create_rate"` // the pacer waits while every client is busy
 	Requests     map[string]map[string]int `json:"requests"`             // by kind, then status ("none": no answer)
+	PerSecond    chaosPerSecond            `json:"per_second"`
 	BeforeFaults chaosCounts               `json:"before_faults"`
 	Windows      []chaosWindow             `json:"windows"`
 	DrainSeconds float64                   `json:"drain_seconds"` // from the end of the load until every order was processed
@@ -30,6 +33,45 @@ type chaosResult struct {
 	Services     map[string]string         `json:"services"`
 	Audit        chaosAudit                `json:"audit"`
 	Checks       []chaosCheck              `json:"checks"`
+}
+
+// chaosPerSecond counts the requests by the second since the load started
+// in which they ended, for the timeline.
+type chaosPerSecond struct {
+	Requests []int `json:"requests"` // answered
+	HTTP5xx  []int `json:"http_5xx"`
+	NoAnswer []int `json:"no_answer"`
+}
+
+func perSecond(start time.Time, calls []chaosCall) chaosPerSecond {
+	var ps chaosPerSecond
+	for _, c := range calls {
+		switch {
+		case c.status == 0:
+			ps.NoAnswer = countAt(ps.NoAnswer, start, c.end)
+		default:
+			ps.Requests = countAt(ps.Requests, start, c.end)
+			if c.status >= 500 {
+				ps.HTTP5xx = countAt(ps.HTTP5xx, start, c.end)
+			}
+		}
+	}
+	// The series share the time axis: each as long as the longest.
+	n := max(len(ps.Requests), len(ps.HTTP5xx), len(ps.NoAnswer))
+	for _, s := range []*[]int{&ps.Requests, &ps.HTTP5xx, &ps.NoAnswer} {
+		*s = append(*s, make([]int, n-len(*s))...)
+	}
+	return ps
+}
+
+// countAt adds one to the count of the second since start that holds at.
+func countAt(counts []int, start, at time.Time) []int {
+	i := max(0, int(at.Sub(start)/time.Second))
+	if i >= len(counts) {
+		counts = append(counts, make([]int, i+1-len(counts))...)
+	}
+	counts[i]++
+	return counts
 }
 
 // chaosCounts are the requests in flight and the log lines written during a
@@ -302,7 +344,8 @@ func formatStates(m map[string]string) string {
 	return strings.Join(keys, ", ")
 }
 
-// write stores the result as chaos-<time>-<plan>.json and chaos-latest-<plan>.json in dir.
+// write stores the result as chaos-<time>-<plan>.json and
+// chaos-latest-<plan>.json in dir, each with its timeline next to it (.svg).
 func (res *chaosResult) write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -314,6 +357,9 @@ func (res *chaosResult) write(dir string) (string, error) {
 	name := filepath.Join(dir, fmt.Sprintf("chaos-%s-%s.json", res.StartedAt.Format("20060102T150405Z"), res.Plan.Name))
 	for _, path := range []string{name, filepath.Join(dir, "chaos-latest-"+res.Plan.Name+".json")} {
 		if err := os.WriteFile(path, b, 0o644); err != nil { //nolint:gosec // results are meant to be read
+			return "", err
+		}
+		if _, err := plots.WriteNextTo(path); err != nil {
 			return "", err
 		}
 	}

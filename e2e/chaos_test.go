@@ -143,6 +143,7 @@ func TestChaosUnderLoad(t *testing.T) {
 	result.Audit = auditOrders(t, pool, topo, run.start, load.calls, run.allWorkers())
 	result.Windows, result.BeforeFaults = run.attribute(load.calls)
 	result.Requests = countStatuses(load.calls)
+	result.PerSecond = perSecond(run.start, load.calls)
 	result.Checks = result.check(load.calls, run.windows)
 
 	t.Log("\n" + result.table())
