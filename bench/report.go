@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ordersvc/orders/internal/plots"
 )
 
 func targets(r *Report) []Target {
@@ -96,6 +98,10 @@ func writeReport(r *Report, dir string) error {
 	name := fmt.Sprintf("%s-%s.json", r.StartedAt.Format("20060102T150405Z"), r.Plan.Name)
 	for _, f := range []string{name, "latest-" + r.Plan.Name + ".json"} {
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil { //nolint:gosec // results are meant to be read
+			return err
+		}
+		// The chart of throughput and latency percentiles, as .svg next to it.
+		if _, err := plots.WriteNextTo(filepath.Join(dir, f)); err != nil {
 			return err
 		}
 	}

@@ -91,6 +91,9 @@ func (tl Timeline) WriteSVG(w io.Writer) error {
 			}
 		}
 		top *= 1.1
+		if len(panel.Series) > 1 {
+			top *= 1.15 // room for the legend
+		}
 		p.Y.Max = top
 		for _, f := range tl.Faults {
 			shade, err := plotter.NewPolygon(plotter.XYs{{X: f.Start, Y: 0}, {X: f.Up, Y: 0}, {X: f.Up, Y: top}, {X: f.Start, Y: top}})
@@ -213,7 +216,10 @@ func WriteBenchSVG(w io.Writer, title string, workloads []Workload) error {
 	// a password hash): points on a log scale.
 	latency := plot.New()
 	latency.Y.Label.Text = "latency (ms, log scale)"
-	latency.Y.Scale, latency.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	if slices.ContainsFunc(pct[:], func(vs plotter.Values) bool { return slices.Max(vs) > 0 }) {
+		// Without a figure above 0 the axis would span no positive value.
+		latency.Y.Scale, latency.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	}
 	latency.NominalX(names...)
 	latency.Add(plotter.NewGrid())
 	for j, name := range []string{"p50", "p99", "p99.9"} {

@@ -45,7 +45,7 @@ func ChaosTimeline(data []byte) (Timeline, error) {
 	tl := Timeline{
 		Title:  fmt.Sprintf("chaos run (%s plan), %s", r.Plan.Name, r.StartedAt.Format(time.DateTime+" MST")),
 		Faults: r.Windows,
-		Panels: []Panel{{YLabel: "orders", Series: []Series{{Name: "waiting to be processed", PerSecond: r.Audit.Backlog}}}},
+		Panels: []Panel{{YLabel: "orders", Series: []Series{{Name: "waiting", PerSecond: r.Audit.Backlog}}}},
 	}
 	ps := r.PerSecond
 	if len(ps.Requests) > 0 || len(r.Audit.Processed) > 0 {
