@@ -46,14 +46,13 @@ type chaosPerSecond struct {
 func perSecond(start time.Time, calls []chaosCall) chaosPerSecond {
 	var ps chaosPerSecond
 	for _, c := range calls {
-		switch {
-		case c.status == 0:
+		if c.status == 0 {
 			ps.NoAnswer = countAt(ps.NoAnswer, start, c.end)
-		default:
-			ps.Requests = countAt(ps.Requests, start, c.end)
-			if c.status >= 500 {
-				ps.HTTP5xx = countAt(ps.HTTP5xx, start, c.end)
-			}
+			continue
+		}
+		ps.Requests = countAt(ps.Requests, start, c.end)
+		if c.status >= 500 {
+			ps.HTTP5xx = countAt(ps.HTTP5xx, start, c.end)
 		}
 	}
 	// The series share the time axis: each as long as the longest.

@@ -101,7 +101,7 @@ func (tl Timeline) WriteSVG(w io.Writer) error {
 				return err
 			}
 			shade.Color = faultShade
-			shade.LineStyle.Width = 0
+			shade.Width = 0
 			p.Add(shade)
 		}
 		if i == 0 {
