@@ -49,10 +49,11 @@ type Timeline struct {
 }
 
 var (
-	faultShade = color.NRGBA{R: 230, G: 80, B: 60, A: 40}
-	faultText  = color.NRGBA{R: 160, G: 40, B: 30, A: 255}
-	panelSize  = vg.Points(220)
-	chartWidth = 10 * vg.Inch
+	faultShade   = color.NRGBA{R: 230, G: 80, B: 60, A: 50}
+	faultPending = color.NRGBA{R: 230, G: 80, B: 60, A: 18}
+	faultText    = color.NRGBA{R: 160, G: 40, B: 30, A: 255}
+	panelSize    = vg.Points(220)
+	chartWidth   = 10 * vg.Inch
 )
 
 // WriteSVG draws the timeline.
@@ -96,13 +97,26 @@ func (tl Timeline) WriteSVG(w io.Writer) error {
 		}
 		p.Y.Max = top
 		for _, f := range tl.Faults {
-			shade, err := plotter.NewPolygon(plotter.XYs{{X: f.Start, Y: 0}, {X: f.Up, Y: 0}, {X: f.Up, Y: top}, {X: f.Start, Y: top}})
+			// Lighter from the fault until the service was seen down, darker
+			// while it was down, a line where the fault began.
+			for _, span := range []struct {
+				from, to float64
+				fill     color.Color
+			}{{f.Start, f.Down, faultPending}, {f.Down, f.Up, faultShade}} {
+				shade, err := plotter.NewPolygon(plotter.XYs{{X: span.from, Y: 0}, {X: span.to, Y: 0}, {X: span.to, Y: top}, {X: span.from, Y: top}})
+				if err != nil {
+					return err
+				}
+				shade.Color = span.fill
+				shade.Width = 0
+				p.Add(shade)
+			}
+			edge, err := plotter.NewLine(plotter.XYs{{X: f.Start, Y: 0}, {X: f.Start, Y: top}})
 			if err != nil {
 				return err
 			}
-			shade.Color = faultShade
-			shade.Width = 0
-			p.Add(shade)
+			edge.Color, edge.Width = faultText, vg.Points(0.5)
+			p.Add(edge)
 		}
 		if i == 0 {
 			labels, err := faultLabels(tl.Faults, top)
