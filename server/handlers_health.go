@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersvc/orders/gen/api"
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/ratelimit"
 )
 
@@ -72,6 +74,21 @@ func (r *readiness) optional(ctx context.Context) (map[string]string, bool) {
 		out["rate_limits"] = ratelimit.ModeInProcess
 	}
 	return out, !redisUp
+}
+
+// gauge is orders_ready: 1 when /ready would answer 200, checked at each
+// scrape, so that an alert can see an instance that answers but cannot
+// serve (PostgreSQL unreachable or migrations missing).
+func (r *readiness) gauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metrics.Namespace, Name: "ready",
+		Help: "1 when the readiness probe (/ready) passes: PostgreSQL answers and every migration is applied.",
+	}, func() float64 {
+		if _, ok := r.check(context.Background()); ok {
+			return 1
+		}
+		return 0
+	})
 }
 
 func (r *readiness) check(ctx context.Context) (map[string]string, bool) {

@@ -108,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
 		jwks:   jwks,
 	}
+	reg.MustRegister(srv.ready.gauge())
 	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger)
 	if err != nil {
 		return err

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ordersvc/orders/internal/testhttp"
+)
+
+// TestReadyGaugeFollowsTheProbe: orders_ready is what /ready would say, at
+// each scrape: 1 while PostgreSQL answers, 0 once it refuses the API.
+func TestReadyGaugeFollowsTheProbe(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	assert.InDelta(t, 1, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
+	makeDatabaseUnavailable(t, ts.DBURL)
+	assert.InDelta(t, 0, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
+}
