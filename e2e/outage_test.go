@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -112,7 +110,7 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	pub, err := amqp.NewPublisher(topo.Tasks(1), watermill.NopLogger{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
-	reopen := refuseConnections(t, dbURL)
+	reopen := testdb.RefuseConnections(t, dbURL)
 	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
 
 	const retriesBeforeRestore = 4
@@ -147,31 +145,6 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	assert.NotEmpty(t, sys.workers.logs.Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
 }
 
-// refuseConnections makes the database at dbURL refuse new connections and
-// ends the ones it has; the returned function (also run at cleanup) lets
-// connections in again.
-func refuseConnections(t *testing.T, dbURL string) (reopen func()) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	require.NoError(t, err)
-	name := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
-	admin, err := pgx.Connect(context.Background(), testdb.AdminURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close(context.Background()) })
-	_, err = admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
-	require.NoError(t, err)
-	_, err = admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", u.Path[1:])
-	require.NoError(t, err)
-	var once sync.Once
-	reopen = func() {
-		once.Do(func() {
-			_, err := admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
-			require.NoError(t, err)
-		})
-	}
-	t.Cleanup(reopen)
-	return reopen
-}
 
 // retryWaits lists the waits the workers logged before each retry of a message.
 func retryWaits(p *proc, messageID string) []time.Duration {

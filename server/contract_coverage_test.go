@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -314,7 +312,7 @@ func reachDatabaseDownStatuses(t *testing.T, seen *observed) {
 	c := s.Client
 	alice := newUser(t, s)
 	order := newOrder(t, s, alice)
-	makeDatabaseUnavailable(t, s.DBURL)
+	testdb.RefuseConnections(t, s.DBURL)
 
 	runStatusCases(t, databaseCases(s, alice, order, 503, "new-user@example.com", func(t *testing.T, h http.Header) {
 		require.Equal(t, "1", h.Get("Retry-After"), "an outage says when to retry")
@@ -401,30 +399,5 @@ func databaseCases(s *contractServer, alice testUser, order client.Order, want i
 	}
 }
 
-// makeDatabaseUnavailable refuses new connections to the database of dbURL
-// and terminates the open ones, waiting until they are gone. The database
-// itself stays, so the harness still drops it at the end of the test.
-func makeDatabaseUnavailable(t *testing.T, dbURL string) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	require.NoError(t, err)
-	name := strings.TrimPrefix(u.Path, "/")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testdb.AdminURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, conn.Close(context.Background())) })
-	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" ALLOW_CONNECTIONS false")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		var left int
-		err := conn.QueryRow(ctx, `
-			WITH killed AS (
-				SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()
-			)
-			SELECT count(*) FROM killed`, name).Scan(&left)
-		return err == nil && left == 0
-	}, 10*time.Second, 20*time.Millisecond, "connections to %s did not end", name)
-}
 
 func upper(s string) openapi_types.Email { return openapi_types.Email(strings.ToUpper(s)) }

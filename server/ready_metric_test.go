@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testhttp"
 )
 
@@ -14,6 +15,6 @@ func TestReadyGaugeFollowsTheProbe(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
 	assert.InDelta(t, 1, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
-	makeDatabaseUnavailable(t, ts.DBURL)
+	testdb.RefuseConnections(t, ts.DBURL)
 	assert.InDelta(t, 0, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
 }
