@@ -137,18 +137,20 @@ func (w *outageWatch) TraceConnectEnd(_ context.Context, data pgx.TraceConnectEn
 	}
 }
 
+// observe runs after every statement: the common case, a success while
+// PostgreSQL is up, is one atomic load.
 func (w *outageWatch) observe(err error) {
 	switch {
+	case err == nil:
+		if w.down.Load() && w.down.CompareAndSwap(true, false) {
+			w.logger.Warn("PostgreSQL available again")
+		}
 	case Unavailable(err):
 		if pool := w.pool.Load(); pool != nil {
 			pool.Reset()
 		}
 		if w.down.CompareAndSwap(false, true) {
 			w.logger.Warn("PostgreSQL unavailable: requests that need it answer 503 until it is back", slog.Any("error", err))
-		}
-	case err == nil:
-		if w.down.CompareAndSwap(true, false) {
-			w.logger.Warn("PostgreSQL available again")
 		}
 	}
 }
