@@ -43,25 +43,14 @@ const (
 type Kind int
 
 const (
-	// Event: published to the durable fanout exchange "<ns>.<topic>"; each
+	// Event is published to the durable fanout exchange "<ns>.<topic>"; each
 	// handler consuming the topic has a durable queue of its own,
 	// "<ns>.<topic>.<handler>", bound to it.
 	Event Kind = iota + 1
-	// Task: published on the default exchange straight to the durable queue
+	// Task is published on the default exchange straight to the durable queue
 	// "<ns>.<topic>", the task queue: a separate channel from the event bus.
 	Task
 )
-
-func (k Kind) String() string {
-	switch k {
-	case Event:
-		return "event"
-	case Task:
-		return "task"
-	default:
-		return fmt.Sprintf("kind(%d)", int(k))
-	}
-}
 
 // Setting names the configuration variable that gives a route's
 // concurrency.
