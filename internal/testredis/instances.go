@@ -72,13 +72,13 @@ func (n *Node) info(t testing.TB, section, field string) string {
 // settings it makes) on a free port whose cluster bus port (+10000) is free
 // too, and waits until it answers PING. A port taken meanwhile by someone
 // else makes redis-server exit: another port is tried.
-func startNode(t testing.TB, sentinel bool, args func(port int, dir string) []string) *Node {
+func startNode(t testing.TB, sentinel bool, args func(dir string) []string) *Node {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		dir := t.TempDir()
 		n := &Node{Port: port, Dir: dir, done: make(chan struct{})}
-		all := append([]string{}, args(port, dir)...)
+		all := append([]string{}, args(dir)...)
 		all = append(all, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 			"--logfile", filepath.Join(dir, "redis.log"), "--save", "", "--appendonly", "no")
 		if sentinel {
@@ -109,7 +109,8 @@ func (n *Node) waitUp(within time.Duration) bool {
 			return false
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", n.Addr(), 100*time.Millisecond)
+		d := net.Dialer{Timeout: 100 * time.Millisecond}
+		conn, err := d.DialContext(context.Background(), "tcp", n.Addr())
 		if err == nil {
 			_ = conn.Close()
 			return true
@@ -134,7 +135,8 @@ func freePort(t testing.TB) int {
 }
 
 func bindable(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return false
 	}
@@ -142,13 +144,13 @@ func bindable(port int) bool {
 	return true
 }
 
-// waitFor polls cond every 50 ms until it holds, failing t after within.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+// waitFor polls cond every 50 ms until it holds, failing t after 30 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("testredis: %s not within %s", what, within)
+			t.Fatalf("testredis: %s not within 30s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -185,7 +187,7 @@ func StartCluster(t testing.TB, masters, replicas int) *Cluster {
 	c := &Cluster{NodeTimeout: time.Second}
 	var all []*Node
 	for i := range masters * (1 + replicas) {
-		n := startNode(t, false, func(_ int, dir string) []string {
+		n := startNode(t, false, func(dir string) []string {
 			return []string{
 				"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
 				"--cluster-node-timeout", strconv.FormatInt(c.NodeTimeout.Milliseconds(), 10),
@@ -208,7 +210,7 @@ func StartCluster(t testing.TB, masters, replicas int) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil { //nolint:noctx // a short admin command
 		t.Fatalf("testredis: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	waitFor(t, 30*time.Second, "cluster_state:ok on every node", func() bool {
+	waitFor(t, "cluster_state:ok on every node", func() bool {
 		for _, n := range all {
 			if n.info(t, "cluster", "cluster_enabled") != "1" {
 				return false
@@ -226,7 +228,7 @@ func StartCluster(t testing.TB, masters, replicas int) *Cluster {
 			c.Replicas = append(c.Replicas, n)
 		}
 	}
-	waitFor(t, 30*time.Second, "every replica synced", func() bool {
+	waitFor(t, "every replica synced", func() bool {
 		for _, n := range c.Replicas {
 			if n.info(t, "replication", "master_link_status") != "up" {
 				return false
@@ -276,15 +278,15 @@ func (s *Sentinel) URL() string {
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	s := &Sentinel{MasterSet: "testmaster", DownAfter: time.Second}
-	s.Master = startNode(t, false, func(int, string) []string { return nil })
-	s.Replica = startNode(t, false, func(int, string) []string {
+	s.Master = startNode(t, false, func(string) []string { return nil })
+	s.Replica = startNode(t, false, func(string) []string {
 		return []string{"--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port)}
 	})
-	waitFor(t, 30*time.Second, "the replica synced", func() bool {
+	waitFor(t, "the replica synced", func() bool {
 		return s.Replica.info(t, "replication", "master_link_status") == "up"
 	})
 	for range 3 {
-		n := startNode(t, true, func(port int, dir string) []string {
+		n := startNode(t, true, func(dir string) []string {
 			// A sentinel rewrites its configuration file: it gets its own.
 			conf := filepath.Join(dir, "sentinel.conf")
 			body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
@@ -297,7 +299,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		})
 		s.Sentinels = append(s.Sentinels, n)
 	}
-	waitFor(t, 30*time.Second, "the sentinels know the replica and each other", func() bool {
+	waitFor(t, "the sentinels know the replica and each other", func() bool {
 		for _, n := range s.Sentinels {
 			m, err := n.Do(t, "SENTINEL", "MASTER", s.MasterSet)
 			if err != nil {
