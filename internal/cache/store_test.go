@@ -325,3 +325,23 @@ func TestOpenWithRedisUnreachableStartsDegraded(t *testing.T) {
 func bytesOf(v string) func() ([]byte, error) {
 	return func() ([]byte, error) { return []byte(v), nil }
 }
+
+// TestOpenBeforeRedisAnswersConnectsLater: a process started while Redis
+// hangs starts degraded, and the breaker's probe makes the client once
+// Redis answers (with one address, rueidis then decides between one Redis
+// and a cluster).
+func TestOpenBeforeRedisAnswersConnectsLater(t *testing.T) {
+	t.Parallel()
+	testredis.Prefix(t) // Redis's shared test lock: no outage test runs meanwhile
+	proxy := newFreezer(t, testredis.URL())
+	proxy.frozen.Store(true)
+	start := time.Now()
+	r, _ := open(t, proxy.URL())
+	t.Logf("Open returned after %s with Redis hung", time.Since(start).Round(time.Millisecond))
+	require.False(t, r.Available())
+	require.ErrorIs(t, r.Ping(t.Context()), ErrUnavailable)
+
+	proxy.frozen.Store(false)
+	require.Eventually(t, r.Available, 15*time.Second, 20*time.Millisecond, "the probe connects once Redis answers")
+	require.NoError(t, r.Ping(t.Context()))
+}

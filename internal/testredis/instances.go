@@ -68,9 +68,10 @@ func (n *Node) info(t testing.TB, section, field string) string {
 	return ""
 }
 
-// startNode starts redis-server with args (after the port and directory
-// settings it makes) on a free port whose cluster bus port (+10000) is free
-// too, and waits until it answers PING. A port taken meanwhile by someone
+// startNode starts redis-server with args (given the node's data directory;
+// they come first, so a configuration file may lead), then the port and
+// directory settings, on a free port whose cluster bus port (+10000) is
+// free too, and waits until it accepts connections. A port taken meanwhile by someone
 // else makes redis-server exit: another port is tried.
 func startNode(t testing.TB, sentinel bool, args func(dir string) []string) *Node {
 	t.Helper()
