@@ -52,7 +52,9 @@ func TestNeverReadyFailsWithTheLog(t *testing.T) {
 
 func TestExitBeforeReadyFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	crash := func(context.Context, []string, func(string) string, io.Writer) error { return errors.New("no database") }
+	crash := func(context.Context, []string, func(string) string, io.Writer) error {
+		return errors.New("no database")
+	}
 	start := time.Now()
 	_, err := proc.StartFunc(context.Background(), proc.Func{Name: "cmd", Run: crash})
 	require.ErrorContains(t, err, "exited before it was ready: no database")
