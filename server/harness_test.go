@@ -26,6 +26,7 @@ type testServer struct {
 	RedisPrefix string
 	Client      *client.ClientWithResponses
 	logs        *testlog.Sink
+	proc        *proc.Proc
 	stop        func()
 }
 
@@ -51,9 +52,21 @@ const testCacheTTL = "0s"
 // (testredis.Prefix, or testredis.Outage for a test that stops Redis).
 func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
+	return startServerUntil(t, env, "")
+}
+
+// startUnreadyServer is startServer for an API meant not to be ready (its
+// database not migrated): it waits for the address, not for READY=1.
+func startUnreadyServer(t testing.TB, env map[string]string) *testServer {
+	t.Helper()
+	return startServerUntil(t, env, process.HTTPAddr)
+}
+
+func startServerUntil(t testing.TB, env map[string]string, until string) *testServer {
+	t.Helper()
 	vars := serverEnv(t, env)
 	dbURL, prefix := vars["DATABASE_URL"], vars["REDIS_KEY_PREFIX"]
-	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "server", Run: run, Env: vars, ReadyTimeout: 30 * time.Second})
+	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "server", Run: run, Env: vars, ReadyTimeout: 30 * time.Second, Until: until})
 	require.NoError(t, err)
 	var stopOnce sync.Once
 	stop := func() {
@@ -63,7 +76,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	base := p.URL(process.HTTPAddr)
 	c, err := client.NewClientWithResponses(base)
 	require.NoError(t, err)
-	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: p.Logs(), stop: stop}
+	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: p.Logs(), proc: p, stop: stop}
 }
 
 // serverEnv is the environment startServer gives run: env over the test

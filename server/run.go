@@ -141,6 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if debugAddr != "" {
 		addrs[process.DebugAddr] = debugAddr
 	}
+	process.AnnounceListening(getenv, logger, addrs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return process.ServeHTTP(gctx, httpServer, listener, cfg.ShutdownTimeout) })
 	g.Go(func() error {

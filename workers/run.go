@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if debugAddr != "" {
 		addrs[process.DebugAddr] = debugAddr
 	}
+	process.AnnounceListening(getenv, logger, addrs)
 
 	// The status endpoint, the router and the forwarders run as one group:
 	// the first of them to fail stops the others, as a signal does.

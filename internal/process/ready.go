@@ -47,6 +47,19 @@ func AnnounceReady(ctx context.Context, getenv func(string) string, logger *slog
 	}
 }
 
+// AnnounceListening tells the service manager the addresses bound, with
+// STATUS=starting, as soon as they are: a process that never becomes ready
+// (its database not migrated) can still be reached to be asked why.
+func AnnounceListening(getenv func(string) string, logger *slog.Logger, addrs map[string]string) {
+	msg := []string{sdnotify.Status("starting")}
+	for name, addr := range addrs {
+		msg = append(msg, sdnotify.Var(name, addr))
+	}
+	if err := sdnotify.FromEnv(getenv).Notify(msg...); err != nil {
+		logger.Warn("could not tell the service manager our addresses", slog.Any("error", err))
+	}
+}
+
 // AnnounceStopping tells the service manager that shutdown has begun.
 func AnnounceStopping(getenv func(string) string, logger *slog.Logger) {
 	if err := sdnotify.FromEnv(getenv).Notify(sdnotify.Stopping, sdnotify.Status("stopping")); err != nil {

@@ -139,20 +139,30 @@ func (l *Listener) receive() {
 // Wait returns every assignment received so far once name has been set to
 // value, or ctx's cause if it ends first.
 func (l *Listener) Wait(ctx context.Context, name, value string) (map[string]string, error) {
+	return l.wait(ctx, name+"="+value, func(state map[string]string) bool { return state[name] == value })
+}
+
+// WaitSet returns every assignment received so far once name has been set
+// to anything, or ctx's cause if it ends first.
+func (l *Listener) WaitSet(ctx context.Context, name string) (map[string]string, error) {
+	return l.wait(ctx, name, func(state map[string]string) bool { _, ok := state[name]; return ok })
+}
+
+func (l *Listener) wait(ctx context.Context, what string, done func(map[string]string) bool) (map[string]string, error) {
 	for {
 		l.mu.Lock()
 		state, changed, err := maps.Clone(l.state), l.changed, l.err
 		l.mu.Unlock()
-		if state[name] == value {
+		if done(state) {
 			return state, nil
 		}
 		if err != nil {
-			return state, fmt.Errorf("sdnotify: %s=%s never came: %w", name, value, err)
+			return state, fmt.Errorf("sdnotify: %s never came: %w", what, err)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return state, fmt.Errorf("sdnotify: waiting for %s=%s: %w", name, value, context.Cause(ctx))
+			return state, fmt.Errorf("sdnotify: waiting for %s: %w", what, context.Cause(ctx))
 		}
 	}
 }

@@ -54,6 +54,9 @@ type Spec struct {
 	SysProcAttr *syscall.SysProcAttr
 	// ReadyTimeout bounds the wait for READY=1 (DefaultReadyTimeout if zero).
 	ReadyTimeout time.Duration
+	// Until, when set, is the assignment to wait for instead of READY=1: an
+	// address (process.HTTPAddr), for a process meant not to be ready.
+	Until string
 }
 
 // Proc is a started process, ready.
@@ -101,7 +104,7 @@ func Start(ctx context.Context, s Spec) (*Proc, error) {
 		closeOut()
 		close(p.done)
 	}()
-	return p, p.waitReady(ctx, s.ReadyTimeout)
+	return p, p.waitReady(ctx, s.ReadyTimeout, s.Until)
 }
 
 // Func is a command's run function to start in this process, the way tests
@@ -112,6 +115,8 @@ type Func struct {
 	Env  map[string]string // its whole environment; StartFunc adds NOTIFY_SOCKET
 	// ReadyTimeout bounds the wait for READY=1 (DefaultReadyTimeout if zero).
 	ReadyTimeout time.Duration
+	// Until is as in Spec.
+	Until string
 }
 
 // StartFunc runs f.Run until Stop and returns once it has sent READY=1, as
@@ -133,7 +138,7 @@ func StartFunc(ctx context.Context, f Func) (*Proc, error) {
 		p.err = f.Run(runCtx, nil, func(k string) string { return env[k] }, p.logs)
 		close(p.done)
 	}()
-	return p, p.waitReady(ctx, f.ReadyTimeout)
+	return p, p.waitReady(ctx, f.ReadyTimeout, f.Until)
 }
 
 func (p *Proc) output() (io.Writer, func(), error) {
@@ -148,7 +153,7 @@ func (p *Proc) output() (io.Writer, func(), error) {
 	return f, func() { _ = f.Close() }, nil
 }
 
-func (p *Proc) waitReady(ctx context.Context, timeout time.Duration) error {
+func (p *Proc) waitReady(ctx context.Context, timeout time.Duration, until string) error {
 	if timeout <= 0 {
 		timeout = DefaultReadyTimeout
 	}
@@ -163,7 +168,13 @@ func (p *Proc) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-ctx.Done():
 		}
 	}()
-	ready, err := p.notify.Wait(ctx, "READY", "1")
+	var ready map[string]string
+	var err error
+	if until != "" {
+		ready, err = p.notify.WaitSet(ctx, until)
+	} else {
+		ready, err = p.notify.Wait(ctx, "READY", "1")
+	}
 	if err != nil {
 		_ = p.Stop(5 * time.Second)
 		return fmt.Errorf("%s: %w\n%s", p.name, err, p.Tail(50))
@@ -172,9 +183,15 @@ func (p *Proc) waitReady(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// Addr is the address the process reported with READY=1 under name
+// Addr is the address the process reported (with READY=1) under name
 // (process.HTTPAddr, ...), empty if it reported none.
 func (p *Proc) Addr(name string) string { return p.ready[name] }
+
+// Wait waits for the process to notify name=value (STOPPING=1, or READY=1
+// after Spec.Until) and returns every assignment it has sent.
+func (p *Proc) Wait(ctx context.Context, name, value string) (map[string]string, error) {
+	return p.notify.Wait(ctx, name, value)
+}
 
 // URL is "http://" and Addr(name).
 func (p *Proc) URL(name string) string { return "http://" + p.Addr(name) }
