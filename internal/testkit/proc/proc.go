@@ -164,7 +164,7 @@ func (p *Proc) waitReady(ctx context.Context, timeout time.Duration, until strin
 	go func() {
 		select {
 		case <-p.done:
-			cancel(fmt.Errorf("exited before it was ready: %v", p.err))
+			cancel(fmt.Errorf("exited before it was ready: %w", p.exit()))
 		case <-ctx.Done():
 		}
 	}()
@@ -243,6 +243,17 @@ func (p *Proc) Tail(n int) string {
 	return fmt.Sprintf("%s log: %d lines (%s), the last %d:\n%s", p.name, len(lines), where, n, strings.Join(lines[len(lines)-n:], ""))
 }
 
+// exit describes how the process exited: its error, or a clean exit.
+func (p *Proc) exit() error {
+	if p.err != nil {
+		return p.err
+	}
+	return errClean
+}
+
+// errClean is an exit with status 0 (or a run that returned nil).
+var errClean = errors.New("exit status 0")
+
 // Exited reports whether the process has exited, and how.
 func (p *Proc) Exited() (bool, error) {
 	select {
@@ -277,8 +288,8 @@ func (p *Proc) Stop(grace time.Duration) error {
 		return nil
 	}
 	p.stopped = true
-	if exited, err := p.Exited(); exited {
-		return fmt.Errorf("%s: exited on its own: %v", p.name, err)
+	if exited, _ := p.Exited(); exited {
+		return fmt.Errorf("%s: exited on its own: %w", p.name, p.exit())
 	}
 	if p.cmd == nil {
 		p.cancel()
