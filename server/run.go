@@ -135,15 +135,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("http server listening", slog.String("addr", listener.Addr().String()))
 
-	// Ready, to the service manager, when /ready would answer 200:
-	// PostgreSQL answers and every migration is applied.
-	addrs := map[string]string{process.HTTPAddr: listener.Addr().String()}
-	if debugAddr != "" {
-		addrs[process.DebugAddr] = debugAddr
-	}
+	addrs := process.Addrs(process.HTTPAddr, listener.Addr().String(), debugAddr)
 	process.AnnounceListening(getenv, logger, addrs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return process.ServeHTTP(gctx, httpServer, listener, cfg.ShutdownTimeout) })
+	// Ready, to the service manager, when /ready would answer 200:
+	// PostgreSQL answers and every migration is applied.
 	g.Go(func() error {
 		process.AnnounceReady(gctx, getenv, logger, srv.ready.ok, "serving", addrs)
 		return nil

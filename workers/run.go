@@ -74,10 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	httpServer := &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("workers http listening", slog.String("addr", listener.Addr().String()))
-	addrs := map[string]string{process.WorkersHTTPAddr: listener.Addr().String()}
-	if debugAddr != "" {
-		addrs[process.DebugAddr] = debugAddr
-	}
+	addrs := process.Addrs(process.WorkersHTTPAddr, listener.Addr().String(), debugAddr)
 	process.AnnounceListening(getenv, logger, addrs)
 
 	// The status endpoint, the router and the forwarders run as one group:

@@ -17,6 +17,16 @@ const (
 	WorkersHTTPAddr = "X_ORDERS_WORKERS_HTTP_ADDR" // the workers' status endpoint (WORKERS_HTTP_ADDR)
 )
 
+// Addrs is the addresses to report: the main listener's under name, and the
+// profiler's when it is on (debugAddr not empty).
+func Addrs(name, addr, debugAddr string) map[string]string {
+	addrs := map[string]string{name: addr}
+	if debugAddr != "" {
+		addrs[DebugAddr] = debugAddr
+	}
+	return addrs
+}
+
 // readyPoll is how often AnnounceReady asks the readiness check again.
 const readyPoll = 100 * time.Millisecond
 
