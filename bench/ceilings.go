@@ -1,22 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/process"
+	"github.com/ordersvc/orders/internal/sdnotify"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -49,8 +48,8 @@ func (c *dbCeiling) create(ctx context.Context, _, _ int) error {
 
 // serveCeiling is the bench binary re-executed as a bare Echo server (a
 // separate process, like the API) answering every GET with the bytes of a
-// real cached order response: what HTTP on this machine allows. It prints
-// its address on stdout and serves until killed.
+// real cached order response: what HTTP on this machine allows. It reports
+// its address with READY=1 (NOTIFY_SOCKET) and serves until killed.
 func serveCeiling(bodyFile string) error {
 	body, err := os.ReadFile(bodyFile)
 	if err != nil {
@@ -63,13 +62,17 @@ func serveCeiling(bodyFile string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(ln.Addr().String())
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
-	return srv.Serve(ln)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if err := sdnotify.FromEnv(os.Getenv).Notify(sdnotify.Ready, sdnotify.Var(process.HTTPAddr, ln.Addr().String())); err != nil {
+		return err
+	}
+	return <-serveErr
 }
 
 // startCeilingServer runs serveCeiling in a child process.
-func startCeilingServer(ctx context.Context, dir string, body []byte) (string, *process, error) {
+func startCeilingServer(ctx context.Context, dir string, body []byte) (string, *proc.Proc, error) {
 	bodyFile := filepath.Join(dir, "ceiling-body.json")
 	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
 		return "", nil, err
@@ -78,19 +81,12 @@ func startCeilingServer(ctx context.Context, dir string, body []byte) (string, *
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-serve-ceiling", bodyFile)
-	cmd.SysProcAttr = ownSession
-	out, err := cmd.StdoutPipe()
+	p, err := proc.Start(ctx, proc.Spec{
+		Name: "ceiling", Path: self, Args: []string{"-serve-ceiling", bodyFile}, Env: os.Environ(),
+		LogFile: filepath.Join(dir, "ceiling.log"), SysProcAttr: ownSession,
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return "", nil, fmt.Errorf("ceiling server: %w", err)
-	}
-	return "http://" + strings.TrimSpace(line), &process{cmd: cmd}, nil
+	return p.URL(process.HTTPAddr), p, nil
 }

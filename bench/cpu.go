@@ -18,8 +18,8 @@ const clockTicks = 100
 // two readings over the elapsed time.
 func cpuSeconds(s *system) map[string]float64 {
 	out := map[string]float64{
-		"api":     procCPU(strconv.Itoa(s.api.cmd.Process.Pid)),
-		"workers": procCPU(strconv.Itoa(s.workers.cmd.Process.Pid)),
+		"api":     procCPU(strconv.Itoa(s.api.Pid())),
+		"workers": procCPU(strconv.Itoa(s.workers.Pid())),
 		"load":    procCPU("self"),
 	}
 	byName := map[string]string{"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}

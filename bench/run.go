@@ -88,7 +88,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = ceilProc.cmd.Process.Kill(); _ = ceilProc.cmd.Wait() }()
+	defer ceilProc.Kill()
 	ceil := &api{base: ceilURL, client: newHTTPClient(concurrency), users: a.users}
 	uncached := &api{base: sys.uncachedURL, client: newHTTPClient(concurrency), users: a.users}
 
@@ -181,8 +181,8 @@ func sampleRSS(sys *system, into map[string]float64) func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			into["api"] = max(into["api"], sys.api.rssMiB())
-			into["workers"] = max(into["workers"], sys.workers.rssMiB())
+			into["api"] = max(into["api"], rssMiB(sys.api))
+			into["workers"] = max(into["workers"], rssMiB(sys.workers))
 			select {
 			case <-done:
 				return

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/process"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 // system is the API and the workers, built from this checkout and run as
@@ -29,18 +28,13 @@ type system struct {
 	adminURL    string
 	dbURL       string
 	namespace   string
-	api         *process
-	uncached    *process // a second API with CACHE_TTL=0, for uncached reads
-	workers     *process
+	api         *proc.Proc
+	uncached    *proc.Proc // a second API with CACHE_TTL=0, for uncached reads
+	workers     *proc.Proc
 	apiURL      string
 	uncachedURL string
 	statusURL   string
 	debugURL    string // the API's profiler
-}
-
-type process struct {
-	cmd     *exec.Cmd
-	logPath string
 }
 
 func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*system, error) {
@@ -49,17 +43,21 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 		return nil, err
 	}
 	s := &system{dir: dir, adminURL: adminURL, dbName: "bench_" + randomHex(6), namespace: "bench_" + randomHex(6)}
-	for _, name := range []string{"server", "workers"} {
-		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), "./"+name)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("build %s: %w", name, err)
-		}
+	if err := s.start(ctx, extraEnv); err != nil {
+		s.stop(context.WithoutCancel(ctx))
+		return nil, err
 	}
-	if err := adminExec(ctx, adminURL, "CREATE DATABASE "+s.dbName); err != nil {
-		return nil, fmt.Errorf("create database: %w", err)
+	return s, nil
+}
+
+func (s *system) start(ctx context.Context, extraEnv []string) error {
+	if err := proc.Build(ctx, s.dir, "./server", "./workers"); err != nil {
+		return err
 	}
-	u, _ := url.Parse(adminURL)
+	if err := adminExec(ctx, s.adminURL, "CREATE DATABASE "+s.dbName); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	u, _ := url.Parse(s.adminURL)
 	u.Path = "/" + s.dbName
 	s.dbURL = u.String()
 
@@ -77,28 +75,20 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 		"RATE_LIMIT_ENABLED=false",
 		"DEBUG_ADDR=127.0.0.1:0",
 	}, extraEnv...)
-	if s.api, err = s.start(ctx, "server", env, "server"); err != nil {
-		return nil, err
+	var err error
+	if s.api, err = s.startProc(ctx, "server", env, "server"); err != nil {
+		return err
 	}
-	if s.apiURL, err = waitListening(s.api, "http server listening"); err != nil {
-		return nil, err
+	s.apiURL, s.debugURL = s.api.URL(process.HTTPAddr), s.api.URL(process.DebugAddr)
+	if s.uncached, err = s.startProc(ctx, "server", append(env, "CACHE_TTL=0", "MIGRATE_ON_START=false"), "server-uncached"); err != nil {
+		return err
 	}
-	if s.debugURL, err = waitListening(s.api, "debug server listening"); err != nil {
-		return nil, err
+	s.uncachedURL = s.uncached.URL(process.HTTPAddr)
+	if s.workers, err = s.startProc(ctx, "workers", env, "workers"); err != nil {
+		return err
 	}
-	if s.uncached, err = s.start(ctx, "server", append(env, "CACHE_TTL=0", "MIGRATE_ON_START=false"), "server-uncached"); err != nil {
-		return nil, err
-	}
-	if s.uncachedURL, err = waitListening(s.uncached, "http server listening"); err != nil {
-		return nil, err
-	}
-	if s.workers, err = s.start(ctx, "workers", env, "workers"); err != nil {
-		return nil, err
-	}
-	if s.statusURL, err = waitListening(s.workers, "workers http listening"); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s.statusURL = s.workers.URL(process.WorkersHTTPAddr)
+	return nil
 }
 
 // ownSession starts a process in a session of its own. Linux schedules each
@@ -109,46 +99,18 @@ func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*syst
 // share of the machine.
 var ownSession = &syscall.SysProcAttr{Setsid: true}
 
-func (s *system) start(ctx context.Context, name string, env []string, logName string) (*process, error) {
-	logPath := filepath.Join(s.dir, logName+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(s.dir, name))
-	cmd.SysProcAttr = ownSession
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return &process{cmd: cmd, logPath: logPath}, nil
-}
-
-// waitListening reads the process log until it names its listen address.
-func waitListening(p *process, msg string) (string, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		f, err := os.Open(p.logPath)
-		if err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var rec struct{ Msg, Addr string }
-				if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == msg {
-					_ = f.Close()
-					return "http://" + rec.Addr, nil
-				}
-			}
-			_ = f.Close()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return "", fmt.Errorf("%s never logged %q; see %s", p.cmd.Path, msg, p.logPath)
+// startProc starts a binary built into s.dir, its log in s.dir, and waits
+// until it is ready.
+func (s *system) startProc(ctx context.Context, binary string, env []string, name string) (*proc.Proc, error) {
+	return proc.Start(ctx, proc.Spec{
+		Name: name, Path: filepath.Join(s.dir, binary), Env: env,
+		LogFile: filepath.Join(s.dir, name+".log"), SysProcAttr: ownSession,
+	})
 }
 
 // rssMiB reads the resident set size of a process from /proc.
-func (p *process) rssMiB() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func rssMiB(p *proc.Proc) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0
 	}
@@ -162,10 +124,11 @@ func (p *process) rssMiB() float64 {
 }
 
 func (s *system) stop(ctx context.Context) {
-	for _, p := range []*process{s.workers, s.uncached, s.api} {
-		if p != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			_ = p.cmd.Wait()
+	for _, p := range []*proc.Proc{s.workers, s.uncached, s.api} {
+		if p != nil {
+			if err := p.Stop(time.Minute); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
 		}
 	}
 	_ = adminExec(ctx, s.adminURL, "DROP DATABASE IF EXISTS "+s.dbName+" WITH (FORCE)")

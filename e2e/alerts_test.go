@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testlog"
@@ -41,8 +42,8 @@ func TestOutboxAlertFiresAndResolves(t *testing.T) {
 	topo := testamqp.Outage(t)
 	sys := newSystem(t, testdb.New(t), topo, nil)
 	prom := startPrometheus(t, map[string]string{
-		"orders-api":     sys.api.addr("http server listening"),
-		"orders-workers": sys.workers.addr("workers http listening"),
+		"orders-api":     sys.api.Addr(process.HTTPAddr),
+		"orders-workers": sys.workers.Addr(process.WorkersHTTPAddr),
 	})
 	auth := sys.login()
 	pool := openPool(t, sys.dbURL)
@@ -211,4 +212,3 @@ func (p *promServer) alerts() map[string]string {
 	}
 	return out
 }
-

@@ -17,7 +17,9 @@ import (
 
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 // waitDrained waits until every order in the database is processed and the
@@ -72,8 +74,8 @@ func (r *chaosRun) servicesBack(ctx context.Context) map[string]string {
 	return out
 }
 
-func workersReady(ctx context.Context, p *proc) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr("workers http listening")+"/ready", nil)
+func workersReady(ctx context.Context, p *proc.Proc) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL(process.WorkersHTTPAddr)+"/ready", nil)
 	if err != nil {
 		return err.Error()
 	}
@@ -117,7 +119,7 @@ type chaosAudit struct {
 // auditOrders checks every 201 and every order against the database: the
 // order exists and is processed, it has one new_order event, and the inbox
 // holds exactly one task for it (the task id derives from the event id).
-func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, start time.Time, calls []chaosCall, workers []*proc) chaosAudit {
+func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, start time.Time, calls []chaosCall, workers []*proc.Proc) chaosAudit {
 	t.Helper()
 	ctx := context.Background()
 	var a chaosAudit
@@ -216,11 +218,11 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, star
 
 	logged := map[string]int{}
 	for _, p := range workers {
-		for _, rec := range p.logs.Find("order processed") {
+		for _, rec := range p.Logs().Find("order processed") {
 			id, _ := rec["order_id"].(string)
 			logged[id]++
 		}
-		a.Redelivered += len(p.logs.Find("duplicate task ignored"))
+		a.Redelivered += len(p.Logs().Find("duplicate task ignored"))
 	}
 	for _, n := range logged {
 		if n > 1 {

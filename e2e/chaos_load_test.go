@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/process"
 )
 
 // Request kinds of the chaos load and the status each expects.
@@ -62,7 +63,7 @@ func newChaosLoad(t *testing.T, sys *system, n int) *chaosLoad {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	api, err := client.NewClient("http://"+sys.api.addr("http server listening"),
+	api, err := client.NewClient(sys.api.URL(process.HTTPAddr),
 		client.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
 	require.NoError(t, err)
 	l := &chaosLoad{api: api}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordersvc/orders/internal/plots"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 // chaosResult is what a chaos run measured and checked; it is printed as a
@@ -164,9 +165,9 @@ type logLine struct {
 }
 
 // warnings are a process's log lines at WARN or ERROR.
-func warnings(p *proc) []logLine {
+func warnings(p *proc.Proc) []logLine {
 	var out []logLine
-	for _, rec := range p.logs.Records() {
+	for _, rec := range p.Logs().Records() {
 		if level, _ := rec["level"].(string); level != "WARN" && level != "ERROR" {
 			continue
 		}

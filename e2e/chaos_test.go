@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 	"github.com/ordersvc/orders/internal/testlock"
 	"github.com/ordersvc/orders/internal/testredis"
 )
@@ -115,7 +116,7 @@ func TestChaosUnderLoad(t *testing.T) {
 		"RATE_LIMIT_USER":      budget,
 	})
 	run := &chaosRun{t: t, sys: sys, plan: plan,
-		workers: []*proc{sys.workers, startProc(t, "workers", sys.env, "workers running")}}
+		workers: []*proc.Proc{sys.workers, startProc(t, "workers", sys.env)}}
 	load := newChaosLoad(t, sys, plan.CreateClients)
 
 	result := chaosResult{StartedAt: time.Now().UTC(), Plan: plan,
@@ -173,9 +174,9 @@ type chaosRun struct {
 	t       *testing.T
 	sys     *system
 	plan    chaosPlan
-	start   time.Time // the load's
-	workers []*proc   // the running workers processes
-	killed  []*proc   // the SIGKILLed ones, for their logs
+	start   time.Time    // the load's
+	workers []*proc.Proc // the running workers processes
+	killed  []*proc.Proc // the SIGKILLed ones, for their logs
 	windows []chaosWindow
 }
 
@@ -213,11 +214,11 @@ func (r *chaosRun) inject(ctx context.Context, f chaosFault) {
 		require.Equal(t, faultWorkers, f.Service, "unknown fault")
 		w.Fault = fmt.Sprintf("workers %d SIGKILLed and restarted", f.Workers+1)
 		killed := r.workers[f.Workers]
-		killed.signal(syscall.SIGKILL)
+		killed.Kill()
 		w.down = time.Now()
 		r.killed = append(r.killed, killed)
 		sleepCtx(ctx, time.Second)
-		r.workers[f.Workers] = startProc(t, "workers", r.sys.env, "workers running")
+		r.workers[f.Workers] = startProc(t, "workers", r.sys.env)
 	}
 	w.up = time.Now()
 	w.until = w.up.Add(recoveryGrace)
@@ -229,8 +230,8 @@ func (r *chaosRun) inject(ctx context.Context, f chaosFault) {
 
 func (r *chaosRun) since(at time.Time) float64 { return at.Sub(r.start).Seconds() }
 
-func (r *chaosRun) allWorkers() []*proc {
-	return append(append([]*proc(nil), r.killed...), r.workers...)
+func (r *chaosRun) allWorkers() []*proc.Proc {
+	return append(append([]*proc.Proc(nil), r.killed...), r.workers...)
 }
 
 // sleepCtx sleeps for d, or until ctx ends; it reports whether ctx is still live.

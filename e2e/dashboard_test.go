@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testhttp"
@@ -54,8 +55,8 @@ func TestDashboardQueriesNameRealMetrics(t *testing.T) {
 		exposed[name] = true
 	}
 	for _, url := range []string{
-		"http://" + sys.api.addr("http server listening") + "/metrics",
-		"http://" + sys.workers.addr("workers http listening") + "/metrics",
+		sys.api.URL(process.HTTPAddr) + "/metrics",
+		sys.workers.URL(process.WorkersHTTPAddr) + "/metrics",
 	} {
 		for _, name := range sampleNames(testhttp.Get(t, url)) {
 			exposed[name] = true

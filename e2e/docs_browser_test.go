@@ -24,6 +24,7 @@ import (
 
 	orders "github.com/ordersvc/orders"
 	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
 )
@@ -47,7 +48,7 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 	sys := newSystem(t, testdb.New(t), topo, map[string]string{
 		"REDIS_KEY_PREFIX": "docs-browser-" + randomSuffix(),
 	})
-	base := "http://" + sys.api.addr("http server listening")
+	base := sys.api.URL(process.HTTPAddr)
 	email, password := registerUser(t, sys)
 	shots := screenshotDir(t)
 	b := newBrowser(t, shots)

@@ -5,14 +5,10 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +17,8 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/process"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 var binDir string
@@ -33,94 +30,35 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, name := range []string{"server", "workers"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../"+name) //nolint:noctx // build step before any test
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: build", name, err)
-			os.Exit(1)
-		}
+	if err := proc.Build(context.Background(), dir, "../server", "../workers"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// proc is one running binary.
-type proc struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	logs *testlog.Sink
-	done chan error
-}
-
-// startProc runs binary with env and waits for its ready log line.
-func startProc(t testing.TB, binary string, env map[string]string, readyMsg string) *proc {
+// startProc runs binary with env, waits until it is ready (READY=1, see
+// internal/testkit/proc) and stops it when t ends, showing its log if t
+// failed.
+func startProc(t testing.TB, binary string, env map[string]string) *proc.Proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, binary)) //nolint:noctx // stopped by signals, not a context
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	vars := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		vars = append(vars, k+"="+v)
 	}
-	p := &proc{t: t, cmd: cmd, logs: testlog.NewSink(), done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	require.NoError(t, cmd.Start())
-	go func() { p.done <- cmd.Wait() }()
+	p, err := proc.Start(context.Background(), proc.Spec{Name: binary, Path: filepath.Join(binDir, binary), Env: vars})
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
+		if err := p.Stop(60 * time.Second); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
-			p.showLog(binary)
+			t.Log(p.Tail(100))
 		}
 	})
-	_, ok := p.logs.WaitFor(readyMsg, 60*time.Second)
-	require.True(t, ok, "%s did not log %q:\n%s", binary, readyMsg, p.logs.String())
 	return p
-}
-
-// showLog puts the process's log in the test output; a long one (a load
-// test's) goes to a file instead, with only its end shown.
-func (p *proc) showLog(binary string) {
-	const tail = 100
-	log := p.logs.String()
-	lines := strings.SplitAfter(log, "\n")
-	if len(lines) <= 2*tail {
-		p.t.Logf("%s log:\n%s", binary, log)
-		return
-	}
-	f, err := os.CreateTemp("", "orders-e2e-"+binary+"-*.log")
-	if err == nil {
-		_, err = f.WriteString(log)
-		err = errors.Join(err, f.Close())
-	}
-	if err != nil {
-		p.t.Logf("%s log: %d lines, not saved: %v", binary, len(lines), err)
-		return
-	}
-	p.t.Logf("%s log: %d lines in %s, the last %d:\n%s", binary, len(lines), f.Name(), tail, strings.Join(lines[len(lines)-tail:], ""))
-}
-
-// signal sends sig and waits for the process to exit (no-op when it has).
-func (p *proc) signal(sig syscall.Signal) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case err := <-p.done:
-		_ = err // the exit status of a signalled process says nothing new
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done //nolint:errcheck // killed: the status is known
-		p.t.Errorf("process did not exit within 60s of %s", sig)
-	}
-}
-
-// addr returns the address logged with msg.
-func (p *proc) addr(msg string) string {
-	rec, ok := p.logs.WaitFor(msg, 10*time.Second)
-	require.True(p.t, ok)
-	addr, _ := rec["addr"].(string)
-	return addr
 }
 
 // system is one API and one workers process on their own database and namespace.
@@ -128,8 +66,8 @@ type system struct {
 	t       *testing.T
 	dbURL   string
 	topo    messaging.Topology
-	api     *proc
-	workers *proc
+	api     *proc.Proc
+	workers *proc.Proc
 	client  *client.ClientWithResponses
 	env     map[string]string
 }
@@ -151,16 +89,16 @@ func newSystem(t *testing.T, dbURL string, topo messaging.Topology, extra map[st
 		env[k] = v
 	}
 	s := &system{t: t, dbURL: dbURL, topo: topo, env: env}
-	s.api = startProc(t, "server", env, "http server listening")
+	s.api = startProc(t, "server", env)
 	s.startWorkers()
-	c, err := client.NewClientWithResponses("http://" + s.api.addr("http server listening"))
+	c, err := client.NewClientWithResponses(s.api.URL(process.HTTPAddr))
 	require.NoError(t, err)
 	s.client = c
 	return s
 }
 
 func (s *system) startWorkers() {
-	s.workers = startProc(s.t, "workers", s.env, "workers running")
+	s.workers = startProc(s.t, "workers", s.env)
 }
 
 // login registers a user and returns a request editor carrying its token.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/hostile"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testredis"
 )
@@ -42,8 +43,8 @@ func BenchmarkHostileFlood(b *testing.B) {
 		"RATE_LIMIT_AUTH":        budget,
 		"RATE_LIMIT_LOGIN_EMAIL": budget,
 		"RATE_LIMIT_USER":        budget,
-	}, "http server listening")
-	base := "http://" + api.addr("http server listening")
+	})
+	base := api.URL(process.HTTPAddr)
 	token, orderID := floodUser(b, base)
 	shapes := hostile.Shapes()
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: floodSize}, Timeout: time.Minute}
@@ -74,7 +75,7 @@ func BenchmarkHostileFlood(b *testing.B) {
 		}
 		wg.Wait()
 	}
-	b.ReportMetric(float64(peakRSS(b, api.cmd.Process.Pid))/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(peakRSS(b, api.Pid()))/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(slowest.Seconds()*1000, "slowest-ms")
 }
 

@@ -23,9 +23,11 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 // TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker
@@ -45,13 +47,13 @@ func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
 	})
 	auth := sys.login()
 	pool := openPool(t, sys.dbURL)
-	metricsURL := "http://" + sys.workers.addr("workers http listening") + "/metrics"
+	metricsURL := sys.workers.URL(process.WorkersHTTPAddr) + "/metrics"
 
 	load := startLoad(t, sys.client, auth, 100)
-	_, ok := sys.workers.logs.WaitFor("order processed", 30*time.Second)
+	_, ok := sys.workers.Logs().WaitFor("order processed", 30*time.Second)
 	require.True(t, ok)
 	time.Sleep(time.Second)
-	logStart := len(sys.workers.logs.String())
+	logStart := len(sys.workers.Logs().String())
 	errorsBefore := testhttp.Metric(testhttp.Get(t, metricsURL), `orders_handler_attempts_total{handler="start_processing",outcome="error"}`)
 
 	testamqp.Stop(t)
@@ -66,7 +68,7 @@ func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
 
 	body := testhttp.Get(t, metricsURL)
 	failed := testhttp.Metric(body, `orders_handler_attempts_total{handler="start_processing",outcome="error"}`) - errorsBefore
-	logs := sys.workers.logs.String()[logStart:]
+	logs := sys.workers.Logs().String()[logStart:]
 	lines := logLines(logs)
 	publishFailures := lines.count("Cannot publish messages") // the router's line for a produced message it could not send
 	t.Logf("%d orders; start_processing failed attempts: %.0f; router publish failures: %d; retries: %.0f; "+
@@ -122,7 +124,7 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	reopen()
 	restored := time.Now()
 	require.Eventually(t, func() bool {
-		for _, rec := range sys.workers.logs.Find("order processed") {
+		for _, rec := range sys.workers.Logs().Find("order processed") {
 			if rec["message_id"] == task.UUID {
 				return true
 			}
@@ -135,21 +137,20 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	assert.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms}, retryWaits(sys.workers, task.UUID),
 		"HANDLER_RETRY_BACKOFF, doubling")
 	assert.Less(t, took, 1600*ms+time.Second, "done after the wait in progress, no longer")
-	body := testhttp.Get(t, "http://"+sys.workers.addr("workers http listening")+"/metrics")
+	body := testhttp.Get(t, sys.workers.URL(process.WorkersHTTPAddr)+"/metrics")
 	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, "orders_handler_retries_total"), 0, "every retry counted, the first included")
 	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, `orders_handler_attempts_total{handler="process_order",outcome="error"}`), 0)
 	assert.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body)
-	for _, rec := range sys.workers.logs.Find("handler failed, retrying") {
+	for _, rec := range sys.workers.Logs().Find("handler failed, retrying") {
 		assert.Equal(t, "DEBUG", rec["level"], "a retry an outage causes is a debug line")
 	}
-	assert.NotEmpty(t, sys.workers.logs.Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
+	assert.NotEmpty(t, sys.workers.Logs().Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
 }
 
-
 // retryWaits lists the waits the workers logged before each retry of a message.
-func retryWaits(p *proc, messageID string) []time.Duration {
+func retryWaits(p *proc.Proc, messageID string) []time.Duration {
 	var waits []time.Duration
-	for _, rec := range p.logs.Find("handler failed, retrying") {
+	for _, rec := range p.Logs().Find("handler failed, retrying") {
 		wait, _ := rec["wait"].(string)
 		if d, err := time.ParseDuration(wait); err == nil && rec["message_id"] == messageID {
 			waits = append(waits, d)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,8 +15,10 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
 // TestOrdersSurviveRabbitMQOutage: with the broker down, the API still
@@ -45,7 +46,7 @@ func TestOrdersSurviveRabbitMQOutage(t *testing.T) {
 	waitAllProcessed(t, pool, ids, 90*time.Second)
 	assertProcessedOnce(t, sys, pool, ids)
 	assert.Zero(t, outboxStatus(t, sys).Pending)
-	t.Logf("duplicates absorbed by the inbox after the outage: %d", len(sys.workers.logs.Find("duplicate task ignored")))
+	t.Logf("duplicates absorbed by the inbox after the outage: %d", len(sys.workers.Logs().Find("duplicate task ignored")))
 }
 
 // TestRabbitMQStopsWhileForwarding: the broker goes away while batches are
@@ -83,7 +84,7 @@ func TestRabbitMQStopsWhileForwarding(t *testing.T) {
 		})
 	}
 	// Stop the broker once the pipeline is in full flow.
-	_, ok := sys.workers.logs.WaitFor("order processed", 30*time.Second)
+	_, ok := sys.workers.Logs().WaitFor("order processed", 30*time.Second)
 	require.True(t, ok)
 	time.Sleep(500 * time.Millisecond)
 	testamqp.Stop(t)
@@ -99,7 +100,7 @@ func TestRabbitMQStopsWhileForwarding(t *testing.T) {
 	assertProcessedOnce(t, sys, pool, ids)
 	require.Eventually(t, func() bool { return outboxStatus(t, sys).Pending == 0 }, 30*time.Second, 100*time.Millisecond)
 	t.Logf("%d orders; %d events waiting during the outage; duplicates absorbed by the inbox: %d",
-		len(ids), pending, len(sys.workers.logs.Find("duplicate task ignored")))
+		len(ids), pending, len(sys.workers.Logs().Find("duplicate task ignored")))
 }
 
 // TestWorkersKilledMidRunLoseNothing: SIGKILL while tasks are in flight,
@@ -121,17 +122,17 @@ func TestWorkersKilledMidRunLoseNothing(t *testing.T) {
 		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
 		ids = append(ids, resp.JSON201.Id)
 	}
-	_, ok := sys.workers.logs.WaitFor("order processed", 30*time.Second)
+	_, ok := sys.workers.Logs().WaitFor("order processed", 30*time.Second)
 	require.True(t, ok)
 	first := sys.workers
-	first.signal(syscall.SIGKILL)
-	done := len(first.logs.Find("order processed"))
+	first.Kill()
+	done := len(first.Logs().Find("order processed"))
 	require.Less(t, done, len(ids), "the kill must land mid-run")
 
 	sys.startWorkers()
 	waitAllProcessed(t, pool, ids, 90*time.Second)
 	assertProcessedOnce(t, sys, pool, ids, first)
-	t.Logf("processed before SIGKILL: %d of %d; duplicates absorbed: %d", done, len(ids), len(sys.workers.logs.Find("duplicate task ignored")))
+	t.Logf("processed before SIGKILL: %d of %d; duplicates absorbed: %d", done, len(ids), len(sys.workers.Logs().Find("duplicate task ignored")))
 }
 
 func oneItemOrder() client.CreateOrderJSONRequestBody {
@@ -157,7 +158,7 @@ type outboxBacklog struct {
 
 func outboxStatus(t *testing.T, sys *system) outboxBacklog {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+sys.workers.addr("workers http listening")+"/outbox", nil)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, sys.workers.URL(process.WorkersHTTPAddr)+"/outbox", nil)
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -185,14 +186,14 @@ func waitAllProcessed(t *testing.T, pool *pgxpool.Pool, ids []uuid.UUID, timeout
 // assertProcessedOnce checks the inbox (one task applied per order) and the
 // logs of every workers process (never two "order processed" lines for one
 // order; a process killed between commit and log line may have written none).
-func assertProcessedOnce(t *testing.T, sys *system, pool *pgxpool.Pool, ids []uuid.UUID, earlier ...*proc) {
+func assertProcessedOnce(t *testing.T, sys *system, pool *pgxpool.Pool, ids []uuid.UUID, earlier ...*proc.Proc) {
 	t.Helper()
 	var inbox int
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM processed_messages WHERE handler = 'process_order'").Scan(&inbox))
 	assert.Equal(t, len(ids), inbox, "one applied task per order")
 	seen := map[string]int{}
 	for _, p := range append(earlier, sys.workers) {
-		for _, rec := range p.logs.Find("order processed") {
+		for _, rec := range p.Logs().Find("order processed") {
 			id, _ := rec["order_id"].(string)
 			seen[id]++
 		}

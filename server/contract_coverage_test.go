@@ -38,10 +38,11 @@ func TestEveryDocumentedStatusIsReached(t *testing.T) {
 		})
 		t.Run("not migrated", func(t *testing.T) {
 			t.Parallel()
-			s := startContractServer(t, map[string]string{
+			ts := startUnreadyServer(t, map[string]string{
 				"DATABASE_URL":     testdb.NewEmpty(t),
 				"MIGRATE_ON_START": "false",
-			}, seen)
+			})
+			s := newContractServer(t, ts.URL, ts.DBURL, seen)
 			ready, err := s.Client.GetReadyWithResponse(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, 503, ready.StatusCode(), "%s", ready.Body)

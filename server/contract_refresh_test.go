@@ -259,7 +259,7 @@ func reachRevocationsUnknown(t *testing.T, s *contractServer) {
 func TestTokensAcceptedOnceRevocationsAreLoaded(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.NewEmpty(t)
-	ts := startServer(t, map[string]string{"DATABASE_URL": dbURL, "MIGRATE_ON_START": "false"})
+	ts := startUnreadyServer(t, map[string]string{"DATABASE_URL": dbURL, "MIGRATE_ON_START": "false"})
 	s := newContractServer(t, ts.URL, dbURL, newObserved())
 	token := signedToken(t, testJWTSecret, jwa.HS256(), validClaims(1))
 	require.Equal(t, http.StatusServiceUnavailable, accessStatus(t, s, 1, token))

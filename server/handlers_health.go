@@ -84,11 +84,17 @@ func (r *readiness) gauge() prometheus.Collector {
 		Namespace: metrics.Namespace, Name: "ready",
 		Help: "1 when the readiness probe (/ready) passes: PostgreSQL answers and every migration is applied.",
 	}, func() float64 {
-		if _, ok := r.check(context.Background()); ok {
+		if r.ok(context.Background()) {
 			return 1
 		}
 		return 0
 	})
+}
+
+// ok is check's verdict alone.
+func (r *readiness) ok(ctx context.Context) bool {
+	_, ok := r.check(ctx)
+	return ok
 }
 
 func (r *readiness) check(ctx context.Context) (map[string]string, bool) {

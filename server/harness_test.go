@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 	"github.com/ordersvc/orders/internal/testlog"
 	"github.com/ordersvc/orders/internal/testredis"
 )
@@ -24,6 +26,7 @@ type testServer struct {
 	RedisPrefix string
 	Client      *client.ClientWithResponses
 	logs        *testlog.Sink
+	proc        *proc.Proc
 	stop        func()
 }
 
@@ -49,40 +52,31 @@ const testCacheTTL = "0s"
 // (testredis.Prefix, or testredis.Outage for a test that stops Redis).
 func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
+	return startServerUntil(t, env, "")
+}
+
+// startUnreadyServer is startServer for an API meant not to be ready (its
+// database not migrated): it waits for the address, not for READY=1.
+func startUnreadyServer(t testing.TB, env map[string]string) *testServer {
+	t.Helper()
+	return startServerUntil(t, env, process.HTTPAddr)
+}
+
+func startServerUntil(t testing.TB, env map[string]string, until string) *testServer {
+	t.Helper()
 	vars := serverEnv(t, env)
 	dbURL, prefix := vars["DATABASE_URL"], vars["REDIS_KEY_PREFIX"]
-	ctx, cancel := context.WithCancel(context.Background())
-	sink := testlog.NewSink()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, sink) }()
+	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "server", Run: run, Env: vars, ReadyTimeout: 30 * time.Second, Until: until})
+	require.NoError(t, err)
 	var stopOnce sync.Once
 	stop := func() {
-		stopOnce.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				require.NoError(t, err, "run returned an error on shutdown")
-			case <-time.After(20 * time.Second):
-				t.Error("server did not stop within 20s of cancellation")
-			}
-		})
+		stopOnce.Do(func() { require.NoError(t, p.Stop(20*time.Second), "the server's shutdown") })
 	}
 	t.Cleanup(stop)
-
-	select {
-	case err := <-done:
-		t.Fatalf("server exited at start: %v\nlogs:\n%s", err, sink.String())
-	case <-time.After(0):
-	}
-	rec, ok := sink.WaitFor("http server listening", 30*time.Second)
-	if !ok {
-		t.Fatalf("server did not start within 30s\nlogs:\n%s", sink.String())
-	}
-	addr, _ := rec["addr"].(string)
-	base := "http://" + addr
+	base := p.URL(process.HTTPAddr)
 	c, err := client.NewClientWithResponses(base)
 	require.NoError(t, err)
-	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: sink, stop: stop}
+	return &testServer{URL: base, DBURL: dbURL, RedisPrefix: prefix, Client: c, logs: p.Logs(), proc: p, stop: stop}
 }
 
 // serverEnv is the environment startServer gives run: env over the test

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,12 +9,15 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ordersvc/orders/internal/auth"
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
 
@@ -76,7 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer redis.Close() // after the HTTP server has drained
 
-	if err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger); err != nil {
+	debugAddr, err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger)
+	if err != nil {
 		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
 	}
 	reg := metrics.NewRegistry(pool)
@@ -130,23 +133,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.Serve(listener) }()
 	logger.Info("http server listening", slog.String("addr", listener.Addr().String()))
 
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
+	addrs := process.Addrs(process.HTTPAddr, listener.Addr().String(), debugAddr)
+	process.AnnounceListening(getenv, logger, addrs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return process.ServeHTTP(gctx, httpServer, listener, cfg.ShutdownTimeout) })
+	// Ready, to the service manager, when /ready would answer 200:
+	// PostgreSQL answers and every migration is applied.
+	g.Go(func() error {
+		process.AnnounceReady(gctx, getenv, logger, srv.ready.ok, "serving", addrs)
+		return nil
+	})
+	<-gctx.Done()
 	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	process.AnnounceStopping(getenv, logger)
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	logger.Info("stopped")
 	return nil

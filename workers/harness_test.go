@@ -15,8 +15,10 @@ import (
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 	"github.com/ordersvc/orders/internal/testlog"
 	"github.com/ordersvc/orders/money"
 )
@@ -46,13 +48,13 @@ func newEnv(t *testing.T) *env {
 
 // workersProc is a workers process started through run.
 type workersProc struct {
-	logs   *testlog.Sink
-	cancel context.CancelFunc
-	done   chan error
-	addr   string
+	*proc.Proc
+	logs *testlog.Sink
+	addr string // the status endpoint's
 }
 
-// start runs the workers with the test defaults plus overrides.
+// start runs the workers with the test defaults plus overrides, once ready
+// (READY=1: the router runs and PostgreSQL answers).
 func (e *env) start(overrides map[string]string) *workersProc {
 	e.t.Helper()
 	vars := map[string]string{
@@ -69,42 +71,22 @@ func (e *env) start(overrides map[string]string) *workersProc {
 	for k, v := range overrides {
 		vars[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &workersProc{logs: testlog.NewSink(), cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- run(ctx, nil, func(k string) string { return vars[k] }, w.logs) }()
+	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "workers", Run: run, Env: vars, ReadyTimeout: 30 * time.Second})
+	require.NoError(e.t, err)
+	w := &workersProc{Proc: p, logs: p.Logs(), addr: p.Addr(process.WorkersHTTPAddr)}
 	e.t.Cleanup(func() {
 		w.stop(e.t)
 		if e.t.Failed() {
-			e.t.Logf("workers log:\n%s", w.logs.String())
+			e.t.Log(p.Tail(200))
 		}
 	})
-	select {
-	case err := <-w.done:
-		e.t.Fatalf("workers exited at start: %v\n%s", err, w.logs.String())
-	case <-time.After(0):
-	}
-	rec, ok := w.logs.WaitFor("workers running", 30*time.Second)
-	require.True(e.t, ok, "workers did not start:\n%s", w.logs.String())
-	require.NotNil(e.t, rec)
-	listening, _ := w.logs.WaitFor("workers http listening", time.Second)
-	w.addr, _ = listening["addr"].(string)
 	return w
 }
 
 // stop cancels the workers and waits for a clean exit (idempotent).
 func (w *workersProc) stop(t *testing.T) {
 	t.Helper()
-	if w.cancel == nil {
-		return
-	}
-	w.cancel()
-	w.cancel = nil
-	select {
-	case err := <-w.done:
-		require.NoError(t, err, "workers returned an error on shutdown")
-	case <-time.After(60 * time.Second):
-		t.Error("workers did not stop within 60s")
-	}
+	require.NoError(t, w.Stop(60*time.Second), "the workers' shutdown")
 }
 
 // createOrder creates an order through the same service the API uses.

@@ -42,17 +42,34 @@ func (s *statusServer) handler() http.Handler {
 }
 
 func (s *statusServer) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"postgres": "ok", "router": "ok"}
+	checks, ok := s.check(r.Context())
 	status := http.StatusOK
-	if err := s.pool.Ping(ctx); err != nil {
-		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	if !s.running.Load() {
-		checks["router"], status = "starting", http.StatusServiceUnavailable
+	if !ok {
+		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
+}
+
+// check is the readiness check behind /ready and READY=1: the router runs
+// (its queues and bindings are declared) and PostgreSQL answers.
+func (s *statusServer) check(ctx context.Context) (map[string]string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "router": "ok"}
+	ok := true
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["postgres"], ok = "unreachable", false
+	}
+	if !s.running.Load() {
+		checks["router"], ok = "starting", false
+	}
+	return checks, ok
+}
+
+// ok is check's verdict alone.
+func (s *statusServer) ok(ctx context.Context) bool {
+	_, ok := s.check(ctx)
+	return ok
 }
 
 // OutboxStatus is the body of GET /outbox.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,11 +9,14 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
+	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
 
@@ -45,7 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
-	if err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger); err != nil {
+	debugAddr, err := metrics.ServeDebug(ctx, cfg.DebugAddr, logger)
+	if err != nil {
 		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
 	}
 	reg := metrics.NewRegistry(pool)
@@ -70,59 +73,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.WorkersHTTPAddr, err)
 	}
 	httpServer := &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = httpServer.Serve(listener) }()
 	logger.Info("workers http listening", slog.String("addr", listener.Addr().String()))
+	addrs := process.Addrs(process.WorkersHTTPAddr, listener.Addr().String(), debugAddr)
+	process.AnnounceListening(getenv, logger, addrs)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	routerDone := make(chan error, 1)
-	go func() { routerDone <- router.Run(ctx) }()
-
-	// Queues and bindings exist once the router runs; only then may events
-	// flow, or a fanout exchange with no queue bound yet would drop them.
-	select {
-	case <-router.Running():
-	case err := <-routerDone:
-		return fmt.Errorf("router: %w", err)
-	case <-ctx.Done():
+	// The status endpoint, the router and the forwarders run as one group:
+	// the first of them to fail stops the others, as a signal does.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return process.ServeHTTP(gctx, httpServer, listener, cfg.ShutdownTimeout) })
+	g.Go(func() error {
+		if err := router.Run(gctx); err != nil {
+			return fmt.Errorf("router: %w", err)
+		}
 		return nil
-	}
-	status.running.Store(true)
-	forwardDone := make(chan error, 1)
-	go func() { forwardDone <- fwd.run(ctx) }()
-	go purgeForwarded(ctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
-	logger.Info("workers running",
-		slog.Int("forwarders", cfg.OutboxForwarders),
-		slog.Int("process_concurrency", cfg.ProcessConcurrency),
-		slog.Int("start_processing_concurrency", cfg.StartConcurrency),
-		slog.String("amqp_namespace", cfg.AMQPNamespace))
-
-	pending := map[string]chan error{"router": routerDone, "forwarders": forwardDone}
-	var errs []error
-	select {
-	case err := <-routerDone:
-		errs, pending["router"] = append(errs, err), nil
-	case err := <-forwardDone:
-		errs, pending["forwarders"] = append(errs, err), nil
-	case <-ctx.Done():
-	}
-	cancel()
-	logger.Info("shutting down")
-	// Handlers get HANDLER_TIMEOUT to finish the message in hand.
-	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout+cfg.HandlerTimeout)
-	defer stop()
-	errs = append(errs, httpServer.Shutdown(shutdownCtx))
-	for name, done := range pending {
-		if done == nil {
-			continue
-		}
+	})
+	g.Go(func() error {
+		// Queues and bindings exist once the router runs; only then may
+		// events flow, or a fanout exchange with no queue bound yet would
+		// drop them.
 		select {
-		case err := <-done:
-			errs = append(errs, err)
-		case <-shutdownCtx.Done():
-			errs = append(errs, fmt.Errorf("timed out waiting for the %s to stop", name))
+		case <-router.Running():
+		case <-gctx.Done():
+			return nil
 		}
+		status.running.Store(true)
+		logger.Info("workers running",
+			slog.Int("forwarders", cfg.OutboxForwarders),
+			slog.Int("process_concurrency", cfg.ProcessConcurrency),
+			slog.Int("start_processing_concurrency", cfg.StartConcurrency),
+			slog.String("amqp_namespace", cfg.AMQPNamespace))
+		g.Go(func() error {
+			purgeForwarded(gctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
+			return nil
+		})
+		// Ready, to the service manager, when /ready would answer 200.
+		g.Go(func() error {
+			process.AnnounceReady(gctx, getenv, logger, status.ok, "running", addrs)
+			return nil
+		})
+		if err := fwd.run(gctx); err != nil {
+			return fmt.Errorf("forwarders: %w", err)
+		}
+		return nil
+	})
+
+	<-gctx.Done()
+	logger.Info("shutting down")
+	process.AnnounceStopping(getenv, logger)
+	// Handlers get HANDLER_TIMEOUT to finish the message in hand.
+	if err := process.Drain(g, cfg.ShutdownTimeout+cfg.HandlerTimeout); err != nil {
+		return fmt.Errorf("workers: %w", err)
 	}
 	logger.Info("stopped")
-	return errors.Join(errs...)
+	return nil
 }

@@ -11,11 +11,12 @@ import (
 )
 
 // ServeDebug serves the Go profiler on addr (DEBUG_ADDR; empty: off) until
-// ctx ends. It listens apart from the API so that it is never exposed by
-// accident with it: bind it to localhost or a private interface.
-func ServeDebug(ctx context.Context, addr string, logger *slog.Logger) error {
+// ctx ends, and returns the address it bound (empty when off). It listens
+// apart from the API so that it is never exposed by accident with it: bind
+// it to localhost or a private interface.
+func ServeDebug(ctx context.Context, addr string, logger *slog.Logger) (string, error) {
 	if addr == "" {
-		return nil
+		return "", nil
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -25,7 +26,7 @@ func ServeDebug(ctx context.Context, addr string, logger *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -38,5 +39,5 @@ func ServeDebug(ctx context.Context, addr string, logger *slog.Logger) error {
 		}
 	}()
 	logger.Info("debug server listening", slog.String("addr", ln.Addr().String()))
-	return nil
+	return ln.Addr().String(), nil
 }
