@@ -27,8 +27,8 @@ const maxRetryWait = 30 * time.Second
 
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here.
-func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.HandlerTimeout}, wlog)
+func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.Handlers.Timeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
@@ -48,7 +48,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	// control on a publishing connection holds back the consumer's acks
 	// too; start_processing cannot progress without publishing anyway. The
 	// other consumers keep connections of their own.)
-	tasksCfg := topo.Tasks(cfg.StartConcurrency)
+	tasksCfg := topo.Tasks(cfg.Handlers.StartConcurrency)
 	startConn, err := amqp.NewConnection(tasksCfg.Connection, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("task publisher connection: %w", err)
@@ -69,8 +69,8 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
 	}
 	retry := retry{
-		maxRetries: cfg.HandlerMaxRetries,
-		initial:    cfg.HandlerRetryBackoff,
+		maxRetries: cfg.Handlers.MaxRetries,
+		initial:    cfg.Handlers.RetryBackoff,
 		maxWait:    maxRetryWait,
 		// A message that cannot be decoded will not decode on a retry either.
 		permanent: func(err error) bool { return errors.Is(err, events.ErrUndecodable) },
@@ -98,7 +98,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		// Every attempt's outcome and duration.
 		m.measure,
 		// Innermost: each attempt gets a deadline on the message context.
-		middleware.Timeout(cfg.HandlerTimeout),
+		middleware.Timeout(cfg.Handlers.Timeout),
 	)
 
 	startSub, err := amqp.NewSubscriberWithConnection(topo.Events(messaging.StartProcessingHandler), wlog, startConn)
@@ -128,15 +128,15 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	// handler spends its time waiting for the task's confirm; it takes
 	// several to keep up with the forwarders, which confirm whole batches.
 	start := startProcessing{tasks: tasksPub}
-	for i := range cfg.StartConcurrency {
+	for i := range cfg.Handlers.StartConcurrency {
 		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub, start.handle)
 	}
 	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
-	marks := &groupCommit{queries: db.New(pool), timeout: cfg.HandlerTimeout,
+	marks := &groupCommit{queries: db.New(pool), timeout: cfg.Handlers.Timeout,
 		written: func(n int) { m.taskGroup.Observe(float64(n)) }}
-	worker := &processOrder{marks: marks, duration: cfg.ProcessOrderDuration, logger: logger,
+	worker := &processOrder{marks: marks, duration: cfg.Handlers.ProcessOrderDuration, logger: logger,
 		latency: func(d time.Duration) { m.processing.Observe(d.Seconds()) }}
-	for i := range cfg.ProcessConcurrency {
+	for i := range cfg.Handlers.ProcessConcurrency {
 		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
 	}
 	return router, closeAll, nil

@@ -315,3 +315,26 @@ func TestOpenWithRedisUnreachableStartsDegraded(t *testing.T) {
 func bytesOf(v string) func() ([]byte, error) {
 	return func() ([]byte, error) { return []byte(v), nil }
 }
+
+// The observer given to NewStore learns every Get's outcome: a miss (with a
+// lease), then a hit once filled; with Redis unreachable, a fallback.
+func TestStoreGetObserver(t *testing.T) {
+	t.Parallel()
+	var outcomes []string
+	observe := func(outcome string) { outcomes = append(outcomes, outcome) }
+	r, _ := open(t, testredis.URL())
+	s := NewStore(r, testredis.Prefix(t), WithGetObserver(observe))
+
+	_, lease, _ := s.Get(t.Context(), "k")
+	require.NotEmpty(t, lease)
+	s.Fill(t.Context(), "k", lease, 1, time.Minute, bytesOf("v"))
+	_, _, hit := s.Get(t.Context(), "k")
+	require.True(t, hit)
+	require.Equal(t, []string{"miss", "hit"}, outcomes)
+
+	outcomes = nil
+	down, _ := open(t, "redis://127.0.0.1:1")
+	_, _, hit = NewStore(down, testredis.Prefix(t), WithGetObserver(observe)).Get(t.Context(), "k")
+	require.False(t, hit)
+	require.Equal(t, []string{"fallback"}, outcomes)
+}
