@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/config"
@@ -24,15 +25,18 @@ type edgeConfig struct {
 	limits          *rateLimits
 }
 
-func newEdgeConfig(cfg config.Config, redis *cache.Redis, logger *slog.Logger) edgeConfig {
-	edge := edgeConfig{corsOrigins: cfg.CORSAllowedOrigins, corsCredentials: cfg.CORSAllowCredentials, trustedProxies: cfg.TrustedProxies}
-	if cfg.RateLimitEnabled {
+// newEdgeConfig reads the edge's settings; rejected counts the requests the
+// rate limits refuse, by bucket.
+func newEdgeConfig(cfg config.API, redis *cache.Redis, rejected *prometheus.CounterVec, logger *slog.Logger) edgeConfig {
+	edge := edgeConfig{corsOrigins: cfg.Edge.CORSAllowedOrigins, corsCredentials: cfg.Edge.CORSAllowCredentials, trustedProxies: cfg.Edge.TrustedProxies}
+	if cfg.Edge.RateLimit.Enabled {
 		edge.limits = &rateLimits{
-			limiter:    ratelimit.New(redis, cfg.RedisKeyPrefix, logger),
-			anonymous:  ratelimit.Rate(cfg.RateLimitAnonymous),
-			auth:       ratelimit.Rate(cfg.RateLimitAuth),
-			loginEmail: ratelimit.Rate(cfg.RateLimitLoginEmail),
-			user:       ratelimit.Rate(cfg.RateLimitUser),
+			limiter:    ratelimit.New(redis, cfg.Redis.KeyPrefix, logger),
+			anonymous:  ratelimit.Rate(cfg.Edge.RateLimit.Anonymous),
+			auth:       ratelimit.Rate(cfg.Edge.RateLimit.Auth),
+			loginEmail: ratelimit.Rate(cfg.Edge.RateLimit.LoginEmail),
+			user:       ratelimit.Rate(cfg.Edge.RateLimit.User),
+			rejected:   rejected,
 		}
 	}
 	return edge

@@ -24,7 +24,7 @@ import (
 // run starts the API and serves until ctx is cancelled, then drains in-flight
 // requests. Tests call it directly with their own environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := config.LoadAPI(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
-		return database.Migrate(ctx, cfg.DatabaseURL, logger)
+		return database.Migrate(ctx, cfg.Database.URL, logger)
 	case len(args) > 0:
 		return fmt.Errorf("unknown arguments %q; usage: server [migrate]", args)
 	}
@@ -53,24 +53,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
-	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 
-	hasher, err := auth.NewHasher(cfg.PasswordHashWorkers, cfg.PasswordHashQueueTimeout)
+	hasher, err := auth.NewHasher(cfg.PasswordHash.Workers, cfg.PasswordHash.QueueTimeout)
 	if err != nil {
 		return err
 	}
 	// Redis is optional at runtime: Open succeeds while it is down, and every
 	// use of it degrades (to PostgreSQL, to in-process rate limits).
 	redis, err := cache.Open(cache.Options{
-		URL:          cfg.RedisURL,
-		Timeout:      cfg.RedisTimeout,
-		Failures:     cfg.RedisBreakerFailures,
-		ProbeTimeout: cfg.RedisBreakerProbe,
-		Cooldown:     cfg.RedisBreakerCooldown,
+		URL:          cfg.Redis.URL,
+		Timeout:      cfg.Redis.Timeout,
+		Failures:     cfg.Redis.BreakerFailures,
+		ProbeTimeout: cfg.Redis.BreakerProbe,
+		Cooldown:     cfg.Redis.BreakerCooldown,
 		Logger:       logger,
 	})
 	if err != nil {
@@ -85,30 +85,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := metrics.NewRegistry(pool)
 	reg.MustRegister(redis.Collector())
 	observed := newHTTPMetrics(reg)
-	edge := newEdgeConfig(cfg, redis, logger)
-	if edge.limits != nil {
-		edge.limits.rejected = observed.rateLimited
-	}
+	edge := newEdgeConfig(cfg, redis, observed.rateLimited, logger)
 	orderOpts := []orders.Option{
-		orders.WithIdempotencyKeys(cfg.IdempotencyKeyTTL, cfg.IdempotencyKeyRequired),
-		orders.WithRequiredIfMatch(cfg.RequireIfMatch),
+		orders.WithIdempotencyKeys(cfg.Orders.IdempotencyKeyTTL, cfg.Orders.IdempotencyKeyRequired),
+		orders.WithRequiredIfMatch(cfg.Orders.RequireIfMatch),
 	}
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
-		store := cache.NewStore(redis, cfg.RedisKeyPrefix)
-		store.OnGet = observed.cacheRead
+		store := cache.NewStore(redis, cfg.Redis.KeyPrefix, cache.WithGetObserver(observed.cacheRead))
 		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL))
 	}
-	revocations, stopRevocations := followRevocations(ctx, pool, cfg.DatabaseURL, logger)
+	revocations, stopRevocations := followRevocations(ctx, pool, cfg.Database.URL, logger)
 	defer stopRevocations()
 	tokens := auth.NewTokens(auth.TokenSettings{
-		Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL, Revocations: revocations,
+		Keys: keys, Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, TTL: cfg.Tokens.TTL, Revocations: revocations,
 	})
 	srv := &Server{
 		auth: auth.NewService(pool, hasher, tokens, auth.RefreshSettings{
-			TTL: cfg.RefreshTokenTTL, ReuseGrace: cfg.RefreshReuseGrace, Logger: logger,
+			TTL: cfg.Tokens.RefreshTTL, ReuseGrace: cfg.Tokens.RefreshReuseGrace, Logger: logger,
 		}),
 		orders: orders.NewService(pool, orderOpts...),
-		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
+		ready:  newReadiness(pool, cfg.Database.URL, redis, edge.limits != nil),
 		jwks:   jwks,
 	}
 	reg.MustRegister(srv.ready.gauge())

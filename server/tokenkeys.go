@@ -14,25 +14,25 @@ import (
 // set, only verifies (the tokens it signed before the switch keep working
 // until they expire); without it JWT_SECRET signs. JWT_PREVIOUS_SECRETS and
 // JWT_PREVIOUS_KEY_FILES only verify. Every failure names its variable.
-func tokenKeys(cfg config.Config, logger *slog.Logger) (*auth.Keys, error) {
+func tokenKeys(cfg config.API, logger *slog.Logger) (*auth.Keys, error) {
 	var previous []auth.Key
-	for _, s := range cfg.JWTPreviousSecrets {
+	for _, s := range cfg.Tokens.PreviousSecrets {
 		previous = append(previous, auth.SecretKey(s))
 	}
-	for _, path := range cfg.JWTPreviousKeyFiles {
+	for _, path := range cfg.Tokens.PreviousKeyFiles {
 		key, err := readKeyFile(path, auth.VerificationKeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("JWT_PREVIOUS_KEY_FILES: %w", err)
 		}
 		previous = append(previous, key)
 	}
-	signing := auth.SecretKey(cfg.JWTSecret)
-	if cfg.JWTPrivateKeyFile != "" {
-		key, err := readKeyFile(cfg.JWTPrivateKeyFile, auth.PrivateKeyPEM)
+	signing := auth.SecretKey(cfg.Tokens.Secret)
+	if cfg.Tokens.PrivateKeyFile != "" {
+		key, err := readKeyFile(cfg.Tokens.PrivateKeyFile, auth.PrivateKeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
 		}
-		if len(cfg.JWTSecret) > 0 {
+		if len(cfg.Tokens.Secret) > 0 {
 			previous = append(previous, signing)
 		}
 		signing = key

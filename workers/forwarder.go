@@ -29,7 +29,7 @@ type forwarders struct {
 	conn       *amqp.ConnectionWrapper
 }
 
-func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
+func newForwarders(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, wlog watermill.LoggerAdapter) (*forwarders, error) {
 	amqpCfg := topo.Events("")
 	conn, err := amqp.NewConnection(amqpCfg.Connection, wlog)
 	if err != nil {
@@ -37,8 +37,8 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 	}
 	f := &forwarders{conn: conn}
 	ackDeadline := 30 * time.Second
-	pacer := outbox.NewPacer(cfg.OutboxPollInterval, cfg.OutboxIdlePollMax, time.Second)
-	for range cfg.OutboxForwarders {
+	pacer := outbox.NewPacer(cfg.Outbox.PollInterval, cfg.Outbox.IdlePollMax, time.Second)
+	for range cfg.Outbox.Forwarders {
 		pub := messaging.NewPipelinedPublisher(conn, amqpCfg, wlog)
 		f.publishers = append(f.publishers, pub)
 		confirmed := func() error {
@@ -46,7 +46,7 @@ func newForwarders(cfg config.Config, topo messaging.Topology, pool *pgxpool.Poo
 			defer cancel()
 			return pub.Confirmed(ctx)
 		}
-		schema, backoff := pacer.Forwarder(cfg.OutboxBatchSize)
+		schema, backoff := pacer.Forwarder(cfg.Outbox.BatchSize)
 		sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 			SchemaAdapter:  schema,
 			OffsetsAdapter: outbox.Offsets(confirmed),

@@ -18,7 +18,7 @@ import (
 
 // handlerDeps is what the handler functions are built from.
 type handlerDeps struct {
-	cfg     config.Config
+	cfg     config.Workers
 	logger  *slog.Logger
 	tasks   message.Publisher // confirmed publishes to the task queue
 	queries *db.Queries
@@ -36,9 +36,9 @@ var handlers = map[string]func(messaging.Route, handlerDeps) message.NoPublishHa
 		return logStatusChange(d.logger)
 	},
 	messaging.ProcessOrderHandler: func(r messaging.Route, d handlerDeps) message.NoPublishHandlerFunc {
-		marks := &groupCommit{queries: d.queries, timeout: d.cfg.HandlerTimeout, handler: r.Handler,
+		marks := &groupCommit{queries: d.queries, timeout: d.cfg.Handlers.Timeout, handler: r.Handler,
 			written: func(n int) { d.m.taskGroup.Observe(float64(n)) }}
-		worker := &processOrder{marks: marks, duration: d.cfg.ProcessOrderDuration, logger: d.logger,
+		worker := &processOrder{marks: marks, duration: d.cfg.Handlers.ProcessOrderDuration, logger: d.logger,
 			latency: func(t time.Duration) { d.m.processing.Observe(t.Seconds()) }}
 		return worker.handle
 	},

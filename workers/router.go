@@ -27,8 +27,8 @@ const maxRetryWait = 30 * time.Second
 
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here.
-func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.HandlerTimeout}, wlog)
+func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.Handlers.Timeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
@@ -54,7 +54,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 	// connection holds back the consumer's acks too; start_processing
 	// cannot progress without publishing anyway. The other consumers keep
 	// connections of their own.)
-	tasksCfg := topo.Tasks(cfg.StartConcurrency)
+	tasksCfg := topo.Tasks(cfg.Handlers.StartConcurrency)
 	tasksConn, err := amqp.NewConnection(tasksCfg.Connection, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("task publisher connection: %w", err)
@@ -74,8 +74,8 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
 	}
 	retry := retry{
-		maxRetries: cfg.HandlerMaxRetries,
-		initial:    cfg.HandlerRetryBackoff,
+		maxRetries: cfg.Handlers.MaxRetries,
+		initial:    cfg.Handlers.RetryBackoff,
 		maxWait:    maxRetryWait,
 		// A message that cannot be decoded will not decode on a retry either.
 		permanent: func(err error) bool { return errors.Is(err, events.ErrUndecodable) },
@@ -103,7 +103,7 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		// Every attempt's outcome and duration.
 		m.measure(instances),
 		// Innermost: each attempt gets a deadline on the message context.
-		middleware.Timeout(cfg.HandlerTimeout),
+		middleware.Timeout(cfg.Handlers.Timeout),
 	)
 
 	// Publishing to the default exchange drops a message whose queue does
@@ -151,7 +151,7 @@ type instances struct {
 
 // instancesOf names the handler instances of every route, as many as the
 // route's concurrency setting says.
-func instancesOf(cfg config.Config) (instances, error) {
+func instancesOf(cfg config.Workers) (instances, error) {
 	in := instances{routes: map[string]messaging.Route{}}
 	for _, r := range messaging.Routes {
 		if handlers[r.Handler] == nil {
@@ -190,14 +190,14 @@ func (in instances) handler(instance string) string {
 
 // concurrency is how many instances of r's handler run: the value of the
 // setting the route names.
-func concurrency(cfg config.Config, r messaging.Route) (int, error) {
+func concurrency(cfg config.Workers, r messaging.Route) (int, error) {
 	switch r.Concurrency {
 	case "":
 		return 1, nil
 	case messaging.StartProcessingConcurrency:
-		return cfg.StartConcurrency, nil
+		return cfg.Handlers.StartConcurrency, nil
 	case messaging.ProcessConcurrency:
-		return cfg.ProcessConcurrency, nil
+		return cfg.Handlers.ProcessConcurrency, nil
 	default:
 		return 0, fmt.Errorf("route %s: unknown concurrency setting %s", r.Handler, r.Concurrency)
 	}

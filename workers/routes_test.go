@@ -26,7 +26,7 @@ import (
 func TestEveryRouteIsWired(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cfg, err := config.Load(e.getenv())
+	cfg, err := config.LoadWorkers(e.getenv())
 	require.NoError(t, err)
 
 	seen := map[string]bool{}

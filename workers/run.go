@@ -24,18 +24,18 @@ import (
 // drains them when ctx ends: in-flight handlers finish (up to
 // HANDLER_TIMEOUT) and anything unfinished is left unacked for redelivery.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := config.LoadWorkers(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
-	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
+	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
 	}
 
-	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}
@@ -68,9 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	status := newStatusServer(pool, metrics.Handler(reg))
-	listener, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.WorkersHTTPAddr)
+	listener, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.WorkersHTTPAddr, err)
+		return fmt.Errorf("listen on WORKERS_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	httpServer := &http.Server{Handler: status.handler(), ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("workers http listening", slog.String("addr", listener.Addr().String()))
@@ -98,12 +98,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		status.running.Store(true)
 		logger.Info("workers running",
-			slog.Int("forwarders", cfg.OutboxForwarders),
-			slog.Int("process_concurrency", cfg.ProcessConcurrency),
-			slog.Int("start_processing_concurrency", cfg.StartConcurrency),
-			slog.String("amqp_namespace", cfg.AMQPNamespace))
+			slog.Int("forwarders", cfg.Outbox.Forwarders),
+			slog.Int("process_concurrency", cfg.Handlers.ProcessConcurrency),
+			slog.Int("start_processing_concurrency", cfg.Handlers.StartConcurrency),
+			slog.String("amqp_namespace", cfg.AMQP.Namespace))
 		g.Go(func() error {
-			purgeForwarded(gctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
+			purgeForwarded(gctx, db.New(pool), cfg.Outbox.Retention, time.Minute, logger)
 			return nil
 		})
 		// Ready, to the service manager, when /ready would answer 200.
@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("shutting down")
 	process.AnnounceStopping(getenv, logger)
 	// Handlers get HANDLER_TIMEOUT to finish the message in hand.
-	if err := process.Drain(g, cfg.ShutdownTimeout+cfg.HandlerTimeout); err != nil {
+	if err := process.Drain(g, cfg.ShutdownTimeout+cfg.Handlers.Timeout); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
 	logger.Info("stopped")

@@ -116,10 +116,18 @@ type Store struct {
 	// Every read bypasses Redis until the prefix has been purged.
 	overflowed atomic.Bool
 
-	// OnGet, when set, learns the outcome of every Get: "hit", "miss" (a
-	// lease was taken) or "fallback" (Redis not asked or failing: the caller
-	// reads PostgreSQL). Set it before the Store is used.
-	OnGet func(outcome string)
+	// onGet, when set, learns the outcome of every Get (WithGetObserver).
+	onGet func(outcome string)
+}
+
+// StoreOption configures a Store in NewStore.
+type StoreOption func(*Store)
+
+// WithGetObserver has observe learn the outcome of every Get: "hit", "miss"
+// (a lease was taken) or "fallback" (Redis not asked or failing: the caller
+// reads PostgreSQL).
+func WithGetObserver(observe func(outcome string)) StoreOption {
+	return func(s *Store) { s.onGet = observe }
 }
 
 type entry struct {
@@ -130,10 +138,13 @@ type entry struct {
 
 // NewStore returns a Store whose keys all start with prefix + ":cache:", so
 // that a purge never touches the rate-limit budgets kept under the same prefix.
-func NewStore(r *Redis, prefix string) *Store {
+func NewStore(r *Redis, prefix string, opts ...StoreOption) *Store {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	s := &Store{redis: r, prefix: prefix + ":cache:", tokenPrefix: hex.EncodeToString(b) + "-", pending: map[string]entry{}}
+	for _, opt := range opts {
+		opt(s)
+	}
 	r.breaker.spawn(s.repairLoop)
 	return s
 }
@@ -143,14 +154,14 @@ func NewStore(r *Redis, prefix string) *Store {
 // Any failure is a miss: the caller reads its source of truth instead.
 func (s *Store) Get(ctx context.Context, key string) (value []byte, lease string, hit bool) {
 	value, lease, hit = s.get(ctx, key)
-	if s.OnGet != nil {
+	if s.onGet != nil {
 		switch {
 		case hit:
-			s.OnGet("hit")
+			s.onGet("hit")
 		case lease != "":
-			s.OnGet("miss")
+			s.onGet("miss")
 		default:
-			s.OnGet("fallback")
+			s.onGet("fallback")
 		}
 	}
 	return value, lease, hit

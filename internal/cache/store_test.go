@@ -345,3 +345,26 @@ func TestOpenBeforeRedisAnswersConnectsLater(t *testing.T) {
 	require.Eventually(t, r.Available, 15*time.Second, 20*time.Millisecond, "the probe connects once Redis answers")
 	require.NoError(t, r.Ping(t.Context()))
 }
+
+// The observer given to NewStore learns every Get's outcome: a miss (with a
+// lease), then a hit once filled; with Redis unreachable, a fallback.
+func TestStoreGetObserver(t *testing.T) {
+	t.Parallel()
+	var outcomes []string
+	observe := func(outcome string) { outcomes = append(outcomes, outcome) }
+	r, _ := open(t, testredis.URL())
+	s := NewStore(r, testredis.Prefix(t), WithGetObserver(observe))
+
+	_, lease, _ := s.Get(t.Context(), "k")
+	require.NotEmpty(t, lease)
+	s.Fill(t.Context(), "k", lease, 1, time.Minute, bytesOf("v"))
+	_, _, hit := s.Get(t.Context(), "k")
+	require.True(t, hit)
+	require.Equal(t, []string{"miss", "hit"}, outcomes)
+
+	outcomes = nil
+	down, _ := open(t, "redis://127.0.0.1:1")
+	_, _, hit = NewStore(down, testredis.Prefix(t), WithGetObserver(observe)).Get(t.Context(), "k")
+	require.False(t, hit)
+	require.Equal(t, []string{"fallback"}, outcomes)
+}

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,60 +20,78 @@ func env(vars map[string]string) func(string) string {
 	return func(key string) string { return vars[key] }
 }
 
+// loadBoth loads the configuration of both processes and joins their
+// errors: a variable is validated by every process that reads it.
+func loadBoth(getenv func(string) string) error {
+	_, apiErr := config.LoadAPI(getenv)
+	_, workersErr := config.LoadWorkers(getenv)
+	return errors.Join(apiErr, workersErr)
+}
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	a, err := config.LoadAPI(env(nil))
+	require.NoError(t, err)
+	w, err := config.LoadWorkers(env(nil))
 	require.NoError(t, err)
 
-	assert.Equal(t, ":8080", c.HTTPAddr)
-	assert.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", c.DatabaseURL)
-	assert.Equal(t, 16, c.DatabaseMaxConns)
-	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
-	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", c.AMQPURL)
-	assert.Empty(t, c.JWTSecret)
-	assert.Equal(t, 30*time.Minute, c.JWTTTL)
-	assert.Equal(t, "orders-api", c.JWTIssuer)
-	assert.Equal(t, "orders-api", c.JWTAudience)
-	assert.Empty(t, c.JWTPreviousSecrets)
-	assert.Empty(t, c.JWTPrivateKeyFile)
-	assert.Empty(t, c.JWTPreviousKeyFiles)
-	assert.Equal(t, 14*24*time.Hour, c.RefreshTokenTTL)
-	assert.Zero(t, c.RefreshReuseGrace, "strict by default")
-	assert.True(t, c.MigrateOnStart)
-	assert.Empty(t, c.CORSAllowedOrigins)
-	assert.Equal(t, 5*time.Minute, c.CacheTTL)
-	assert.Equal(t, 2*time.Second, c.ProcessOrderDuration)
-	assert.Equal(t, slog.LevelInfo, c.LogLevel)
-	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
-	assert.Equal(t, 1, c.PasswordHashWorkers)
-	assert.Equal(t, time.Second, c.PasswordHashQueueTimeout)
+	for _, s := range []config.Shared{a.Shared, w.Shared} {
+		require.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", s.Database.URL)
+		require.Equal(t, 16, s.Database.MaxConns)
+		require.True(t, s.Database.MigrateOnStart)
+		require.Equal(t, slog.LevelInfo, s.LogLevel)
+		require.Equal(t, 15*time.Second, s.ShutdownTimeout)
+		require.Empty(t, s.DebugAddr)
+	}
 
-	assert.Equal(t, ":8081", c.WorkersHTTPAddr)
-	assert.Equal(t, "orders", c.AMQPNamespace)
-	assert.Equal(t, 8, c.OutboxForwarders)
-	assert.Equal(t, 100, c.OutboxBatchSize)
-	assert.Equal(t, 20*time.Millisecond, c.OutboxPollInterval)
-	assert.Equal(t, 24*time.Hour, c.OutboxRetention)
-	assert.Equal(t, 128, c.ProcessConcurrency)
-	assert.Equal(t, 128, c.StartConcurrency)
-	assert.Equal(t, 5, c.HandlerMaxRetries)
-	assert.Equal(t, 200*time.Millisecond, c.HandlerRetryBackoff)
-	assert.Equal(t, 32*time.Second, c.HandlerTimeout, "PROCESS_ORDER_DURATION + 30s")
+	require.Equal(t, ":8080", a.HTTPAddr)
+	require.Equal(t, "redis://127.0.0.1:6379/0", a.Redis.URL)
+	require.Empty(t, a.Tokens.Secret)
+	require.Equal(t, 30*time.Minute, a.Tokens.TTL)
+	require.Equal(t, "orders-api", a.Tokens.Issuer)
+	require.Equal(t, "orders-api", a.Tokens.Audience)
+	require.Empty(t, a.Tokens.PreviousSecrets)
+	require.Empty(t, a.Tokens.PrivateKeyFile)
+	require.Empty(t, a.Tokens.PreviousKeyFiles)
+	require.Equal(t, 14*24*time.Hour, a.Tokens.RefreshTTL)
+	require.Zero(t, a.Tokens.RefreshReuseGrace, "strict by default")
+	require.Empty(t, a.Edge.CORSAllowedOrigins)
+	require.Equal(t, 5*time.Minute, a.CacheTTL)
+	require.Equal(t, 1, a.PasswordHash.Workers)
+	require.Equal(t, time.Second, a.PasswordHash.QueueTimeout)
 
-	// Without JWT_SECRET the configuration loads (the workers do not need
-	// it), but the API's check refuses it.
-	require.Error(t, c.CheckJWTSecret())
+	require.Equal(t, ":8081", w.HTTPAddr)
+	require.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", w.AMQP.URL)
+	require.Equal(t, "orders", w.AMQP.Namespace)
+	require.Equal(t, 8, w.Outbox.Forwarders)
+	require.Equal(t, 100, w.Outbox.BatchSize)
+	require.Equal(t, 20*time.Millisecond, w.Outbox.PollInterval)
+	require.Equal(t, 160*time.Millisecond, w.Outbox.IdlePollMax)
+	require.Equal(t, 24*time.Hour, w.Outbox.Retention)
+	require.Equal(t, 2*time.Second, w.Handlers.ProcessOrderDuration)
+	require.Equal(t, 128, w.Handlers.ProcessConcurrency)
+	require.Equal(t, 128, w.Handlers.StartConcurrency)
+	require.Equal(t, 5, w.Handlers.MaxRetries)
+	require.Equal(t, 200*time.Millisecond, w.Handlers.RetryBackoff)
+	require.Equal(t, 32*time.Second, w.Handlers.Timeout, "PROCESS_ORDER_DURATION + 30s")
+
+	// Without JWT_SECRET the API's configuration loads (`server migrate`
+	// needs no key), but the API's check refuses it.
+	require.Error(t, a.CheckJWTSecret())
 }
 
 func TestLoadEveryVariable(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("s", 48)
-	c, err := config.Load(env(map[string]string{
-		"HTTP_ADDR":                    "127.0.0.1:9000",
+	vars := map[string]string{
 		"DATABASE_URL":                 "postgres://app:pw@db.internal:5433/orders?sslmode=require",
 		"DATABASE_MAX_CONNS":           "40",
+		"MIGRATE_ON_START":             "false",
+		"LOG_LEVEL":                    "debug",
+		"SHUTDOWN_TIMEOUT":             "3s",
+		"DEBUG_ADDR":                   "127.0.0.1:6060",
+		"HTTP_ADDR":                    "127.0.0.1:9000",
 		"REDIS_URL":                    "redis://cache:6380/2",
-		"AMQP_URL":                     "amqp://u:p@mq:5673/vhost",
 		"JWT_SECRET":                   secret,
 		"JWT_TTL":                      "1h30m",
 		"JWT_ISSUER":                   "issuer-x",
@@ -82,67 +101,75 @@ func TestLoadEveryVariable(t *testing.T) {
 		"JWT_PREVIOUS_KEY_FILES":       "/run/secrets/old1.pem,/run/secrets/old2.pem",
 		"REFRESH_TOKEN_TTL":            "720h",
 		"REFRESH_REUSE_GRACE":          "10s",
-		"MIGRATE_ON_START":             "false",
 		"CORS_ALLOWED_ORIGINS":         "https://a.example, https://b.example",
 		"CACHE_TTL":                    "90s",
-		"PROCESS_ORDER_DURATION":       "250ms",
-		"LOG_LEVEL":                    "debug",
-		"SHUTDOWN_TIMEOUT":             "3s",
 		"PASSWORD_HASH_WORKERS":        "6",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":  "250ms",
 		"WORKERS_HTTP_ADDR":            ":9091",
+		"AMQP_URL":                     "amqp://u:p@mq:5673/vhost",
 		"AMQP_NAMESPACE":               "orders-test_1.a",
 		"OUTBOX_FORWARDERS":            "2",
 		"OUTBOX_BATCH_SIZE":            "500",
 		"OUTBOX_POLL_INTERVAL":         "50ms",
+		"OUTBOX_IDLE_POLL_MAX":         "1s",
 		"OUTBOX_RETENTION":             "72h",
+		"PROCESS_ORDER_DURATION":       "250ms",
 		"PROCESS_CONCURRENCY":          "3",
 		"START_PROCESSING_CONCURRENCY": "5",
 		"HANDLER_MAX_RETRIES":          "0",
 		"HANDLER_RETRY_BACKOFF":        "1s",
 		"HANDLER_TIMEOUT":              "10s",
-	}))
+	}
+	a, err := config.LoadAPI(env(vars))
+	require.NoError(t, err)
+	w, err := config.LoadWorkers(env(vars))
 	require.NoError(t, err)
 
-	assert.Equal(t, "127.0.0.1:9000", c.HTTPAddr)
-	assert.Equal(t, "postgres://app:pw@db.internal:5433/orders?sslmode=require", c.DatabaseURL)
-	assert.Equal(t, 40, c.DatabaseMaxConns)
-	assert.Equal(t, "redis://cache:6380/2", c.RedisURL)
-	assert.Equal(t, "amqp://u:p@mq:5673/vhost", c.AMQPURL)
-	assert.Equal(t, []byte(secret), c.JWTSecret)
-	assert.Equal(t, 90*time.Minute, c.JWTTTL)
-	assert.Equal(t, "issuer-x", c.JWTIssuer)
-	assert.Equal(t, "audience-x", c.JWTAudience)
-	assert.Equal(t, [][]byte{[]byte(secret + "1"), []byte(secret + "2")}, c.JWTPreviousSecrets)
-	assert.Equal(t, "/run/secrets/jwt.pem", c.JWTPrivateKeyFile)
-	assert.Equal(t, []string{"/run/secrets/old1.pem", "/run/secrets/old2.pem"}, c.JWTPreviousKeyFiles)
-	assert.Equal(t, 720*time.Hour, c.RefreshTokenTTL)
-	assert.Equal(t, 10*time.Second, c.RefreshReuseGrace)
-	assert.False(t, c.MigrateOnStart)
-	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.CORSAllowedOrigins)
-	assert.Equal(t, 90*time.Second, c.CacheTTL)
-	assert.Equal(t, 250*time.Millisecond, c.ProcessOrderDuration)
-	assert.Equal(t, slog.LevelDebug, c.LogLevel)
-	assert.Equal(t, 3*time.Second, c.ShutdownTimeout)
-	assert.Equal(t, 6, c.PasswordHashWorkers)
-	assert.Equal(t, 250*time.Millisecond, c.PasswordHashQueueTimeout)
-	assert.Equal(t, ":9091", c.WorkersHTTPAddr)
-	assert.Equal(t, "orders-test_1.a", c.AMQPNamespace)
-	assert.Equal(t, 2, c.OutboxForwarders)
-	assert.Equal(t, 500, c.OutboxBatchSize)
-	assert.Equal(t, 50*time.Millisecond, c.OutboxPollInterval)
-	assert.Equal(t, 72*time.Hour, c.OutboxRetention)
-	assert.Equal(t, 3, c.ProcessConcurrency)
-	assert.Equal(t, 5, c.StartConcurrency)
-	assert.Equal(t, 0, c.HandlerMaxRetries)
-	assert.Equal(t, time.Second, c.HandlerRetryBackoff)
-	assert.Equal(t, 10*time.Second, c.HandlerTimeout)
-	require.NoError(t, c.CheckJWTSecret())
+	for _, s := range []config.Shared{a.Shared, w.Shared} {
+		require.Equal(t, "postgres://app:pw@db.internal:5433/orders?sslmode=require", s.Database.URL)
+		require.Equal(t, 40, s.Database.MaxConns)
+		require.False(t, s.Database.MigrateOnStart)
+		require.Equal(t, slog.LevelDebug, s.LogLevel)
+		require.Equal(t, 3*time.Second, s.ShutdownTimeout)
+		require.Equal(t, "127.0.0.1:6060", s.DebugAddr)
+	}
+
+	require.Equal(t, "127.0.0.1:9000", a.HTTPAddr)
+	require.Equal(t, "redis://cache:6380/2", a.Redis.URL)
+	require.Equal(t, []byte(secret), a.Tokens.Secret)
+	require.Equal(t, 90*time.Minute, a.Tokens.TTL)
+	require.Equal(t, "issuer-x", a.Tokens.Issuer)
+	require.Equal(t, "audience-x", a.Tokens.Audience)
+	require.Equal(t, [][]byte{[]byte(secret + "1"), []byte(secret + "2")}, a.Tokens.PreviousSecrets)
+	require.Equal(t, "/run/secrets/jwt.pem", a.Tokens.PrivateKeyFile)
+	require.Equal(t, []string{"/run/secrets/old1.pem", "/run/secrets/old2.pem"}, a.Tokens.PreviousKeyFiles)
+	require.Equal(t, 720*time.Hour, a.Tokens.RefreshTTL)
+	require.Equal(t, 10*time.Second, a.Tokens.RefreshReuseGrace)
+	require.Equal(t, []string{"https://a.example", "https://b.example"}, a.Edge.CORSAllowedOrigins)
+	require.Equal(t, 90*time.Second, a.CacheTTL)
+	require.Equal(t, 6, a.PasswordHash.Workers)
+	require.Equal(t, 250*time.Millisecond, a.PasswordHash.QueueTimeout)
+	require.NoError(t, a.CheckJWTSecret())
+
+	require.Equal(t, ":9091", w.HTTPAddr)
+	require.Equal(t, "amqp://u:p@mq:5673/vhost", w.AMQP.URL)
+	require.Equal(t, "orders-test_1.a", w.AMQP.Namespace)
+	require.Equal(t, 2, w.Outbox.Forwarders)
+	require.Equal(t, 500, w.Outbox.BatchSize)
+	require.Equal(t, 50*time.Millisecond, w.Outbox.PollInterval)
+	require.Equal(t, time.Second, w.Outbox.IdlePollMax)
+	require.Equal(t, 72*time.Hour, w.Outbox.Retention)
+	require.Equal(t, 250*time.Millisecond, w.Handlers.ProcessOrderDuration)
+	require.Equal(t, 3, w.Handlers.ProcessConcurrency)
+	require.Equal(t, 5, w.Handlers.StartConcurrency)
+	require.Equal(t, 0, w.Handlers.MaxRetries)
+	require.Equal(t, time.Second, w.Handlers.RetryBackoff)
+	require.Equal(t, 10*time.Second, w.Handlers.Timeout)
 }
 
 func TestLoadTrimsValues(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := config.LoadAPI(env(map[string]string{
 		"HTTP_ADDR":          "  :9000 ",
 		"DATABASE_MAX_CONNS": " 7\n",
 		"JWT_TTL":            "\t5m ",
@@ -152,11 +179,11 @@ func TestLoadTrimsValues(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, ":9000", c.HTTPAddr)
-	assert.Equal(t, 7, c.DatabaseMaxConns)
-	assert.Equal(t, 5*time.Minute, c.JWTTTL)
-	assert.False(t, c.MigrateOnStart)
+	assert.Equal(t, 7, c.Database.MaxConns)
+	assert.Equal(t, 5*time.Minute, c.Tokens.TTL)
+	assert.False(t, c.Database.MigrateOnStart)
 	assert.Equal(t, slog.LevelWarn, c.LogLevel)
-	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
+	assert.Equal(t, "redis://127.0.0.1:6379/0", c.Redis.URL)
 }
 
 func TestLoadInvalidNamesTheVariable(t *testing.T) {
@@ -211,7 +238,7 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			err := loadBoth(env(map[string]string{tt.name: tt.value}))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.name)
 			assert.NotContains(t, err.Error(), "hunter2", "an error must not leak a password")
@@ -231,7 +258,7 @@ func TestLoadAcceptsURLs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			err := loadBoth(env(map[string]string{tt.name: tt.value}))
 			require.NoError(t, err)
 		})
 	}
@@ -239,7 +266,7 @@ func TestLoadAcceptsURLs(t *testing.T) {
 
 func TestLoadReportsEveryInvalidVariable(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(env(map[string]string{
+	err := loadBoth(env(map[string]string{
 		"DATABASE_MAX_CONNS": "zero",
 		"JWT_TTL":            "soon",
 		"LOG_LEVEL":          "loud",
@@ -252,11 +279,11 @@ func TestLoadReportsEveryInvalidVariable(t *testing.T) {
 
 func TestHandlerTimeoutFollowsProcessDuration(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"PROCESS_ORDER_DURATION": "1m"}))
+	c, err := config.LoadWorkers(env(map[string]string{"PROCESS_ORDER_DURATION": "1m"}))
 	require.NoError(t, err)
-	assert.Equal(t, 90*time.Second, c.HandlerTimeout)
+	assert.Equal(t, 90*time.Second, c.Handlers.Timeout)
 
-	_, err = config.Load(env(map[string]string{"PROCESS_ORDER_DURATION": "1m", "HANDLER_TIMEOUT": "45s"}))
+	_, err = config.LoadWorkers(env(map[string]string{"PROCESS_ORDER_DURATION": "1m", "HANDLER_TIMEOUT": "45s"}))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "HANDLER_TIMEOUT")
 }
@@ -277,7 +304,7 @@ func TestLogLevels(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(map[string]string{"LOG_LEVEL": tt.value}))
+			c, err := config.LoadAPI(env(map[string]string{"LOG_LEVEL": tt.value}))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, c.LogLevel)
 		})
@@ -304,7 +331,7 @@ func TestCheckJWTSecretWithKeysAndPreviousSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(tt.env))
+			c, err := config.LoadAPI(env(tt.env))
 			require.NoError(t, err)
 			err = c.CheckJWTSecret()
 			if tt.want == "" {
@@ -333,7 +360,7 @@ func TestCheckJWTSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(map[string]string{"JWT_SECRET": tt.secret}))
+			c, err := config.LoadAPI(env(map[string]string{"JWT_SECRET": tt.secret}))
 			require.NoError(t, err)
 			err = c.CheckJWTSecret()
 			if tt.ok {
@@ -367,9 +394,9 @@ func TestCORSAllowedOrigins(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(map[string]string{"CORS_ALLOWED_ORIGINS": tt.value}))
+			c, err := config.LoadAPI(env(map[string]string{"CORS_ALLOWED_ORIGINS": tt.value}))
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, c.CORSAllowedOrigins)
+			assert.Equal(t, tt.want, c.Edge.CORSAllowedOrigins)
 		})
 	}
 }
@@ -415,10 +442,10 @@ func TestGetenvDotEnvFallback(t *testing.T) { // not parallel: t.Chdir, t.Setenv
 	assert.Equal(t, "a value with spaces", getenv("ORDERS_CONFIG_TEST_QUOTED"))
 	assert.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
 
-	c, err := config.Load(getenv)
+	c, err := config.LoadAPI(getenv)
 	require.NoError(t, err)
-	assert.Equal(t, "issuer-from-dotenv", c.JWTIssuer)
-	assert.Equal(t, []string{"https://env.example"}, c.CORSAllowedOrigins)
+	assert.Equal(t, "issuer-from-dotenv", c.Tokens.Issuer)
+	assert.Equal(t, []string{"https://env.example"}, c.Edge.CORSAllowedOrigins)
 
 	// .env only feeds the lookup; it does not change the process environment.
 	_, set := os.LookupEnv("ORDERS_CONFIG_TEST_FILE_ONLY")

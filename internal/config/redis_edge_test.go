@@ -13,25 +13,25 @@ import (
 
 func TestRedisAndEdgeDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := config.LoadAPI(env(nil))
 	require.NoError(t, err)
-	assert.Equal(t, "orders", c.RedisKeyPrefix)
-	assert.Equal(t, 50*time.Millisecond, c.RedisTimeout)
-	assert.Equal(t, 3, c.RedisBreakerFailures)
-	assert.Equal(t, time.Second, c.RedisBreakerCooldown)
-	assert.Equal(t, time.Second, c.RedisBreakerProbe)
-	assert.False(t, c.CORSAllowCredentials)
-	assert.Empty(t, c.TrustedProxies)
-	assert.True(t, c.RateLimitEnabled)
-	assert.Equal(t, config.Rate{Limit: 120, Period: time.Minute}, c.RateLimitAnonymous)
-	assert.Equal(t, config.Rate{Limit: 10, Period: time.Minute}, c.RateLimitAuth)
-	assert.Equal(t, config.Rate{Limit: 5, Period: time.Minute}, c.RateLimitLoginEmail)
-	assert.Equal(t, config.Rate{Limit: 600, Period: time.Minute}, c.RateLimitUser)
+	assert.Equal(t, "orders", c.Redis.KeyPrefix)
+	assert.Equal(t, 50*time.Millisecond, c.Redis.Timeout)
+	assert.Equal(t, 3, c.Redis.BreakerFailures)
+	assert.Equal(t, time.Second, c.Redis.BreakerCooldown)
+	assert.Equal(t, time.Second, c.Redis.BreakerProbe)
+	assert.False(t, c.Edge.CORSAllowCredentials)
+	assert.Empty(t, c.Edge.TrustedProxies)
+	assert.True(t, c.Edge.RateLimit.Enabled)
+	assert.Equal(t, config.Rate{Limit: 120, Period: time.Minute}, c.Edge.RateLimit.Anonymous)
+	assert.Equal(t, config.Rate{Limit: 10, Period: time.Minute}, c.Edge.RateLimit.Auth)
+	assert.Equal(t, config.Rate{Limit: 5, Period: time.Minute}, c.Edge.RateLimit.LoginEmail)
+	assert.Equal(t, config.Rate{Limit: 600, Period: time.Minute}, c.Edge.RateLimit.User)
 }
 
 func TestRedisAndEdgeVariables(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := config.LoadAPI(env(map[string]string{
 		"REDIS_KEY_PREFIX":            "shop:eu-1",
 		"REDIS_TIMEOUT":               "20ms",
 		"REDIS_BREAKER_FAILURES":      "5",
@@ -48,24 +48,24 @@ func TestRedisAndEdgeVariables(t *testing.T) {
 		"RATE_LIMIT_USER":             "1000/1m",
 	}))
 	require.NoError(t, err)
-	assert.Equal(t, "shop:eu-1", c.RedisKeyPrefix)
-	assert.Equal(t, 20*time.Millisecond, c.RedisTimeout)
-	assert.Equal(t, 5, c.RedisBreakerFailures)
-	assert.Equal(t, 250*time.Millisecond, c.RedisBreakerCooldown)
-	assert.Equal(t, 2*time.Second, c.RedisBreakerProbe)
+	assert.Equal(t, "shop:eu-1", c.Redis.KeyPrefix)
+	assert.Equal(t, 20*time.Millisecond, c.Redis.Timeout)
+	assert.Equal(t, 5, c.Redis.BreakerFailures)
+	assert.Equal(t, 250*time.Millisecond, c.Redis.BreakerCooldown)
+	assert.Equal(t, 2*time.Second, c.Redis.BreakerProbe)
 	assert.Zero(t, c.CacheTTL, "0 turns the cache off")
-	assert.True(t, c.CORSAllowCredentials)
-	require.Len(t, c.TrustedProxies, 3)
-	assert.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
-	assert.Equal(t, "192.0.2.7/32", c.TrustedProxies[1].String())
-	assert.True(t, c.TrustedProxies[2].Contains(net.ParseIP("::1")))
-	assert.False(t, c.TrustedProxies[2].Contains(net.ParseIP("::2")))
-	assert.False(t, c.RateLimitEnabled)
-	assert.Equal(t, config.Rate{Limit: 30, Period: 10 * time.Second}, c.RateLimitAnonymous)
-	assert.Equal(t, config.Rate{Limit: 3, Period: time.Hour}, c.RateLimitAuth)
-	assert.Equal(t, config.Rate{Limit: 2, Period: 15 * time.Minute}, c.RateLimitLoginEmail)
-	assert.Equal(t, config.Rate{Limit: 1000, Period: time.Minute}, c.RateLimitUser)
-	assert.Equal(t, "1000/1m0s", c.RateLimitUser.String())
+	assert.True(t, c.Edge.CORSAllowCredentials)
+	require.Len(t, c.Edge.TrustedProxies, 3)
+	assert.Equal(t, "10.0.0.0/8", c.Edge.TrustedProxies[0].String())
+	assert.Equal(t, "192.0.2.7/32", c.Edge.TrustedProxies[1].String())
+	assert.True(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::1")))
+	assert.False(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::2")))
+	assert.False(t, c.Edge.RateLimit.Enabled)
+	assert.Equal(t, config.Rate{Limit: 30, Period: 10 * time.Second}, c.Edge.RateLimit.Anonymous)
+	assert.Equal(t, config.Rate{Limit: 3, Period: time.Hour}, c.Edge.RateLimit.Auth)
+	assert.Equal(t, config.Rate{Limit: 2, Period: 15 * time.Minute}, c.Edge.RateLimit.LoginEmail)
+	assert.Equal(t, config.Rate{Limit: 1000, Period: time.Minute}, c.Edge.RateLimit.User)
+	assert.Equal(t, "1000/1m0s", c.Edge.RateLimit.User.String())
 }
 
 func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
@@ -97,7 +97,7 @@ func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.names+"="+tt.env[tt.names], func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(tt.env))
+			_, err := config.LoadAPI(env(tt.env))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.names)
 		})

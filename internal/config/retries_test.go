@@ -12,31 +12,31 @@ import (
 
 func TestRetriesAndConcurrentEditsVariables(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := config.LoadAPI(env(nil))
 	require.NoError(t, err)
-	assert.False(t, c.IdempotencyKeyRequired)
-	assert.Equal(t, 24*time.Hour, c.IdempotencyKeyTTL)
-	assert.False(t, c.RequireIfMatch)
+	assert.False(t, c.Orders.IdempotencyKeyRequired)
+	assert.Equal(t, 24*time.Hour, c.Orders.IdempotencyKeyTTL)
+	assert.False(t, c.Orders.RequireIfMatch)
 
-	c, err = config.Load(env(map[string]string{
+	c, err = config.LoadAPI(env(map[string]string{
 		"IDEMPOTENCY_KEY_REQUIRED": "true",
 		"IDEMPOTENCY_KEY_TTL":      "90m",
 		"REQUIRE_IF_MATCH":         "1",
 	}))
 	require.NoError(t, err)
-	assert.True(t, c.IdempotencyKeyRequired)
-	assert.Equal(t, 90*time.Minute, c.IdempotencyKeyTTL)
-	assert.True(t, c.RequireIfMatch)
+	assert.True(t, c.Orders.IdempotencyKeyRequired)
+	assert.Equal(t, 90*time.Minute, c.Orders.IdempotencyKeyTTL)
+	assert.True(t, c.Orders.RequireIfMatch)
 
 	for name, value := range map[string]string{
 		"IDEMPOTENCY_KEY_REQUIRED": "sometimes",
 		"IDEMPOTENCY_KEY_TTL":      "0s",
 		"REQUIRE_IF_MATCH":         "yes please",
 	} {
-		_, err := config.Load(env(map[string]string{name: value}))
+		_, err := config.LoadAPI(env(map[string]string{name: value}))
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), name)
 	}
-	_, err = config.Load(env(map[string]string{"IDEMPOTENCY_KEY_TTL": "a day"}))
+	_, err = config.LoadAPI(env(map[string]string{"IDEMPOTENCY_KEY_TTL": "a day"}))
 	require.ErrorContains(t, err, "IDEMPOTENCY_KEY_TTL")
 }

@@ -49,22 +49,27 @@ func (s Service) Address() string {
 	return s.targets[0].address
 }
 
-// FromEnv reads the three URLs as the processes do (config.Load, with its
-// defaults) and parses each with its client library's own parser.
+// FromEnv reads the three URLs as the processes do (config.LoadAPI and
+// config.LoadWorkers, with their defaults) and parses each with its client
+// library's own parser.
 func FromEnv(getenv func(string) string) ([]Service, error) {
-	cfg, err := config.Load(getenv)
+	api, err := config.LoadAPI(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	pg, err := postgresTargets(cfg.DatabaseURL)
+	workers, err := config.LoadWorkers(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	pg, err := postgresTargets(api.Database.URL)
 	if err != nil {
 		return nil, err
 	}
-	redis, err := redisTargets(cfg.RedisURL)
+	redis, err := redisTargets(api.Redis.URL)
 	if err != nil {
 		return nil, err
 	}
-	rabbit, err := amqpTargets(cfg.AMQPURL)
+	rabbit, err := amqpTargets(workers.AMQP.URL)
 	if err != nil {
 		return nil, err
 	}
