@@ -400,5 +400,4 @@ func databaseCases(s *contractServer, alice testUser, order client.Order, want i
 	}
 }
 
-
 func upper(s string) openapi_types.Email { return openapi_types.Email(strings.ToUpper(s)) }
