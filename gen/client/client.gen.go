@@ -209,8 +209,10 @@ type Order struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// Id Example: 0b6f6a3e-4d8b-4a8e-9d1c-6b2f4c1e9a11
-	Id    openapi_types.UUID `json:"id"`
-	Items []OrderItem        `json:"items"`
+	Id openapi_types.UUID `json:"id"`
+
+	// Items As created (at most 100).
+	Items []OrderItem `json:"items"`
 
 	// ProcessedAt Set once background processing has finished; null until then.
 	ProcessedAt *time.Time  `json:"processed_at"`
@@ -569,10 +571,16 @@ type ClientInterface interface {
 
 	// GetHealth Liveness probe
 	//
+	// 200 while the process is alive; it checks no dependency (see `/ready`).
+	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrderWithBody Create an order for the authenticated user
+	//
+	// The server computes `total_price` exactly from the items; the order
+	// starts `PENDING` with `processed_at` null until its background
+	// processing has finished. Retries are safe with an `Idempotency-Key`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -580,6 +588,10 @@ type ClientInterface interface {
 	CreateOrderWithBody(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrder Create an order for the authenticated user
+	//
+	// The server computes `total_price` exactly from the items; the order
+	// starts `PENDING` with `processed_at` null until its background
+	// processing has finished. Retries are safe with an `Idempotency-Key`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -595,6 +607,9 @@ type ClientInterface interface {
 	ListUserOrders(ctx context.Context, userId UserID, params *ListUserOrdersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOrder Read one of the caller's orders
+	//
+	// 403 when the order belongs to another user. The answer carries the
+	// order's `ETag`; with `If-None-Match` naming it, `304` and no body.
 	//
 	// Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -633,12 +648,20 @@ type ClientInterface interface {
 
 	// RegisterWithBody Register a new user
 	//
+	// Creates a user that can then log in at `POST /token/`. The email is
+	// normalised (see `RegisterRequest`) and must not be registered yet in
+	// any letter case (400 otherwise).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /register/ (the `Register` operationId).
 	RegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Register Register a new user
+	//
+	// Creates a user that can then log in at `POST /token/`. The email is
+	// normalised (see `RegisterRequest`) and must not be registered yet in
+	// any letter case (400 otherwise).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -740,6 +763,8 @@ func (c *Client) GetJwks(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetHealth Liveness probe
 //
+// 200 while the process is alive; it checks no dependency (see `/ready`).
+//
 // Corresponds with GET /health (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetHealthRequest(c.Server)
@@ -754,6 +779,10 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 }
 
 // CreateOrderWithBody Create an order for the authenticated user
+//
+// The server computes `total_price` exactly from the items; the order
+// starts `PENDING` with `processed_at` null until its background
+// processing has finished. Retries are safe with an `Idempotency-Key`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -771,6 +800,10 @@ func (c *Client) CreateOrderWithBody(ctx context.Context, params *CreateOrderPar
 }
 
 // CreateOrder Create an order for the authenticated user
+//
+// The server computes `total_price` exactly from the items; the order
+// starts `PENDING` with `processed_at` null until its background
+// processing has finished. Retries are safe with an `Idempotency-Key`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -806,6 +839,9 @@ func (c *Client) ListUserOrders(ctx context.Context, userId UserID, params *List
 }
 
 // GetOrder Read one of the caller's orders
+//
+// 403 when the order belongs to another user. The answer carries the
+// order's `ETag`; with `If-None-Match` naming it, `304` and no body.
 //
 // Corresponds with GET /orders/{order_id}/ (the `GetOrder` operationId).
 func (c *Client) GetOrder(ctx context.Context, orderId OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -884,6 +920,10 @@ func (c *Client) GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*
 
 // RegisterWithBody Register a new user
 //
+// Creates a user that can then log in at `POST /token/`. The email is
+// normalised (see `RegisterRequest`) and must not be registered yet in
+// any letter case (400 otherwise).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /register/ (the `Register` operationId).
@@ -900,6 +940,10 @@ func (c *Client) RegisterWithBody(ctx context.Context, contentType string, body 
 }
 
 // Register Register a new user
+//
+// Creates a user that can then log in at `POST /token/`. The email is
+// normalised (see `RegisterRequest`) and must not be registered yet in
+// any letter case (400 otherwise).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1538,6 +1582,8 @@ type ClientWithResponsesInterface interface {
 
 	// GetHealthWithResponse Liveness probe
 	//
+	// 200 while the process is alive; it checks no dependency (see `/ready`).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
@@ -1545,12 +1591,20 @@ type ClientWithResponsesInterface interface {
 
 	// CreateOrderWithBodyWithResponse Create an order for the authenticated user
 	//
+	// The server computes `total_price` exactly from the items; the order
+	// starts `PENDING` with `processed_at` null until its background
+	// processing has finished. Retries are safe with an `Idempotency-Key`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /orders/ (the `CreateOrder` operationId).
 	CreateOrderWithBodyWithResponse(ctx context.Context, params *CreateOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
 
 	// CreateOrderWithResponse Create an order for the authenticated user
+	//
+	// The server computes `total_price` exactly from the items; the order
+	// starts `PENDING` with `processed_at` null until its background
+	// processing has finished. Retries are safe with an `Idempotency-Key`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1568,6 +1622,9 @@ type ClientWithResponsesInterface interface {
 	ListUserOrdersWithResponse(ctx context.Context, userId UserID, params *ListUserOrdersParams, reqEditors ...RequestEditorFn) (*ListUserOrdersResponse, error)
 
 	// GetOrderWithResponse Read one of the caller's orders
+	//
+	// 403 when the order belongs to another user. The answer carries the
+	// order's `ETag`; with `If-None-Match` naming it, `304` and no body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1610,12 +1667,20 @@ type ClientWithResponsesInterface interface {
 
 	// RegisterWithBodyWithResponse Register a new user
 	//
+	// Creates a user that can then log in at `POST /token/`. The email is
+	// normalised (see `RegisterRequest`) and must not be registered yet in
+	// any letter case (400 otherwise).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /register/ (the `Register` operationId).
 	RegisterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
 
 	// RegisterWithResponse Register a new user
+	//
+	// Creates a user that can then log in at `POST /token/`. The email is
+	// normalised (see `RegisterRequest`) and must not be registered yet in
+	// any letter case (400 otherwise).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2718,6 +2783,8 @@ func (c *ClientWithResponses) GetJwksWithResponse(ctx context.Context, reqEditor
 
 // GetHealthWithResponse Liveness probe
 //
+// 200 while the process is alive; it checks no dependency (see `/ready`).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /health (the `GetHealth` operationId).
@@ -2731,6 +2798,10 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // CreateOrderWithBodyWithResponse Create an order for the authenticated user
 //
+// The server computes `total_price` exactly from the items; the order
+// starts `PENDING` with `processed_at` null until its background
+// processing has finished. Retries are safe with an `Idempotency-Key`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /orders/ (the `CreateOrder` operationId).
@@ -2743,6 +2814,10 @@ func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Contex
 }
 
 // CreateOrderWithResponse Create an order for the authenticated user
+//
+// The server computes `total_price` exactly from the items; the order
+// starts `PENDING` with `processed_at` null until its background
+// processing has finished. Retries are safe with an `Idempotency-Key`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2772,6 +2847,9 @@ func (c *ClientWithResponses) ListUserOrdersWithResponse(ctx context.Context, us
 }
 
 // GetOrderWithResponse Read one of the caller's orders
+//
+// 403 when the order belongs to another user. The answer carries the
+// order's `ETag`; with `If-None-Match` naming it, `304` and no body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -2838,6 +2916,10 @@ func (c *ClientWithResponses) GetReadyWithResponse(ctx context.Context, reqEdito
 
 // RegisterWithBodyWithResponse Register a new user
 //
+// Creates a user that can then log in at `POST /token/`. The email is
+// normalised (see `RegisterRequest`) and must not be registered yet in
+// any letter case (400 otherwise).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /register/ (the `Register` operationId).
@@ -2850,6 +2932,10 @@ func (c *ClientWithResponses) RegisterWithBodyWithResponse(ctx context.Context, 
 }
 
 // RegisterWithResponse Register a new user
+//
+// Creates a user that can then log in at `POST /token/`. The email is
+// normalised (see `RegisterRequest`) and must not be registered yet in
+// any letter case (400 otherwise).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
