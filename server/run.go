@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	orderOpts := []orders.Option{
 		orders.WithIdempotencyKeys(cfg.IdempotencyKeyTTL, cfg.IdempotencyKeyRequired),
 		orders.WithRequiredIfMatch(cfg.RequireIfMatch),
+		orders.WithEncoder(encodeOrder),
 	}
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
 		store := cache.NewStore(redis, cfg.RedisKeyPrefix)
