@@ -24,6 +24,8 @@ import (
 
 func main() {
 	ceiling := flag.String("serve-ceiling", "", "internal: serve the HTTP ceiling with this body file")
+	ceilingRedis := flag.String("ceiling-redis", "", "internal: with -serve-ceiling, fetch the body from this Redis on every request")
+	ceilingKey := flag.String("ceiling-key", "", "internal: the Redis key of -ceiling-redis")
 	quick := flag.Bool("quick", false, "short runs (under 2 minutes in all)")
 	concurrency := flag.Int("c", 32, "concurrent clients per workload")
 	adminURL := flag.String("admin-url", envOr("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL URL allowed to CREATE DATABASE")
@@ -31,11 +33,13 @@ func main() {
 	profiles := flag.String("profile", "", "directory for CPU and heap profiles of the API, one per workload (first round)")
 	var env envFlags
 	flag.Var(&env, "env", "KEY=VALUE for the API and the workers (repeatable), e.g. -env OUTBOX_FORWARDERS=8")
+	duration := flag.Duration("duration", 0, "length of each run (default: the mode's)")
+	rounds := flag.Int("rounds", 0, "rounds of each workload (default: the mode's); the figures are their medians")
 	only := flag.String("only", "", "comma-separated workloads to run (default all), e.g. -only create,pipeline")
 	flag.Parse()
 
 	if *ceiling != "" {
-		if err := serveCeiling(*ceiling); err != nil {
+		if err := serveCeiling(*ceiling, *ceilingRedis, *ceilingKey); err != nil {
 			fmt.Fprintln(os.Stderr, "ceiling server:", err)
 			os.Exit(1)
 		}
@@ -46,6 +50,12 @@ func main() {
 	plan := fullPlan
 	if *quick {
 		plan = quickPlan
+	}
+	if *duration > 0 {
+		plan.Duration = *duration
+	}
+	if *rounds > 0 {
+		plan.Rounds = *rounds
 	}
 	if err := runBench(ctx, plan, options{concurrency: *concurrency, adminURL: *adminURL, outDir: *out, profileDir: *profiles, env: env, only: splitList(*only)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -20,6 +20,8 @@ func targets(r *Report) []Target {
 	growth := backlogGrowth(full)
 	flat := len(full.BacklogSamples) >= 8 && growth <= 0.02*full.TargetRate
 	return []Target{
+		{Name: "cached GET vs Redis ceiling", Want: ">= 0.7", Got: r.Ratios["get_cached/ceiling_redis"], Unit: "x", Met: r.Ratios["get_cached/ceiling_redis"] >= 0.7},
+		{Name: "cached GET p99 vs Redis ceiling's", Want: "<= 2", Got: r.Ratios["get_cached/ceiling_redis_p99"], Unit: "x", Met: r.Ratios["get_cached/ceiling_redis_p99"] > 0 && r.Ratios["get_cached/ceiling_redis_p99"] <= 2},
 		{Name: "cached GET vs HTTP ceiling", Want: ">= 0.6", Got: r.Ratios["get_cached/ceiling_http"], Unit: "x", Met: r.Ratios["get_cached/ceiling_http"] >= 0.6},
 		{Name: "create vs database ceiling", Want: ">= 0.6", Got: r.Ratios["create/ceiling_db"], Unit: "x", Met: r.Ratios["create/ceiling_db"] >= 0.6},
 		{Name: "create with Idempotency-Key vs without", Want: ">= 0.9", Got: r.Ratios["create_keyed/create"], Unit: "x", Met: r.Ratios["create_keyed/create"] >= 0.9},
@@ -61,9 +63,15 @@ func printReport(r *Report) {
 		m := r.Medians[n]
 		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors)
 	}
-	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_http %.2f, create_keyed/create %.2f, get_304/get_cached %.2f\n",
-		r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_http"], r.Ratios["create_keyed/create"], r.Ratios["get_304/get_cached"])
+	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_redis %.2f (p99 %.2f), get_cached/ceiling_http %.2f, create_keyed/create %.2f, get_304/get_cached %.2f\n",
+		r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_redis"], r.Ratios["get_cached/ceiling_redis_p99"], r.Ratios["get_cached/ceiling_http"],
+		r.Ratios["create_keyed/create"], r.Ratios["get_304/get_cached"])
 	fmt.Printf("max RSS: api %.1f MiB, workers %.1f MiB\n", r.RSSMiB["api"], r.RSSMiB["workers"])
+	for _, n := range names {
+		if rss, ok := r.RSSMiB["api:"+n]; ok {
+			fmt.Printf("  api RSS during %-16s %6.1f MiB\n", n, rss)
+		}
+	}
 	for _, name := range []string{"half", "full", "closed"} {
 		p, ok := r.Pipeline[name]
 		if !ok {

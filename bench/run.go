@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,12 +85,18 @@ func runBench(ctx context.Context, p plan, o options) error {
 	if err != nil {
 		return err
 	}
-	ceilURL, ceilProc, err := startCeilingServer(ctx, sys.dir, body)
+	ceilURL, ceilProc, err := startCeilingServer(ctx, sys.dir, body, "", "")
 	if err != nil {
 		return err
 	}
 	defer ceilProc.Kill()
 	ceil := &api{base: ceilURL, client: newHTTPClient(concurrency), users: a.users}
+	redisCeilURL, redisCeilProc, err := startCeilingServer(ctx, sys.dir, body, envValue(o.env, "REDIS_URL", defaultRedisURL), sys.namespace+":ceiling")
+	if err != nil {
+		return err
+	}
+	defer redisCeilProc.Kill()
+	redisCeil := &api{base: redisCeilURL, client: newHTTPClient(concurrency), users: a.users}
 	uncached := &api{base: sys.uncachedURL, client: newHTTPClient(concurrency), users: a.users}
 
 	measure := func(name string, fn op, ours bool) {
@@ -103,7 +110,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 		}
 		var stop func()
 		if ours {
-			stop = sampleRSS(sys, rep.RSSMiB)
+			stop = sampleRSS(sys, rep.RSSMiB, name)
 			if profileDir != "" && len(rep.Runs[name]) == 0 {
 				stopProfile := profileAPI(ctx, sys, profileDir, name, p.Duration)
 				prev := stop
@@ -124,6 +131,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 		measure("create_keyed", a.createOrderKeyed, true)
 		measure("ceiling_db", dbc.create, false)
 		measure("get_cached", a.getOrder, true)
+		measure("ceiling_redis", redisCeil.getOrder, false)
 		measure("get_304", a.getOrderNotModified, true)
 		measure("ceiling_http", ceil.getOrder, false)
 		measure("get_uncached", uncached.getOrder, true)
@@ -135,6 +143,9 @@ func runBench(ctx context.Context, p plan, o options) error {
 	rep.Ratios = map[string]float64{
 		"create/ceiling_db":       ratio(rep.Medians["create"].RPS, rep.Medians["ceiling_db"].RPS),
 		"get_cached/ceiling_http": ratio(rep.Medians["get_cached"].RPS, rep.Medians["ceiling_http"].RPS),
+		"get_cached/ceiling_redis": ratio(rep.Medians["get_cached"].RPS, rep.Medians["ceiling_redis"].RPS),
+		// Latency the other way round: at most 2 is the target.
+		"get_cached/ceiling_redis_p99": ratio(rep.Medians["get_cached"].P99ms, rep.Medians["ceiling_redis"].P99ms),
 		"get_cached/get_uncached": ratio(rep.Medians["get_cached"].RPS, rep.Medians["get_uncached"].RPS),
 		"create_keyed/create":     ratio(rep.Medians["create_keyed"].RPS, rep.Medians["create"].RPS),
 		"get_304/get_cached":      ratio(rep.Medians["get_304"].RPS, rep.Medians["get_cached"].RPS),
@@ -158,7 +169,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 		} else {
 			fmt.Printf("pipeline with creates as fast as the API answers (%d clients) for %s\n", concurrency, p.Pipeline)
 		}
-		stop := sampleRSS(sys, rep.RSSMiB)
+		stop := sampleRSS(sys, rep.RSSMiB, "pipeline_"+run.name)
 		res, err := pipelineRun(ctx, a, sys, pool, run.rate, p.Pipeline, concurrency)
 		stop()
 		if err != nil {
@@ -171,8 +182,10 @@ func runBench(ctx context.Context, p plan, o options) error {
 	return writeReport(rep, o.outDir)
 }
 
-// sampleRSS records the largest RSS of the API and the workers until stopped.
-func sampleRSS(sys *system, into map[string]float64) func() {
+// sampleRSS records the largest RSS of the API and the workers until
+// stopped, over the whole run ("api", "workers") and for this workload
+// ("api:<workload>"), so a figure above the target names its workload.
+func sampleRSS(sys *system, into map[string]float64, workload string) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -181,7 +194,9 @@ func sampleRSS(sys *system, into map[string]float64) func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			into["api"] = max(into["api"], rssMiB(sys.api))
+			api := rssMiB(sys.api)
+			into["api"] = max(into["api"], api)
+			into["api:"+workload] = max(into["api:"+workload], api)
 			into["workers"] = max(into["workers"], rssMiB(sys.workers))
 			select {
 			case <-done:
@@ -253,4 +268,18 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+const defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// envValue is the last KEY=VALUE for key in env (the last one wins, as for
+// the processes the bench starts), or def.
+func envValue(env []string, key, def string) string {
+	v := def
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,18 +27,21 @@ type orderEntry struct {
 	prefix string
 }
 
-func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v2:" + id.String() }
+func (e orderEntry) key(id uuid.UUID) string { return e.prefix + ":cache:order:v3:" + id.String() }
 
-// get returns the version prefix and the cached order, or ok=false.
-func (e orderEntry) get(t *testing.T, id uuid.UUID) (version string, o client.Order, ok bool) {
+// get returns what precedes the body (the version prefix and the entry's
+// header line) and the cached order, or ok=false.
+func (e orderEntry) get(t *testing.T, id uuid.UUID) (head string, o client.Order, ok bool) {
 	t.Helper()
 	raw, err := e.redis.Do(t.Context(), e.redis.B().Get().Key(e.key(id)).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
 		return "", client.Order{}, false
 	}
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal([]byte(raw[20:]), &o), "cached %q", raw)
-	return raw[:20], o, true
+	header, body, found := strings.Cut(raw[20:], "\n")
+	require.True(t, found, "cached %q", raw)
+	require.NoError(t, json.Unmarshal([]byte(body), &o), "cached %q", raw)
+	return raw[:20] + header + "\n", o, true
 }
 
 func (e orderEntry) pttl(t *testing.T, id uuid.UUID) time.Duration {
@@ -140,6 +144,52 @@ func TestGetOrderReadsThroughRedis(t *testing.T) {
 			assert.False(t, ok, "GET /orders/user/ cached %s", o.Id)
 		}
 	})
+}
+
+// TestCachedBodyIsTheUncachedBody: a hit is served as the bytes the cache
+// holds; they are the bytes a read from PostgreSQL answers, with the same
+// ETag, and If-None-Match still gets its 304.
+func TestCachedBodyIsTheUncachedBody(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, map[string]string{"CACHE_TTL": "1h"})
+	s := newContractServer(t, ts.URL, ts.DBURL, newObserved())
+	cached := orderEntry{redis: testredis.Client(t), prefix: ts.RedisPrefix}
+	alice := newUser(t, s)
+	order := newOrder(t, s, alice)
+	markProcessed(t, ts.DBURL, order.Id)
+	setStatus(t, s, alice, order.Id, client.OrderStatusPAID, 200) // a PATCH writes the entry
+
+	read := func() (*client.GetOrderResponse, string) {
+		r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, nil, alice.auth())
+		require.Equal(t, 200, statusOf(t, r, err), "%s", r.Body)
+		return r, r.HTTPResponse.Header.Get("ETag")
+	}
+	_, _, ok := cached.get(t, order.Id)
+	require.True(t, ok)
+	hit, hitTag := read()
+	cached.del(t, order.Id)
+	miss, missTag := read() // from PostgreSQL; it fills the cache again
+	_, _, ok = cached.get(t, order.Id)
+	require.True(t, ok)
+	refilled, refilledTag := read()
+
+	assert.Equal(t, string(miss.Body), string(hit.Body), "the written entry's body")
+	assert.Equal(t, string(miss.Body), string(refilled.Body), "the filled entry's body")
+	assert.Equal(t, missTag, hitTag)
+	assert.Equal(t, missTag, refilledTag)
+	assert.Equal(t, `"`+strconv.FormatInt(miss.JSON200.Version, 10)+`"`, hitTag)
+	assert.Equal(t, "application/json", hit.HTTPResponse.Header.Get("Content-Type"))
+
+	tag := hitTag
+	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, &client.GetOrderParams{IfNoneMatch: &tag}, alice.auth())
+	require.Equal(t, 304, statusOf(t, r, err))
+	assert.Equal(t, hitTag, r.HTTPResponse.Header.Get("ETag"))
+	assert.Empty(t, r.Body)
+
+	setStatus(t, s, alice, order.Id, client.OrderStatusSHIPPED, 200)
+	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, &client.GetOrderParams{IfNoneMatch: &tag}, alice.auth())
+	require.Equal(t, 200, statusOf(t, r, err), "the order changed: the old ETag no longer matches")
+	assert.Equal(t, client.OrderStatusSHIPPED, r.JSON200.Status)
 }
 
 func TestCachedOrdersExpire(t *testing.T) {

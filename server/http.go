@@ -17,6 +17,14 @@ import (
 	"github.com/ordersvc/orders/internal/requestid"
 )
 
+// The access log's lines wait at most accessLogFlushEvery, and at most
+// accessLogBufferBytes of them (then the request that fills the buffer
+// writes it).
+const (
+	accessLogFlushEvery  = 100 * time.Millisecond
+	accessLogBufferBytes = 64 << 10
+)
+
 // maxBodyBytes bounds every request body; larger ones get 413. "1MiB" is
 // 1,048,576 bytes ("1M" would be 1,000,000).
 const maxBodyBytes = "1MiB"
@@ -47,7 +55,7 @@ func isDocsPath(path string) bool {
 // newHTTPHandler builds the Echo instance: contract routes from the
 // generated strict handler, spec validation and auth in front of them, and
 // the docs beside them.
-func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metricsHandler http.Handler, logger *slog.Logger) (http.Handler, error) {
+func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metricsHandler http.Handler, logger, accessLogger *slog.Logger) (http.Handler, error) {
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
@@ -85,7 +93,7 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	// both then see the status the client got.
 	e.Use(nameSpan)
 	e.Use(observed.middleware)
-	e.Use(accessLog(logger))
+	e.Use(accessLog(accessLogger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0}))
 	// Security headers on every answer, errors included; CORS before the
 	// validator (it answers preflights, which the contract has no operation

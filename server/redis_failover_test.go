@@ -27,7 +27,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	const prefix = "failover"
 	var victim *testredis.Node
 	failoverUnderLoad(t, cluster.URL(), prefix, func(ids []uuid.UUID) []uuid.UUID {
-		key := func(id uuid.UUID) string { return prefix + ":cache:{order:v2:" + id.String() + "}" }
+		key := func(id uuid.UUID) string { return prefix + ":cache:{order:v3:" + id.String() + "}" }
 		victim = cluster.MasterOf(t, key(ids[0]))
 		var affected []uuid.UUID
 		for _, id := range ids {

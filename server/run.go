@@ -28,7 +28,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
+	// Access-log lines are batched (one write per flush, not per request);
+	// every other line goes out at once, after them. Closed last: what is
+	// pending at shutdown is written before run returns.
+	logs := telemetry.NewLineBuffer(stdout, accessLogBufferBytes, accessLogFlushEvery)
+	defer logs.Close() //nolint:errcheck // stdout failing at exit has nowhere to report to
+	logger := telemetry.NewLogger(logs, cfg.LogLevel)
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
@@ -89,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	orderOpts := []orders.Option{
 		orders.WithIdempotencyKeys(cfg.Orders.IdempotencyKeyTTL, cfg.Orders.IdempotencyKeyRequired),
 		orders.WithRequiredIfMatch(cfg.Orders.RequireIfMatch),
+		orders.WithEncoder(encodeOrder),
 	}
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
 		store := cache.NewStore(redis, cfg.Redis.KeyPrefix, cache.WithGetObserver(observed.cacheRead))
@@ -108,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		jwks:   jwks,
 	}
 	reg.MustRegister(srv.ready.gauge())
-	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger)
+	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger, telemetry.NewLogger(logs.Buffered(), cfg.LogLevel))
 	if err != nil {
 		return err
 	}

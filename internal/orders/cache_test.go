@@ -57,7 +57,7 @@ func cachedService(t *testing.T, pool *pgxpool.Pool, prefix string, wrap func(Ca
 	return NewService(pool, WithCache(c, testCacheTTL))
 }
 
-func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v2:" + id.String() }
+func (f cachedFixture) key(id uuid.UUID) string { return f.prefix + ":cache:order:v3:" + id.String() }
 
 // entry returns the cached order under id's key, if any.
 func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (storedOrder, bool) {
@@ -67,8 +67,11 @@ func (f cachedFixture) entry(t *testing.T, id uuid.UUID) (storedOrder, bool) {
 		return storedOrder{}, false
 	}
 	require.NoError(t, err)
+	e, ok := parseCacheEntry(id, []byte(raw[20:]))
+	require.True(t, ok, "cached value %q", raw)
 	var c storedOrder
-	require.NoError(t, json.Unmarshal([]byte(raw[20:]), &c), "cached value %q", raw)
+	require.NoError(t, json.Unmarshal(e.Body, &c), "cached value %q", raw)
+	require.Equal(t, e.Version, c.Version, "header and body name one version")
 	return c, true
 }
 
@@ -107,10 +110,14 @@ func TestCacheReadThrough(t *testing.T) {
 		require.NoError(t, err)
 		raw, err := f.redis.Do(ctx, f.redis.B().Get().Key(f.key(created.ID)).Build()).ToString()
 		require.NoError(t, err)
-		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(created.ID)).Value(raw[:20]+string(b)).Build()).Error())
+		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(created.ID)).Value(raw[:20]+string(cacheEntry(Order(poisoned), b))).Build()).Error())
 		got, err := f.svc.Get(ctx, owner, created.ID)
 		require.NoError(t, err)
 		assert.Equal(t, int64(99), got.Items[0].ProductID)
+		encoded, err := f.svc.GetEncoded(ctx, owner, created.ID)
+		require.NoError(t, err)
+		assert.Equal(t, string(b), string(encoded.Body), "the cached bytes, as they are")
+		assert.Equal(t, created.Version, encoded.Version)
 	})
 
 	t.Run("a miss reads the database and fills", func(t *testing.T) {
@@ -196,10 +203,13 @@ func TestCacheHoldsOnlyProcessedOrders(t *testing.T) {
 		planted.Items = []Item{item(99, 1, "1")}
 		b, err := json.Marshal(planted)
 		require.NoError(t, err)
-		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(fresh.ID)).Value("00000000000000000001"+string(b)).Build()).Error())
+		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(fresh.ID)).Value("00000000000000000001"+string(cacheEntry(fresh, b))).Build()).Error())
 		got, err := f.svc.Get(ctx, owner, fresh.ID)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), got.Items[0].ProductID, "read from the database")
+		encoded, err := f.svc.GetEncoded(ctx, owner, fresh.ID)
+		require.NoError(t, err)
+		assert.NotContains(t, string(encoded.Body), `"product_id":99`, "read from the database")
 	})
 }
 
