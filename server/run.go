@@ -30,7 +30,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
-		return database.Migrate(ctx, cfg.DatabaseURL, logger)
+		return database.Migrate(ctx, cfg.MigrationDatabaseURL, logger)
 	case len(args) > 0:
 		return fmt.Errorf("unknown arguments %q; usage: server [migrate]", args)
 	}
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
-	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.MigrationDatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		store.OnGet = observed.cacheRead
 		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL))
 	}
-	revocations, stopRevocations := followRevocations(ctx, pool, cfg.DatabaseURL, logger)
+	revocations, stopRevocations := followRevocations(ctx, pool, cfg.MigrationDatabaseURL, logger)
 	defer stopRevocations()
 	tokens := auth.NewTokens(auth.TokenSettings{
 		Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.JWTTTL, Revocations: revocations,
@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			TTL: cfg.RefreshTokenTTL, ReuseGrace: cfg.RefreshReuseGrace, Logger: logger,
 		}),
 		orders: orders.NewService(pool, orderOpts...),
-		ready:  newReadiness(pool, cfg.DatabaseURL, redis, edge.limits != nil),
+		ready:  newReadiness(pool, cfg.MigrationDatabaseURL, redis, edge.limits != nil),
 		jwks:   jwks,
 	}
 	reg.MustRegister(srv.ready.gauge())

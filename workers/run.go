@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runCommand(ctx, args, topo, stdout)
 	}
 
-	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.DatabaseURL, cfg.MigrationDatabaseURL, cfg.DatabaseMaxConns, cfg.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,11 @@ import (
 type Config struct {
 	HTTPAddr             string
 	DatabaseURL          string
+	// MigrationDatabaseURL is a direct connection to the same database, for
+	// everything that needs a session of its own: migrations (under a
+	// session advisory lock), LISTEN, the migration check of /ready. It is
+	// DATABASE_URL unless that goes through a transaction pooler.
+	MigrationDatabaseURL string
 	DatabaseMaxConns     int
 	RedisURL             string
 	AMQPURL              string
@@ -150,6 +155,12 @@ func Load(getenv func(string) string) (Config, error) {
 		HandlerMaxRetries:   r.nonNegativeInt("HANDLER_MAX_RETRIES", 5),
 		HandlerRetryBackoff: r.duration("HANDLER_RETRY_BACKOFF", 200*time.Millisecond),
 	}
+	r.queryMode("DATABASE_URL", c.DatabaseURL)
+	c.MigrationDatabaseURL = c.DatabaseURL
+	if r.str("MIGRATION_DATABASE_URL", "") != "" {
+		c.MigrationDatabaseURL = r.url("MIGRATION_DATABASE_URL", "")
+		r.queryMode("MIGRATION_DATABASE_URL", c.MigrationDatabaseURL)
+	}
 	c.PasswordHashQueueTimeout = r.positiveDuration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second)
 	c.JWTPreviousSecrets = r.secrets("JWT_PREVIOUS_SECRETS")
 	c.JWTPrivateKeyFile = r.str("JWT_PRIVATE_KEY_FILE", "")
@@ -227,6 +238,25 @@ func (r *reader) url(name, def string) string {
 		r.fail(name, "must be a URL such as scheme://host:port/..., got %q", redact(v))
 	}
 	return v
+}
+
+// queryMode checks pgx's default_query_exec_mode in a database URL. Two
+// modes work with this service's queries: cache_statement (pgx's default:
+// named prepared statements, for direct connections) and cache_describe
+// (unnamed statements, the one for PgBouncer in transaction pooling). The
+// others are refused: describe_exec needs two round trips on one session,
+// which a transaction pooler does not keep, and exec and simple_protocol
+// cannot encode the uuid arrays the queries take.
+func (r *reader) queryMode(name, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return // r.url has said so
+	}
+	switch mode := u.Query().Get("default_query_exec_mode"); mode {
+	case "", "cache_statement", "cache_describe":
+	default:
+		r.fail(name, "default_query_exec_mode must be cache_statement (the default, for a direct connection) or cache_describe (behind PgBouncer in transaction pooling), got %q", mode)
+	}
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

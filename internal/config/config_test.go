@@ -26,6 +26,7 @@ func TestLoadDefaults(t *testing.T) {
 
 	assert.Equal(t, ":8080", c.HTTPAddr)
 	assert.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", c.DatabaseURL)
+	assert.Equal(t, c.DatabaseURL, c.MigrationDatabaseURL, "DATABASE_URL when it is a direct connection")
 	assert.Equal(t, 16, c.DatabaseMaxConns)
 	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
 	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", c.AMQPURL)
@@ -70,6 +71,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
 		"HTTP_ADDR":                    "127.0.0.1:9000",
 		"DATABASE_URL":                 "postgres://app:pw@db.internal:5433/orders?sslmode=require",
+		"MIGRATION_DATABASE_URL":       "postgres://app:pw@db-direct.internal:5432/orders?sslmode=require",
 		"DATABASE_MAX_CONNS":           "40",
 		"REDIS_URL":                    "redis://cache:6380/2",
 		"AMQP_URL":                     "amqp://u:p@mq:5673/vhost",
@@ -106,6 +108,7 @@ func TestLoadEveryVariable(t *testing.T) {
 
 	assert.Equal(t, "127.0.0.1:9000", c.HTTPAddr)
 	assert.Equal(t, "postgres://app:pw@db.internal:5433/orders?sslmode=require", c.DatabaseURL)
+	assert.Equal(t, "postgres://app:pw@db-direct.internal:5432/orders?sslmode=require", c.MigrationDatabaseURL)
 	assert.Equal(t, 40, c.DatabaseMaxConns)
 	assert.Equal(t, "redis://cache:6380/2", c.RedisURL)
 	assert.Equal(t, "amqp://u:p@mq:5673/vhost", c.AMQPURL)
@@ -167,6 +170,14 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 	}{
 		{"DATABASE_URL", "not a url"},
 		{"DATABASE_URL", "postgres://user:hunter2@db:notaport/orders"},
+		// Behind PgBouncer the statements must be unnamed and one round trip;
+		// the text modes cannot encode the queries' uuid arrays.
+		{"DATABASE_URL", "postgres://user:hunter2@pgbouncer:6432/orders?default_query_exec_mode=exec"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=simple_protocol"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=describe_exec"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=cache"},
+		{"MIGRATION_DATABASE_URL", "db:5432"},
+		{"MIGRATION_DATABASE_URL", "postgres://db/orders?default_query_exec_mode=exec"},
 		{"REDIS_URL", "localhost:6379"}, // host:port without a scheme
 		{"REDIS_URL", "redis:6379"},
 		{"AMQP_URL", "rabbitmq:5672"},
@@ -224,6 +235,9 @@ func TestLoadAcceptsURLs(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{"DATABASE_URL", "postgres:///orders?host=/var/run/postgresql"},
 		{"DATABASE_URL", "postgresql://localhost/orders"},
+		{"DATABASE_URL", "postgres://pgbouncer:6432/orders?default_query_exec_mode=cache_describe"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=cache_statement"},
+		{"MIGRATION_DATABASE_URL", "postgres://db:5432/orders?sslmode=disable"},
 		{"REDIS_URL", "rediss://:secret@cache.internal:6380/1"},
 		{"REDIS_URL", "unix:///run/redis.sock"},
 		{"AMQP_URL", "amqps://user:pw@mq.internal/vhost"},
