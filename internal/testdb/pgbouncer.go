@@ -76,7 +76,7 @@ admin_users = %[4]s
 	b.write("pgbouncer.ini", ini)
 	b.write("users.txt", fmt.Sprintf("%q \"\"\n", b.user))
 	if os.Geteuid() == 0 {
-		chownToPostgres(t, dir)
+		chownToPostgres(t, dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "users.txt"))
 	}
 	b.Start()
 	t.Cleanup(b.Stop)
@@ -156,9 +156,9 @@ func (b *PgBouncer) write(name, content string) {
 	}
 }
 
-// chownToPostgres hands dir and its files to user postgres, which the
-// PostgreSQL and PgBouncer processes the tests start as root run as.
-func chownToPostgres(t testing.TB, dir string) {
+// chownToPostgres hands paths to user postgres, which the PostgreSQL and
+// PgBouncer processes the tests start as root run as.
+func chownToPostgres(t testing.TB, paths ...string) {
 	t.Helper()
 	u, err := user.Lookup("postgres")
 	if err != nil {
@@ -166,13 +166,9 @@ func chownToPostgres(t testing.TB, dir string) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	err = filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
+	for _, path := range paths {
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatalf("testdb: %v", err)
 		}
-		return os.Chown(path, uid, gid)
-	})
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
 	}
 }
