@@ -45,8 +45,10 @@ func (s *Server) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api
 }
 
 type readiness struct {
-	pool        *pgxpool.Pool
-	databaseURL string
+	pool *pgxpool.Pool
+	// migrationURL is where dbmate reads the applied migrations: a direct
+	// connection (its driver's statements need a session).
+	migrationURL string
 	// migrated latches: once every migration is applied it stays applied, so
 	// the probe stops asking dbmate (which opens its own connection).
 	migrated    atomic.Bool
@@ -54,8 +56,8 @@ type readiness struct {
 	rateLimited bool
 }
 
-func newReadiness(pool *pgxpool.Pool, databaseURL string, redis *cache.Redis, rateLimited bool) *readiness {
-	return &readiness{pool: pool, databaseURL: databaseURL, redis: redis, rateLimited: rateLimited}
+func newReadiness(pool *pgxpool.Pool, migrationURL string, redis *cache.Redis, rateLimited bool) *readiness {
+	return &readiness{pool: pool, migrationURL: migrationURL, redis: redis, rateLimited: rateLimited}
 }
 
 // optional reports the dependencies the service can do without. The PING
@@ -106,7 +108,7 @@ func (r *readiness) check(ctx context.Context) (map[string]string, bool) {
 		checks["postgres"], ok = "unreachable", false
 	}
 	if !r.migrated.Load() {
-		switch pending, err := database.Pending(r.databaseURL); {
+		switch pending, err := database.Pending(r.migrationURL); {
 		case err != nil:
 			checks["migrations"], ok = "unknown", false
 		case pending > 0:

@@ -19,8 +19,9 @@ const initialRevocationLoad = 5 * time.Second
 
 // followRevocations loads the revoked tokens and keeps them current in the
 // background until stop is called (or ctx ends); stop waits for the
-// follower to end.
-func followRevocations(ctx context.Context, pool *pgxpool.Pool, databaseURL string, logger *slog.Logger) (revocations *auth.Revocations, stop func()) {
+// follower to end. The feed LISTENs on a session of its own to sessionURL
+// (MIGRATION_DATABASE_URL: a transaction pooler keeps no session).
+func followRevocations(ctx context.Context, pool *pgxpool.Pool, sessionURL string, logger *slog.Logger) (revocations *auth.Revocations, stop func()) {
 	revocations = auth.NewRevocations()
 	loadCtx, cancel := context.WithTimeout(ctx, initialRevocationLoad)
 	if err := revocations.Load(loadCtx, db.New(pool)); err != nil {
@@ -33,7 +34,7 @@ func followRevocations(ctx context.Context, pool *pgxpool.Pool, databaseURL stri
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		revocations.Follow(followCtx, databaseURL, logger)
+		revocations.Follow(followCtx, sessionURL, logger)
 	}()
 	return revocations, func() {
 		cancelFollow()

@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
-		return database.Migrate(ctx, cfg.Database.URL, logger)
+		return database.Migrate(ctx, cfg.Database.MigrationURL, logger)
 	case len(args) > 0:
 		return fmt.Errorf("unknown arguments %q; usage: server [migrate]", args)
 	}
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.WithoutCancel(ctx)) //nolint:errcheck // best effort flush at exit
 
-	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MigrationURL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		store := cache.NewStore(redis, cfg.Redis.KeyPrefix, cache.WithGetObserver(observed.cacheRead))
 		orderOpts = append(orderOpts, orders.WithCache(store, cfg.CacheTTL))
 	}
-	revocations, stopRevocations := followRevocations(ctx, pool, cfg.Database.URL, logger)
+	revocations, stopRevocations := followRevocations(ctx, pool, cfg.Database.MigrationURL, logger)
 	defer stopRevocations()
 	tokens := auth.NewTokens(auth.TokenSettings{
 		Keys: keys, Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, TTL: cfg.Tokens.TTL, Revocations: revocations,
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			TTL: cfg.Tokens.RefreshTTL, ReuseGrace: cfg.Tokens.RefreshReuseGrace, Logger: logger,
 		}),
 		orders: orders.NewService(pool, orderOpts...),
-		ready:  newReadiness(pool, cfg.Database.URL, redis, edge.limits != nil),
+		ready:  newReadiness(pool, cfg.Database.MigrationURL, redis, edge.limits != nil),
 		jwks:   jwks,
 	}
 	reg.MustRegister(srv.ready.gauge())

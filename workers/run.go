@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runCommand(ctx, args, topo, stdout)
 	}
 
-	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
+	pool, err := database.Start(ctx, cfg.Database.URL, cfg.Database.MigrationURL, cfg.Database.MaxConns, cfg.Database.MigrateOnStart, logger)
 	if err != nil {
 		return err
 	}

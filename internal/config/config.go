@@ -27,7 +27,12 @@ type Shared struct {
 
 // Database is the PostgreSQL connection of a process.
 type Database struct {
-	URL            string
+	URL string
+	// MigrationURL is a direct connection to the same database, for
+	// everything that needs a session of its own: migrations (under a
+	// session advisory lock), LISTEN, the migration check of /ready. It is
+	// URL unless DATABASE_URL goes through a transaction pooler.
+	MigrationURL   string
 	MaxConns       int
 	MigrateOnStart bool
 }
@@ -240,12 +245,17 @@ func LoadWorkers(getenv func(string) string) (Workers, error) {
 }
 
 func loadShared(r *reader) Shared {
+	db := Database{
+		URL:            get(r, "DATABASE_URL", parseDatabaseURL),
+		MigrationURL:   get(r, "MIGRATION_DATABASE_URL", parseDatabaseURL),
+		MaxConns:       get(r, "DATABASE_MAX_CONNS", parsePositiveInt),
+		MigrateOnStart: get(r, "MIGRATE_ON_START", parseBool),
+	}
+	if db.MigrationURL == "" {
+		db.MigrationURL = db.URL
+	}
 	return Shared{
-		Database: Database{
-			URL:            get(r, "DATABASE_URL", parseURL),
-			MaxConns:       get(r, "DATABASE_MAX_CONNS", parsePositiveInt),
-			MigrateOnStart: get(r, "MIGRATE_ON_START", parseBool),
-		},
+		Database:        db,
 		LogLevel:        get(r, "LOG_LEVEL", parseLevel),
 		ShutdownTimeout: get(r, "SHUTDOWN_TIMEOUT", parseDuration),
 		DebugAddr:       get(r, "DEBUG_ADDR", parseString),

@@ -37,6 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 
 	for _, s := range []config.Shared{a.Shared, w.Shared} {
 		require.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", s.Database.URL)
+		require.Equal(t, s.Database.URL, s.Database.MigrationURL, "DATABASE_URL when it is a direct connection")
 		require.Equal(t, 16, s.Database.MaxConns)
 		require.True(t, s.Database.MigrateOnStart)
 		require.Equal(t, slog.LevelInfo, s.LogLevel)
@@ -85,6 +86,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	secret := strings.Repeat("s", 48)
 	vars := map[string]string{
 		"DATABASE_URL":                 "postgres://app:pw@db.internal:5433/orders?sslmode=require",
+		"MIGRATION_DATABASE_URL":       "postgres://app:pw@db-direct.internal:5432/orders?sslmode=require",
 		"DATABASE_MAX_CONNS":           "40",
 		"MIGRATE_ON_START":             "false",
 		"LOG_LEVEL":                    "debug",
@@ -127,6 +129,7 @@ func TestLoadEveryVariable(t *testing.T) {
 
 	for _, s := range []config.Shared{a.Shared, w.Shared} {
 		require.Equal(t, "postgres://app:pw@db.internal:5433/orders?sslmode=require", s.Database.URL)
+		require.Equal(t, "postgres://app:pw@db-direct.internal:5432/orders?sslmode=require", s.Database.MigrationURL)
 		require.Equal(t, 40, s.Database.MaxConns)
 		require.False(t, s.Database.MigrateOnStart)
 		require.Equal(t, slog.LevelDebug, s.LogLevel)
@@ -194,6 +197,14 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 	}{
 		{"DATABASE_URL", "not a url"},
 		{"DATABASE_URL", "postgres://user:hunter2@db:notaport/orders"},
+		// Behind PgBouncer the statements must be unnamed and one round trip;
+		// the text modes cannot encode the queries' uuid arrays.
+		{"DATABASE_URL", "postgres://user:hunter2@pgbouncer:6432/orders?default_query_exec_mode=exec"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=simple_protocol"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=describe_exec"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=cache"},
+		{"MIGRATION_DATABASE_URL", "db:5432"},
+		{"MIGRATION_DATABASE_URL", "postgres://db/orders?default_query_exec_mode=exec"},
 		{"REDIS_URL", "localhost:6379"}, // host:port without a scheme
 		{"REDIS_URL", "redis:6379"},
 		{"AMQP_URL", "rabbitmq:5672"},
@@ -251,6 +262,9 @@ func TestLoadAcceptsURLs(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{"DATABASE_URL", "postgres:///orders?host=/var/run/postgresql"},
 		{"DATABASE_URL", "postgresql://localhost/orders"},
+		{"DATABASE_URL", "postgres://pgbouncer:6432/orders?default_query_exec_mode=cache_describe"},
+		{"DATABASE_URL", "postgres://db/orders?default_query_exec_mode=cache_statement"},
+		{"MIGRATION_DATABASE_URL", "postgres://db:5432/orders?sslmode=disable"},
 		{"REDIS_URL", "rediss://:secret@cache.internal:6380/1"},
 		{"REDIS_URL", "unix:///run/redis.sock"},
 		{"AMQP_URL", "amqps://user:pw@mq.internal/vhost"},

@@ -72,6 +72,26 @@ func parseURL(v string) (string, error) {
 	return v, nil
 }
 
+// parseDatabaseURL is parseURL plus a check of pgx's default_query_exec_mode
+// parameter. Two modes work with this service's queries: cache_statement
+// (pgx's default: named prepared statements, for direct connections) and
+// cache_describe (unnamed statements, the one for PgBouncer in transaction
+// pooling). The others are refused: describe_exec needs two round trips on
+// one session, which a transaction pooler does not keep, and exec and
+// simple_protocol cannot encode the uuid arrays the queries take.
+func parseDatabaseURL(v string) (string, error) {
+	if _, err := parseURL(v); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(v)
+	switch mode := u.Query().Get("default_query_exec_mode"); mode {
+	case "", "cache_statement", "cache_describe":
+		return v, nil
+	default:
+		return "", fmt.Errorf("default_query_exec_mode must be cache_statement (the default, for a direct connection) or cache_describe (behind PgBouncer in transaction pooling), got %q", mode)
+	}
+}
+
 func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {

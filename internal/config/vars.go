@@ -59,7 +59,12 @@ var Vars = []Var{
 	// Both processes.
 	{Name: "DATABASE_URL", Process: ProcessBoth, Default: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		Example: "postgres://postgres@127.0.0.1:5432/orders?sslmode=disable",
-		Doc:     "PostgreSQL connection URL (`.env.example` uses database `orders`)"},
+		Doc: "PostgreSQL connection URL (`.env.example` uses database `orders`); through PgBouncer add " +
+			"`default_query_exec_mode=cache_describe`, the only other mode accepted (see [PostgreSQL and PgBouncer](#postgresql-and-pgbouncer))"},
+	{Name: "MIGRATION_DATABASE_URL", Process: ProcessBoth, DefaultNote: "`DATABASE_URL`", Unset: true, Example: "postgres://postgres@127.0.0.1:5432/orders?sslmode=disable",
+		Doc: "a direct connection to the same database, for what needs a session of its own: migrations (their advisory lock), " +
+			"the API's revocation feed (LISTEN), `/ready`'s migration check. Set it when `DATABASE_URL` goes through PgBouncer, " +
+			"see [PostgreSQL and PgBouncer](#postgresql-and-pgbouncer)"},
 	{Name: "DATABASE_MAX_CONNS", Process: ProcessBoth, Default: "16",
 		Doc: "connections in each process's database pool"},
 	{Name: "MIGRATE_ON_START", Process: ProcessBoth, Default: "true",

@@ -43,10 +43,12 @@ func Open(ctx context.Context, databaseURL string, maxConns int, logger *slog.Lo
 }
 
 // Start is how a process gets its database: migrations first when migrate
-// is set (MIGRATE_ON_START), then the pool.
-func Start(ctx context.Context, databaseURL string, maxConns int, migrate bool, logger *slog.Logger) (*pgxpool.Pool, error) {
+// is set (MIGRATE_ON_START), on migrationURL (a direct connection: the
+// migration lock is a session's), then the pool on databaseURL (which may
+// go through PgBouncer).
+func Start(ctx context.Context, databaseURL, migrationURL string, maxConns int, migrate bool, logger *slog.Logger) (*pgxpool.Pool, error) {
 	if migrate {
-		if err := Migrate(ctx, databaseURL, logger); err != nil {
+		if err := Migrate(ctx, migrationURL, logger); err != nil {
 			return nil, err
 		}
 	}
@@ -56,6 +58,8 @@ func Start(ctx context.Context, databaseURL string, maxConns int, migrate bool, 
 // Migrate applies every pending migration. It holds a PostgreSQL advisory lock
 // for the whole run because dbmate itself takes none: without it, two
 // instances starting together would both try to apply the same migration.
+// The lock belongs to a session, so databaseURL must be a direct connection
+// (MIGRATION_DATABASE_URL), not one through a transaction pooler.
 func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	m, err := newMigrator(databaseURL, logger)
 	if err != nil {
@@ -64,7 +68,13 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 	if err := createIfMissing(m, logger); err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, databaseURL)
+	// pgxpool's parser: it also reads the pool_* parameters of a URL shared
+	// with the pool, which pgx alone would send to PostgreSQL.
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("migrate: parse database URL: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return fmt.Errorf("migrate: connect: %w", err)
 	}
@@ -133,12 +143,29 @@ func newMigrator(databaseURL string, logger *slog.Logger) (*dbmate.DB, error) {
 	if err != nil {
 		return nil, errors.New("parse DATABASE_URL: not a URL")
 	}
-	m := dbmate.New(u)
+	m := dbmate.New(withoutPgxParams(u))
 	m.FS = dbfiles.Migrations
 	m.MigrationsDir = []string{"migrations"}
 	m.AutoDumpSchema = false // the server has no business writing db/schema.sql
 	m.Log = logWriter{logger: logger}
 	return m, nil
+}
+
+// withoutPgxParams drops the URL parameters that pgx and pgxpool read
+// (default_query_exec_mode, pool_max_conns, ...) from a copy of u: dbmate's
+// driver would pass them on to PostgreSQL, which refuses unknown ones.
+func withoutPgxParams(u *url.URL) *url.URL {
+	q := u.Query()
+	for key := range q {
+		switch {
+		case key == "default_query_exec_mode", key == "statement_cache_capacity", key == "description_cache_capacity",
+			strings.HasPrefix(key, "pool_"):
+			q.Del(key)
+		}
+	}
+	out := *u
+	out.RawQuery = q.Encode()
+	return &out
 }
 
 // logWriter turns dbmate's progress lines into structured log records.

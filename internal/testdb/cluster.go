@@ -6,9 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,15 +43,7 @@ func NewCluster(t testing.TB) *Cluster {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	c := &Cluster{t: t, bin: bin, dir: dir, port: freePort(t)}
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("testdb: running as root needs a postgres user to run the cluster: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatalf("testdb: %v", err)
-		}
+		chownToPostgres(t, dir)
 	}
 	c.run("initdb", "-D", c.data(), "-A", "trust", "-U", "postgres", "--no-sync")
 	c.Start()
