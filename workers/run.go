@@ -14,6 +14,7 @@ import (
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/logging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
@@ -26,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
+	logger := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
 	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
 
 	if len(args) > 0 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ type Config struct {
 	CacheTTL             time.Duration
 	ProcessOrderDuration time.Duration
 	LogLevel             slog.Level
+	LogFormat            string // "json", "text", or "" for text on a terminal and JSON otherwise
 	ShutdownTimeout      time.Duration
 	PasswordHashWorkers  int
 	DebugAddr            string
@@ -116,6 +118,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CacheTTL:             r.duration("CACHE_TTL", 5*time.Minute),
 		ProcessOrderDuration: r.duration("PROCESS_ORDER_DURATION", 2*time.Second),
 		LogLevel:             r.level("LOG_LEVEL", slog.LevelInfo),
+		LogFormat:            r.oneOf("LOG_FORMAT", "", "json", "text"),
 		ShutdownTimeout:      r.duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		PasswordHashWorkers:  r.positiveInt("PASSWORD_HASH_WORKERS", 1),
 		DebugAddr:            r.str("DEBUG_ADDR", ""),
@@ -403,6 +406,16 @@ func (r *reader) level(name string, def slog.Level) slog.Level {
 		return def
 	}
 	return l
+}
+
+// oneOf reads a variable that takes one of choices, or def when unset.
+func (r *reader) oneOf(name, def string, choices ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	if v != def && !slices.Contains(choices, v) {
+		r.fail(name, "must be one of %s, got %q", strings.Join(choices, ", "), v)
+		return def
+	}
+	return v
 }
 
 // redact hides the password of a URL so that it can appear in an error.

@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 5*time.Minute, c.CacheTTL)
 	assert.Equal(t, 2*time.Second, c.ProcessOrderDuration)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.Empty(t, c.LogFormat, "text on a terminal, JSON otherwise")
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 1, c.PasswordHashWorkers)
 	assert.Equal(t, time.Second, c.PasswordHashQueueTimeout)
@@ -87,6 +88,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"CACHE_TTL":                    "90s",
 		"PROCESS_ORDER_DURATION":       "250ms",
 		"LOG_LEVEL":                    "debug",
+		"LOG_FORMAT":                   "text",
 		"SHUTDOWN_TIMEOUT":             "3s",
 		"PASSWORD_HASH_WORKERS":        "6",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":  "250ms",
@@ -123,6 +125,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, 90*time.Second, c.CacheTTL)
 	assert.Equal(t, 250*time.Millisecond, c.ProcessOrderDuration)
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
+	assert.Equal(t, "text", c.LogFormat)
 	assert.Equal(t, 3*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 6, c.PasswordHashWorkers)
 	assert.Equal(t, 250*time.Millisecond, c.PasswordHashQueueTimeout)
@@ -148,6 +151,7 @@ func TestLoadTrimsValues(t *testing.T) {
 		"JWT_TTL":            "\t5m ",
 		"MIGRATE_ON_START":   " 0 ",
 		"LOG_LEVEL":          " WARN ",
+		"LOG_FORMAT":         " JSON ",
 		"REDIS_URL":          "   ", // blank means unset: the default applies
 	}))
 	require.NoError(t, err)
@@ -156,6 +160,7 @@ func TestLoadTrimsValues(t *testing.T) {
 	assert.Equal(t, 5*time.Minute, c.JWTTTL)
 	assert.False(t, c.MigrateOnStart)
 	assert.Equal(t, slog.LevelWarn, c.LogLevel)
+	assert.Equal(t, "json", c.LogFormat)
 	assert.Equal(t, "redis://127.0.0.1:6379/0", c.RedisURL)
 }
 
@@ -204,6 +209,8 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 		{"MIGRATE_ON_START", "maybe"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "trace"},
+		{"LOG_FORMAT", "xml"},
+		{"LOG_FORMAT", "logfmt"},
 		{"AMQP_NAMESPACE", "orders/prod"},
 		{"AMQP_NAMESPACE", "with space"},
 		{"AMQP_NAMESPACE", "ümlaut"},
