@@ -13,8 +13,8 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/logging"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
