@@ -134,6 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(listener) }()
 	logger.Info("http server listening", slog.String("addr", listener.Addr().String()))
+	logger.Info("api running", summary(cfg, listener.Addr(), tracing)...)
 
 	select {
 	case err := <-serveErr:

@@ -92,11 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	forwardDone := make(chan error, 1)
 	go func() { forwardDone <- fwd.run(ctx) }()
 	go purgeForwarded(ctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
-	logger.Info("workers running",
-		slog.Int("forwarders", cfg.OutboxForwarders),
-		slog.Int("process_concurrency", cfg.ProcessConcurrency),
-		slog.Int("start_processing_concurrency", cfg.StartConcurrency),
-		slog.String("amqp_namespace", cfg.AMQPNamespace))
+	logger.Info("workers running", summary(cfg, topo, listener.Addr())...)
 
 	pending := map[string]chan error{"router": routerDone, "forwarders": forwardDone}
 	var errs []error
