@@ -16,7 +16,6 @@ import (
 	"github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 )
 
@@ -275,8 +274,8 @@ func dialQueues(s *system) (*queueDepths, error) {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
 	return &queueDepths{conn: conn, ch: ch,
-		events: topo.EventQueue(events.TopicNewOrder, messaging.StartProcessingHandler),
-		task:   topo.Name(events.TopicProcessOrder)}, nil
+		events: topo.Queue(messaging.RouteOf(messaging.StartProcessingHandler)),
+		task:   topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler))}, nil
 }
 
 // depths are the ready messages of the new_order and process_order queues

@@ -227,7 +227,7 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, star
 			a.LoggedTwice++
 		}
 	}
-	a.DeadLetters = testamqp.QueueDepth(t, topo.Name(events.TopicDeadLetters))
+	a.DeadLetters = testamqp.QueueDepth(t, topo.Queue(messaging.DeadLetters))
 	return a
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
-	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 )
 
@@ -53,18 +52,23 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 	replayed := 0
 	err := withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
 		dl := describe(d)
-		if dl.Topic == "" || dl.Handler == "" {
-			return fmt.Errorf("dead letter %s names no topic or handler; left in the queue", dl.MessageID)
+		route, ok := messaging.Lookup(dl.Handler)
+		if !ok || route.Topic != dl.Topic {
+			return fmt.Errorf("dead letter %s names no known route (topic %q, handler %q); left in the queue", dl.MessageID, dl.Topic, dl.Handler)
 		}
 		headers := amqp091.Table{}
 		for k, v := range d.Headers {
 			switch k {
-			case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey:
+			case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey,
+				messaging.DeadLetterHandlerKey:
 			default:
 				headers[k] = v
 			}
 		}
-		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", topo.QueueForHandler(dl.Topic, dl.Handler), true, false, amqp091.Publishing{
+		// Straight to the route's queue through the default exchange: an
+		// event published to its exchange again would reach every other
+		// handler of the topic too.
+		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", topo.Queue(route), true, false, amqp091.Publishing{
 			Headers:      headers,
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp091.Persistent,
@@ -86,8 +90,11 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 	return err
 }
 
-// withDeadLetters fetches the dead letters one by one (basic.get, no ack)
-// until the queue is empty, calling fn for each.
+// withDeadLetters fetches the dead letters one by one (basic.get, no ack),
+// calling fn for each, until it has seen as many as the queue held when it
+// began or the queue is empty: a replayed letter that fails again while the
+// workers run is parked anew, and is not replayed a second time by the
+// same command.
 func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp091.Channel, amqp091.Delivery) error, confirms bool) error {
 	conn, err := amqp091.Dial(topo.URL)
 	if err != nil {
@@ -104,12 +111,13 @@ func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp
 			return fmt.Errorf("enable confirms: %w", err)
 		}
 	}
-	queue := topo.Name(events.TopicDeadLetters)
+	queue := topo.Queue(messaging.DeadLetters)
 	// Declared as the workers declare it, so listing works before any dead letter exists.
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+	q, err := ch.QueueDeclare(queue, true, false, false, false, topo.QueueArguments(messaging.DeadLetters))
+	if err != nil {
 		return fmt.Errorf("declare %s: %w", queue, err)
 	}
-	for {
+	for range q.Messages {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -124,6 +132,7 @@ func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp
 			return err
 		}
 	}
+	return nil
 }
 
 func describe(d amqp091.Delivery) DeadLetter {
@@ -136,8 +145,14 @@ func describe(d amqp091.Delivery) DeadLetter {
 	dl := DeadLetter{
 		MessageID: header(amqp.DefaultMessageUUIDHeaderKey),
 		Topic:     header(middleware.PoisonedTopicKey),
-		Handler:   trimInstance(header(middleware.PoisonedHandlerKey)),
+		Handler:   header(messaging.DeadLetterHandlerKey),
 		Reason:    header(middleware.ReasonForPoisonedKey),
+	}
+	// A letter parked before the workers named its route's handler carries
+	// only the instance's name; the topic tells its route when the topic
+	// has a single consumer.
+	if consumers := messaging.Consumers(dl.Topic); dl.Handler == "" && len(consumers) == 1 {
+		dl.Handler = consumers[0].Handler
 	}
 	if json.Valid(d.Body) {
 		dl.Payload = d.Body
@@ -145,17 +160,4 @@ func describe(d amqp091.Delivery) DeadLetter {
 		dl.Raw = strconv.Quote(string(d.Body))
 	}
 	return dl
-}
-
-// trimInstance maps a handler instance ("process_order_3") to its group
-// ("process_order"): the instances of a group share one queue.
-func trimInstance(handler string) string {
-	i := len(handler)
-	for i > 0 && handler[i-1] >= '0' && handler[i-1] <= '9' {
-		i--
-	}
-	if i < len(handler) && i > 0 && handler[i-1] == '_' {
-		return handler[:i-1]
-	}
-	return handler
 }

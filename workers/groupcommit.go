@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // groupCommit applies the effects of concurrent process_order handlers in
@@ -25,6 +24,7 @@ import (
 type groupCommit struct {
 	queries *db.Queries
 	timeout time.Duration // of one group's statement
+	handler string        // the route's handler: the key of its inbox rows
 	written func(n int)   // observes each group's size
 
 	mu    sync.Mutex
@@ -86,7 +86,7 @@ func (g *groupCommit) mark(ctx context.Context, orderID uuid.UUID, messageID str
 func (g *groupCommit) write(ctx context.Context, group []*markRequest) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
 	defer cancel()
-	params := db.ProcessOrdersOnceParams{Handler: messaging.ProcessOrderHandler}
+	params := db.ProcessOrdersOnceParams{Handler: g.handler}
 	for _, r := range group {
 		params.OrderIds = append(params.OrderIds, r.orderID)
 		params.MessageIds = append(params.MessageIds, r.messageID)

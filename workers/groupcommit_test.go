@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // Many handlers at once, each task delivered twice at the same moment, plus
@@ -27,7 +28,7 @@ func TestGroupCommitAppliesEachTaskOnce(t *testing.T) {
 		ids[i] = e.createOrder().ID
 	}
 	var groups, written atomic.Int64
-	g := &groupCommit{queries: db.New(e.pool), timeout: 10 * time.Second, written: func(size int) {
+	g := &groupCommit{queries: db.New(e.pool), timeout: 10 * time.Second, handler: messaging.ProcessOrderHandler, written: func(size int) {
 		groups.Add(1)
 		written.Add(int64(size))
 	}}
@@ -86,7 +87,7 @@ func TestGroupCommitReportsErrorsToTheGroup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	o := e.createOrder()
-	g := &groupCommit{queries: db.New(e.pool), timeout: 10 * time.Second, written: func(int) {}}
+	g := &groupCommit{queries: db.New(e.pool), timeout: 10 * time.Second, handler: messaging.ProcessOrderHandler, written: func(int) {}}
 
 	_, err := e.pool.Exec(t.Context(), "ALTER TABLE processed_messages RENAME TO processed_messages_away")
 	require.NoError(t, err)

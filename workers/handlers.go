@@ -9,9 +9,40 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
+
+// handlerDeps is what the handler functions are built from.
+type handlerDeps struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	tasks   message.Publisher // confirmed publishes to the task queue
+	queries *db.Queries
+	m       *workerMetrics
+}
+
+// handlers binds the Handler name of each route of messaging.Routes to its
+// handler function, built once per route and shared by the route's
+// instances. A new route is an entry in messaging.Routes and a line here.
+var handlers = map[string]func(messaging.Route, handlerDeps) message.NoPublishHandlerFunc{
+	messaging.StartProcessingHandler: func(r messaging.Route, d handlerDeps) message.NoPublishHandlerFunc {
+		return startProcessing{tasks: d.tasks, topic: r.Emits}.handle
+	},
+	messaging.StatusLogHandler: func(_ messaging.Route, d handlerDeps) message.NoPublishHandlerFunc {
+		return logStatusChange(d.logger)
+	},
+	messaging.ProcessOrderHandler: func(r messaging.Route, d handlerDeps) message.NoPublishHandlerFunc {
+		marks := &groupCommit{queries: d.queries, timeout: d.cfg.HandlerTimeout, handler: r.Handler,
+			written: func(n int) { d.m.taskGroup.Observe(float64(n)) }}
+		worker := &processOrder{marks: marks, duration: d.cfg.ProcessOrderDuration, logger: d.logger,
+			latency: func(t time.Duration) { d.m.processing.Observe(t.Seconds()) }}
+		return worker.handle
+	},
+}
 
 // startProcessing consumes new_order events and starts the background work
 // by publishing a process_order task: the event bus and the task queue are
@@ -24,6 +55,7 @@ import (
 // connection, so it is handed no event while tasks cannot be sent.
 type startProcessing struct {
 	tasks message.Publisher
+	topic string // of the tasks: the route's Emits
 }
 
 // errTaskNotPublished marks an event whose task the broker did not take. It
@@ -43,7 +75,7 @@ func (h startProcessing) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	task.SetContext(ctx)
 	telemetry.Inject(ctx, task) // the task continues the event's trace
-	if err := h.tasks.Publish(events.TopicProcessOrder, task); err != nil {
+	if err := h.tasks.Publish(h.topic, task); err != nil {
 		return fmt.Errorf("order %s: %w: %w", event.OrderID, errTaskNotPublished, err)
 	}
 	return nil

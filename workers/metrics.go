@@ -55,42 +55,51 @@ func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMet
 	// Every handler's series exist from the start at 0, so that a first
 	// dead letter or error is an increase (rate, increase and the alerts of
 	// deploy/prometheus see nothing in a series that appears at 1).
-	for _, h := range []string{messaging.StartProcessingHandler, messaging.StatusLogHandler, messaging.ProcessOrderHandler} {
-		m.deadLetter.WithLabelValues(h)
-		m.attempts.WithLabelValues(h, "ok")
-		m.attempts.WithLabelValues(h, "error")
+	for _, r := range messaging.Routes {
+		m.deadLetter.WithLabelValues(r.Handler)
+		m.attempts.WithLabelValues(r.Handler, "ok")
+		m.attempts.WithLabelValues(r.Handler, "error")
 	}
 	return m
 }
 
-// measure records each attempt's outcome and duration; it sits inside the
-// retry middleware so that every attempt counts.
-func (m *workerMetrics) measure(h message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		handler := message.HandlerNameFromCtx(msg.Context())
-		start := time.Now()
-		out, err := h(msg)
-		m.duration.WithLabelValues(trimInstance(handler)).Observe(time.Since(start).Seconds())
-		outcome := "ok"
-		if err != nil {
-			outcome = "error"
+// measure records each attempt's outcome and duration, labelled with the
+// route's handler (every instance of a route shares its series); it sits
+// inside the retry middleware so that every attempt counts.
+func (m *workerMetrics) measure(in instances) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			handler := in.handler(message.HandlerNameFromCtx(msg.Context()))
+			start := time.Now()
+			out, err := h(msg)
+			m.duration.WithLabelValues(handler).Observe(time.Since(start).Seconds())
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+			}
+			m.attempts.WithLabelValues(handler, outcome).Inc()
+			return out, err
 		}
-		m.attempts.WithLabelValues(trimInstance(handler), outcome).Inc()
-		return out, err
 	}
 }
 
-// deadLetters wraps the poison queue's publisher to count what it parks.
+// deadLetters wraps the poison queue's publisher: it names the route's
+// handler on each letter (messaging.DeadLetterHandlerKey, what the dlq
+// commands read) and counts what it parks.
 type deadLetters struct {
 	message.Publisher
-	m *workerMetrics
+	m         *workerMetrics
+	instances instances
 }
 
 func (d deadLetters) Publish(topic string, msgs ...*message.Message) error {
+	for _, msg := range msgs {
+		msg.Metadata.Set(messaging.DeadLetterHandlerKey, d.instances.handler(msg.Metadata.Get(middleware.PoisonedHandlerKey)))
+	}
 	err := d.Publisher.Publish(topic, msgs...)
 	if err == nil {
 		for _, msg := range msgs {
-			d.m.deadLetter.WithLabelValues(trimInstance(msg.Metadata.Get(middleware.PoisonedHandlerKey))).Inc()
+			d.m.deadLetter.WithLabelValues(msg.Metadata.Get(messaging.DeadLetterHandlerKey)).Inc()
 		}
 	}
 	return err

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/testhttp"
 )
 
@@ -34,7 +34,7 @@ func TestMetricsCountDeadLetters(t *testing.T) {
 	e := newEnv(t)
 	w := e.start(nil)
 	ch := e.amqpChannel()
-	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Name(events.TopicProcessOrder), false, false,
+	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler)), false, false,
 		publishing([]byte("not json"))))
 	require.Eventually(t, func() bool {
 		return strings.Contains(scrape(t, w), `orders_dead_lettered_total{handler="process_order"} 1`)

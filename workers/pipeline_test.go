@@ -95,11 +95,11 @@ func TestPoisonMessageGoesToDeadLettersAtOnce(t *testing.T) {
 
 	ch := e.amqpChannel()
 	start := time.Now()
-	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Name(events.TopicProcessOrder), false, false,
+	require.NoError(t, ch.PublishWithContext(context.Background(), "", e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler)), false, false,
 		amqp091.Publishing{Body: []byte("{not json"), DeliveryMode: amqp091.Persistent,
 			Headers: amqp091.Table{amqp.DefaultMessageUUIDHeaderKey: "poison-1"}}))
 
-	dlq := e.topo.Name(events.TopicDeadLetters)
+	dlq := e.topo.Queue(messaging.DeadLetters)
 	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 10*time.Second, 20*time.Millisecond)
 	assert.Less(t, time.Since(start), 5*time.Second, "an undecodable message is not retried")
 
@@ -128,7 +128,7 @@ func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
 	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
-	dlq := e.topo.Name(events.TopicDeadLetters)
+	dlq := e.topo.Queue(messaging.DeadLetters)
 	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 20*time.Second, 20*time.Millisecond)
 
 	// Fix the cause, then replay.
@@ -160,7 +160,7 @@ func TestShutdownRequeuesTheTaskInHand(t *testing.T) {
 	w.stop(t)
 
 	// Nothing is lost or left unacked: the task is back in its queue.
-	assert.Equal(t, 1, e.queueDepth(e.topo.Name(events.TopicProcessOrder)), "the interrupted task is requeued")
+	assert.Equal(t, 1, e.queueDepth(e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler))), "the interrupted task is requeued")
 	row, err := db.New(e.pool).GetOrder(context.Background(), o.ID)
 	require.NoError(t, err)
 	assert.Nil(t, row.ProcessedAt, "interrupted work is not recorded")
@@ -288,7 +288,7 @@ func TestTaskTheBrokerRefusesWaitsForTheBroker(t *testing.T) {
 	const retries, backoff = 1, 50 * time.Millisecond
 	w := e.start(map[string]string{"START_PROCESSING_CONCURRENCY": "1",
 		"HANDLER_MAX_RETRIES": strconv.Itoa(retries), "HANDLER_RETRY_BACKOFF": backoff.String()})
-	accept := testamqp.RefusePublishes(t, e.topo.Name(events.TopicProcessOrder))
+	accept := testamqp.RefusePublishes(t, e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler)))
 	created := time.Now() // no attempt before this
 	o := e.createOrder()
 
@@ -306,7 +306,7 @@ func TestTaskTheBrokerRefusesWaitsForTheBroker(t *testing.T) {
 	body := scrape(t, w)
 	assert.InDelta(t, attempts, testhttp.Metric(body, "orders_handler_retries_total"), 1, "each failed attempt is followed by a retry")
 	assert.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body, "a refused task does not park its event")
-	assert.Zero(t, e.queueDepth(e.topo.Name(events.TopicDeadLetters)))
+	assert.Zero(t, e.queueDepth(e.topo.Queue(messaging.DeadLetters)))
 
 	accept()
 	e.waitProcessed(o.ID, 20*time.Second)

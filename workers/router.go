@@ -41,20 +41,26 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		return errors.Join(errs...)
 	}
 
-	// The task publisher and the new_order subscriber share one connection,
-	// so they lose and regain the broker together: start_processing is
-	// never handed events while its tasks cannot be sent. (RabbitMQ advises
-	// separate connections for publishing and consuming, because flow
-	// control on a publishing connection holds back the consumer's acks
-	// too; start_processing cannot progress without publishing anyway. The
-	// other consumers keep connections of their own.)
+	instances, err := instancesOf(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// The task publisher and the subscribers of routes that emit tasks
+	// (start_processing) share one connection, so they lose and regain the
+	// broker together: such a handler is never handed messages while its
+	// tasks cannot be sent. (RabbitMQ advises separate connections for
+	// publishing and consuming, because flow control on a publishing
+	// connection holds back the consumer's acks too; start_processing
+	// cannot progress without publishing anyway. The other consumers keep
+	// connections of their own.)
 	tasksCfg := topo.Tasks(cfg.StartConcurrency)
-	startConn, err := amqp.NewConnection(tasksCfg.Connection, wlog)
+	tasksConn, err := amqp.NewConnection(tasksCfg.Connection, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("task publisher connection: %w", err)
 	}
-	closers = append(closers, startConn.Close)
-	tasksPub, err := amqp.NewPublisherWithConnection(tasksCfg, wlog, startConn)
+	closers = append(closers, tasksConn.Close)
+	tasksPub, err := amqp.NewPublisherWithConnection(tasksCfg, wlog, tasksConn)
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("task publisher: %w", err)
 	}
@@ -62,9 +68,8 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 
 	// A message interrupted by shutdown (its context cancelled) is not
 	// poisoned: the subscriber has already handed it back to the queue.
-	poison, err := middleware.PoisonQueueWithFilter(deadLetters{Publisher: tasksPub, m: m}, events.TopicDeadLetters, func(err error) bool {
-		return !errors.Is(err, context.Canceled)
-	})
+	poison, err := middleware.PoisonQueueWithFilter(deadLetters{Publisher: tasksPub, m: m, instances: instances},
+		messaging.DeadLetters.Topic, func(err error) bool { return !errors.Is(err, context.Canceled) })
 	if err != nil {
 		return nil, closeAll, fmt.Errorf("poison queue: %w", err)
 	}
@@ -96,48 +101,104 @@ func newRouter(cfg config.Config, topo messaging.Topology, pool *pgxpool.Pool, m
 		// away): every attempt after a failure waits, so nothing spins.
 		retry.middleware,
 		// Every attempt's outcome and duration.
-		m.measure,
+		m.measure(instances),
 		// Innermost: each attempt gets a deadline on the message context.
 		middleware.Timeout(cfg.HandlerTimeout),
 	)
 
-	startSub, err := amqp.NewSubscriberWithConnection(topo.Events(messaging.StartProcessingHandler), wlog, startConn)
-	if err != nil {
-		return nil, closeAll, fmt.Errorf("new_order subscriber: %w", err)
-	}
-	closers = append(closers, startSub.Close)
-	statusSub, err := amqp.NewSubscriber(topo.Events(messaging.StatusLogHandler), wlog)
-	if err != nil {
-		return nil, closeAll, fmt.Errorf("order_status_changed subscriber: %w", err)
-	}
-	closers = append(closers, statusSub.Close)
-	tasksSub, err := amqp.NewSubscriber(topo.Tasks(0), wlog)
-	if err != nil {
-		return nil, closeAll, fmt.Errorf("task subscriber: %w", err)
-	}
-	closers = append(closers, tasksSub.Close)
 	// Publishing to the default exchange drops a message whose queue does
 	// not exist: the dead-letter queue, which nothing consumes, is declared
 	// up front.
-	if err := tasksSub.SubscribeInitialize(events.TopicDeadLetters); err != nil {
+	dlq, err := amqp.NewSubscriberWithConnection(topo.Subscriber(messaging.DeadLetters), wlog, tasksConn)
+	if err != nil {
+		return nil, closeAll, fmt.Errorf("dead-letter queue: %w", err)
+	}
+	closers = append(closers, dlq.Close)
+	if err := dlq.SubscribeInitialize(messaging.DeadLetters.Topic); err != nil {
 		return nil, closeAll, fmt.Errorf("declare dead-letter queue: %w", err)
 	}
 
-	// Each AMQP subscription handles one message at a time, so concurrency
-	// is several subscriptions competing on the same queue. A start_processing
-	// handler spends its time waiting for the task's confirm; it takes
-	// several to keep up with the forwarders, which confirm whole batches.
-	start := startProcessing{tasks: tasksPub}
-	for i := range cfg.StartConcurrency {
-		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.StartProcessingHandler, i), events.TopicNewOrder, startSub, start.handle)
-	}
-	router.AddConsumerHandler(messaging.StatusLogHandler, events.TopicOrderStatusChanged, statusSub, logStatusChange(logger))
-	marks := &groupCommit{queries: db.New(pool), timeout: cfg.HandlerTimeout,
-		written: func(n int) { m.taskGroup.Observe(float64(n)) }}
-	worker := &processOrder{marks: marks, duration: cfg.ProcessOrderDuration, logger: logger,
-		latency: func(d time.Duration) { m.processing.Observe(d.Seconds()) }}
-	for i := range cfg.ProcessConcurrency {
-		router.AddConsumerHandler(fmt.Sprintf("%s_%d", messaging.ProcessOrderHandler, i), events.TopicProcessOrder, tasksSub, worker.handle)
+	deps := handlerDeps{cfg: cfg, logger: logger, tasks: tasksPub, queries: db.New(pool), m: m}
+	for _, r := range messaging.Routes {
+		var sub *amqp.Subscriber
+		if r.Emits != "" {
+			sub, err = amqp.NewSubscriberWithConnection(topo.Subscriber(r), wlog, tasksConn)
+		} else {
+			sub, err = amqp.NewSubscriber(topo.Subscriber(r), wlog)
+		}
+		if err != nil {
+			return nil, closeAll, fmt.Errorf("%s subscriber: %w", r.Handler, err)
+		}
+		closers = append(closers, sub.Close)
+		// Each AMQP subscription handles one message at a time, so
+		// concurrency is several instances competing on the route's queue,
+		// sharing one handler function.
+		handle := handlers[r.Handler](r, deps)
+		for _, name := range instances.of(r) {
+			router.AddConsumerHandler(name, r.Topic, sub, handle)
+		}
 	}
 	return router, closeAll, nil
+}
+
+// instances are the router's handlers: each instance name
+// ("process_order_3") with the route it was built from, so that the metrics
+// and the dead letters name the route without taking the name apart.
+type instances struct {
+	names  []string // in the order of Routes, then of the instances
+	routes map[string]messaging.Route
+}
+
+// instancesOf names the handler instances of every route, as many as the
+// route's concurrency setting says.
+func instancesOf(cfg config.Config) (instances, error) {
+	in := instances{routes: map[string]messaging.Route{}}
+	for _, r := range messaging.Routes {
+		if handlers[r.Handler] == nil {
+			return instances{}, fmt.Errorf("route %s: no handler function bound to %q in workers/handlers.go", r.Topic, r.Handler)
+		}
+		n, err := concurrency(cfg, r)
+		if err != nil {
+			return instances{}, err
+		}
+		for _, name := range r.Instances(n) {
+			in.names = append(in.names, name)
+			in.routes[name] = r
+		}
+	}
+	return in, nil
+}
+
+// of lists r's instance names.
+func (in instances) of(r messaging.Route) []string {
+	var names []string
+	for _, name := range in.names {
+		if in.routes[name].Handler == r.Handler {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// handler is the route handler name of an instance, for metric labels.
+func (in instances) handler(instance string) string {
+	if r, ok := in.routes[instance]; ok {
+		return r.Handler
+	}
+	return instance
+}
+
+// concurrency is how many instances of r's handler run: the value of the
+// setting the route names.
+func concurrency(cfg config.Config, r messaging.Route) (int, error) {
+	switch r.Concurrency {
+	case "":
+		return 1, nil
+	case messaging.StartProcessingConcurrency:
+		return cfg.StartConcurrency, nil
+	case messaging.ProcessConcurrency:
+		return cfg.ProcessConcurrency, nil
+	default:
+		return 0, fmt.Errorf("route %s: unknown concurrency setting %s", r.Handler, r.Concurrency)
+	}
 }

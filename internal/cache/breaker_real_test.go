@@ -78,7 +78,9 @@ func TestBreakerStaysClosedWhenCallsMissTheirDeadline(t *testing.T) {
 	t.Cleanup(r.Close)
 	// Connected first, as a running process is: a dial under a 1 µs deadline
 	// would fail, which is not what this test is about.
-	require.NoError(t, r.client.Do(t.Context(), r.client.B().Ping().Build()).Error())
+	c, err := r.connect()
+	require.NoError(t, err)
+	require.NoError(t, c.Do(t.Context(), c.B().Ping().Build()).Error())
 	deadline := time.Now().Add(15 * time.Second)
 	calls, failed := hammer(r, 32, func() bool {
 		return r.breaker.checksAnswered.Load() >= 2 || !r.Available() || time.Now().After(deadline)

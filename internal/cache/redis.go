@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -39,27 +40,32 @@ type Options struct {
 
 // Redis is a rueidis client behind a per-call deadline and a circuit breaker.
 type Redis struct {
-	client       rueidis.Client
+	// client is nil until Redis has answered once: a cluster or Sentinel
+	// client can only be made by talking to its nodes, so when they are
+	// unreachable at start, the breaker's probe makes it later.
+	client       atomic.Pointer[rueidis.Client]
+	clientOpt    rueidis.ClientOption
 	timeout      time.Duration
 	probeTimeout time.Duration
 	breaker      *breaker
 	logger       *slog.Logger
 	closeOnce    sync.Once
+	connectMu    sync.Mutex
 }
 
-// Open returns a client for opts.URL. An unreachable Redis is not an error:
-// the client starts with the breaker open and connects when Redis answers.
-// Only an unusable configuration is.
+// Open returns a client for opts.URL: one Redis, a Redis Cluster (several
+// seed addresses, ?addr=host:port&addr=...; one seed that turns out to be a
+// cluster node works too) or a Sentinel-managed master (?master_set=NAME,
+// the addresses then being the sentinels'), in rueidis's URL forms. An
+// unreachable Redis is not an error: the client starts with the breaker open
+// and connects when Redis answers. Only an unusable configuration is.
 func Open(opts Options) (*Redis, error) {
 	ropt, err := rueidis.ParseURL(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
 	}
-	// One standalone Redis, as in the original service. ForceSingleClient
-	// also returns a usable client when the first dial fails, so the API can
-	// start during a Redis outage; rueidis redials on later calls.
-	ropt.ForceSingleClient = true
 	// Our deadline is the whole budget of a call: no retries inside it.
+	// (A cluster client still follows MOVED and ASK redirects.)
 	ropt.DisableRetry = true
 	// No client-side caching: its invalidations arrive asynchronously, so a
 	// read on this instance right after a PATCH on another one could return
@@ -82,21 +88,58 @@ func Open(opts Options) (*Redis, error) {
 	if opts.ProbeTimeout <= 0 {
 		opts.ProbeTimeout = time.Second
 	}
-	client, dialErr := rueidis.NewClient(ropt)
-	if client == nil {
-		return nil, fmt.Errorf("redis client: %w", dialErr)
-	}
 	r := &Redis{
-		client:       client,
+		clientOpt:    ropt,
 		timeout:      opts.Timeout,
 		probeTimeout: opts.ProbeTimeout,
 		logger:       logger,
 	}
 	r.breaker = newBreaker(max(opts.Failures, 1), opts.Cooldown, r)
-	if dialErr != nil {
-		r.breaker.trip(dialErr)
+	if _, err := r.connect(); err != nil {
+		if errors.Is(err, errConfig) {
+			return nil, err
+		}
+		r.breaker.trip(err)
 	}
 	return r, nil
+}
+
+// errConfig marks a client rueidis refuses to make whatever Redis answers.
+var errConfig = errors.New("redis client configuration")
+
+// connect returns the client, making it first if Redis has not answered yet.
+// rueidis finds out what the address is: with one address and no master
+// set, it asks CLUSTER SHARDS and makes a cluster client or, when the node
+// is not in a cluster, a client for that one Redis.
+func (r *Redis) connect() (rueidis.Client, error) {
+	if c := r.client.Load(); c != nil {
+		return *c, nil
+	}
+	r.connectMu.Lock()
+	defer r.connectMu.Unlock()
+	if c := r.client.Load(); c != nil {
+		return *c, nil
+	}
+	c, err := rueidis.NewClient(r.clientOpt)
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		if isConfigError(err) {
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+		return nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	r.client.Store(&c)
+	r.logger.Debug("redis client ready", slog.String("mode", string(c.Mode())))
+	return c, nil
+}
+
+// isConfigError tells the errors of an impossible option set from the
+// errors of talking to Redis.
+func isConfigError(err error) bool {
+	return errors.Is(err, rueidis.ErrNoSendToReplicas) || errors.Is(err, rueidis.ErrReplicaOnlyConflict) ||
+		errors.Is(err, rueidis.ErrWrongPipelineMultiplex)
 }
 
 // Do runs fn with the call deadline, or returns ErrUnavailable at once while
@@ -106,8 +149,12 @@ func (r *Redis) Do(ctx context.Context, fn func(ctx context.Context, c rueidis.C
 	if !r.breaker.allow() {
 		return ErrUnavailable
 	}
+	client := r.client.Load()
+	if client == nil {
+		return ErrUnavailable
+	}
 	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
-	err := fn(callCtx, r.client)
+	err := fn(callCtx, *client)
 	cancel()
 	var reply *rueidis.RedisError
 	switch {
@@ -135,14 +182,69 @@ func (r *Redis) Ping(ctx context.Context) error {
 func (r *Redis) Close() {
 	r.closeOnce.Do(func() {
 		r.breaker.stop()
-		r.client.Close()
+		if c := r.client.Load(); c != nil {
+			(*c).Close()
+		}
 	})
 }
 
 // probe is the breaker's check and half-open trial: one PING, outside any
-// request, under the probe deadline.
+// request, under the probe deadline. On a cluster it PINGs every node and
+// Redis counts as available when one answers: a master that died fails only
+// the calls on its slots (they fall back one by one) until its replica takes
+// over, while the other masters keep serving.
 func (r *Redis) probe() error {
+	c, err := r.connect()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.probeTimeout)
 	defer cancel()
-	return r.client.Do(ctx, r.client.B().Ping().Build()).Error()
+	if c.Mode() != rueidis.ClientModeCluster {
+		return c.Do(ctx, c.B().Ping().Build()).Error()
+	}
+	nodes := c.Nodes()
+	answers := make(chan error, len(nodes))
+	for _, node := range nodes {
+		go func() { answers <- node.Do(ctx, node.B().Ping().Build()).Error() }()
+	}
+	err = errors.New("no redis cluster node known")
+	for range nodes {
+		e := <-answers
+		if e == nil {
+			return nil
+		}
+		err = e
+	}
+	return fmt.Errorf("no redis cluster node answers: %w", err)
+}
+
+// Masters returns a client for each master: the one Redis, the Sentinel's
+// current master, or every master of a cluster (asked for its ROLE, since
+// the nodes rueidis knows include the replicas). For what has to visit
+// every key, such as a SCAN.
+func (r *Redis) Masters(ctx context.Context) ([]rueidis.Client, error) {
+	client := r.client.Load()
+	if client == nil {
+		return nil, ErrUnavailable
+	}
+	c := *client
+	if c.Mode() != rueidis.ClientModeCluster {
+		return []rueidis.Client{c}, nil
+	}
+	var masters []rueidis.Client
+	for addr, node := range c.Nodes() {
+		callCtx, cancel := context.WithTimeout(ctx, r.probeTimeout)
+		role, err := node.Do(callCtx, node.B().Role().Build()).ToArray()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("role of redis node %s: %w", addr, err)
+		}
+		if len(role) > 0 {
+			if kind, _ := role[0].ToString(); kind == "master" {
+				masters = append(masters, node)
+			}
+		}
+	}
+	return masters, nil
 }

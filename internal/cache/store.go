@@ -162,7 +162,8 @@ func (s *Store) get(ctx context.Context, key string) (value []byte, lease string
 	var v []byte
 	err := s.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
 		var err error
-		v, err = c.Do(ctx, c.B().Get().Key(s.prefix+key).Build()).AsBytes()
+		value, _ := s.keys(c, key)
+		v, err = c.Do(ctx, c.B().Get().Key(value).Build()).AsBytes()
 		return err
 	})
 	switch {
@@ -173,7 +174,8 @@ func (s *Store) get(ctx context.Context, key string) (value []byte, lease string
 	}
 	token := s.tokenPrefix + strconv.FormatUint(s.tokens.Add(1), 36)
 	err = s.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
-		return takeLease.Exec(ctx, c, []string{s.meta(key)}, []string{token, strconv.FormatInt(leaseTTL.Milliseconds(), 10)}).Error()
+		_, meta := s.keys(c, key)
+		return takeLease.Exec(ctx, c, []string{meta}, []string{token, strconv.FormatInt(leaseTTL.Milliseconds(), 10)}).Error()
 	})
 	if err != nil {
 		return nil, "", false
@@ -195,7 +197,8 @@ func (s *Store) Fill(ctx context.Context, key, lease string, version int64, ttl 
 		return
 	}
 	_ = s.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error { // best effort
-		return fill.Exec(ctx, c, []string{s.prefix + key, s.meta(key)},
+		value, meta := s.keys(c, key)
+		return fill.Exec(ctx, c, []string{value, meta},
 			[]string{lease, formatVersion(version), rueidis.BinaryString(b), milliseconds(ttl)}).Error()
 	})
 }
@@ -213,12 +216,24 @@ func (s *Store) Put(ctx context.Context, key string, version int64, value []byte
 
 func (s *Store) set(ctx context.Context, key string, e entry) error {
 	return s.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
-		return put.Exec(ctx, c, []string{s.prefix + key, s.meta(key)},
+		value, meta := s.keys(c, key)
+		return put.Exec(ctx, c, []string{value, meta},
 			[]string{e.version, rueidis.BinaryString(e.value), milliseconds(e.ttl), milliseconds(e.ttl + floorMargin)}).Error()
 	})
 }
 
-func (s *Store) meta(key string) string { return s.prefix + key + ":meta" }
+// keys names the value and the meta of key. A script touches both, so on a
+// Redis Cluster they must share a hash slot: there the key sits in a hash
+// tag, {key}, which also makes the two land on one master. One Redis and
+// Sentinel keep the names they have always had, so a deploy of this code on
+// them finds the entries (and the floors) the previous version wrote. A
+// cluster is always a fresh keyspace, so its names need no compatibility.
+func (s *Store) keys(c rueidis.Client, key string) (value, meta string) {
+	if c.Mode() == rueidis.ClientModeCluster {
+		key = "{" + key + "}"
+	}
+	return s.prefix + key, s.prefix + key + ":meta"
+}
 
 func milliseconds(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) }
 
@@ -310,22 +325,46 @@ func (s *Store) repair() {
 	}
 }
 
-// purge deletes every key under the prefix, SCAN by SCAN.
+// purge deletes every key under the prefix, SCAN by SCAN on every master
+// (a SCAN sees only the node it runs on). Keys are unlinked one per command,
+// pipelined: on a cluster, a command naming keys of several slots is refused.
 func (s *Store) purge(ctx context.Context) error {
 	pattern := globEscape(s.prefix) + "*"
+	masters, err := s.redis.Masters(ctx)
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", pattern, err)
+	}
+	for _, node := range masters {
+		if err := s.purgeNode(ctx, node, pattern); err != nil {
+			return fmt.Errorf("purge %s: %w", pattern, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) purgeNode(ctx context.Context, node rueidis.Client, pattern string) error {
 	var cursor uint64
 	for {
 		var entry rueidis.ScanEntry
 		err := s.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
 			var err error
-			entry, err = c.Do(ctx, c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+			entry, err = node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
 			if err != nil || len(entry.Elements) == 0 {
 				return err
 			}
-			return c.Do(ctx, c.B().Unlink().Key(entry.Elements...).Build()).Error()
+			unlinks := make(rueidis.Commands, len(entry.Elements))
+			for i, k := range entry.Elements {
+				unlinks[i] = c.B().Unlink().Key(k).Build()
+			}
+			for _, r := range c.DoMulti(ctx, unlinks...) {
+				if err := r.Error(); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("purge %s: %w", pattern, err)
+			return err
 		}
 		if cursor = entry.Cursor; cursor == 0 {
 			return nil

@@ -47,13 +47,24 @@ func raw(t *testing.T, c rueidis.Client, key string) string {
 func TestStoreProtocol(t *testing.T) {
 	t.Parallel()
 	prefix := testredis.Prefix(t)
-	r, _ := open(t, testredis.URL())
+	storeProtocol(t, testredis.URL(), testredis.Client(t), prefix)
+}
+
+// storeProtocol checks the version-floor and lease rules on the Redis at
+// url; direct is a plain client on it.
+func storeProtocol(t *testing.T, url string, direct rueidis.Client, prefix string) {
+	t.Helper()
+	r, _ := open(t, url)
 	s := NewStore(r, prefix)
-	direct := testredis.Client(t)
 	const ttl = time.Minute
-	del := func(t *testing.T, key string) {
+	// del deletes what a Put of key left: its value, or with meta its floor too.
+	del := func(t *testing.T, key string, meta ...bool) {
 		t.Helper()
-		require.NoError(t, direct.Do(t.Context(), direct.B().Del().Key(prefix+":cache:"+key).Build()).Error())
+		value, metaKey := s.keys(direct, key)
+		require.NoError(t, direct.Do(t.Context(), direct.B().Del().Key(value).Build()).Error())
+		if len(meta) > 0 {
+			require.NoError(t, direct.Do(t.Context(), direct.B().Del().Key(metaKey).Build()).Error())
+		}
 	}
 	miss := func(t *testing.T, key string) string {
 		t.Helper()
@@ -79,8 +90,7 @@ func TestStoreProtocol(t *testing.T) {
 		{"...and once the put's version floor is gone too (eviction, a purge)", func(t *testing.T, key string) {
 			lease := miss(t, key)
 			s.Put(t.Context(), key, 2, []byte("v2"), ttl)
-			del(t, key)
-			del(t, key+":meta")
+			del(t, key, true)
 			s.Fill(t.Context(), key, lease, 1, ttl, bytesOf("v1"))
 		}, ""},
 		{"only the latest miss may fill", func(t *testing.T, key string) {
@@ -314,4 +324,24 @@ func TestOpenWithRedisUnreachableStartsDegraded(t *testing.T) {
 // bytesOf is a Fill value that is already encoded.
 func bytesOf(v string) func() ([]byte, error) {
 	return func() ([]byte, error) { return []byte(v), nil }
+}
+
+// TestOpenBeforeRedisAnswersConnectsLater: a process started while Redis
+// hangs starts degraded, and the breaker's probe makes the client once
+// Redis answers (with one address, rueidis then decides between one Redis
+// and a cluster).
+func TestOpenBeforeRedisAnswersConnectsLater(t *testing.T) {
+	t.Parallel()
+	testredis.Prefix(t) // Redis's shared test lock: no outage test runs meanwhile
+	proxy := newFreezer(t, testredis.URL())
+	proxy.frozen.Store(true)
+	start := time.Now()
+	r, _ := open(t, proxy.URL())
+	t.Logf("Open returned after %s with Redis hung", time.Since(start).Round(time.Millisecond))
+	require.False(t, r.Available())
+	require.ErrorIs(t, r.Ping(t.Context()), ErrUnavailable)
+
+	proxy.frozen.Store(false)
+	require.Eventually(t, r.Available, 15*time.Second, 20*time.Millisecond, "the probe connects once Redis answers")
+	require.NoError(t, r.Ping(t.Context()))
 }

@@ -1,16 +1,16 @@
-// Package messaging names the RabbitMQ topology shared by the workers, their
-// operator commands and the tests.
+// Package messaging holds the RabbitMQ topology shared by the workers, their
+// operator commands, the benchmark and the tests: the table of routes
+// (routes.go) and the names and configurations derived from it.
 package messaging
 
 import (
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-
-	"github.com/ordersvc/orders/internal/events"
 )
 
-// Topology names every RabbitMQ object after a namespace (AMQP_NAMESPACE),
-// so several deployments, or tests, can share one broker without meeting.
+// Topology names every RabbitMQ object of Routes after a namespace
+// (AMQP_NAMESPACE), so several deployments, or tests, can share one broker
+// without meeting:
 //
 //   - events (the bus): a durable fanout exchange per topic, "<ns>.<topic>",
 //     and one durable queue per consuming handler, "<ns>.<topic>.<handler>";
@@ -24,19 +24,60 @@ type Topology struct {
 	URL       string
 }
 
-// Consumer groups of the event bus: each has its own durable queue on the
-// topic's exchange, shared by the group's instances.
-const (
-	StartProcessingHandler = "start_processing"
-	StatusLogHandler       = "status_log"
-	ProcessOrderHandler    = "process_order"
-)
+// DeadLetterHandlerKey is the metadata (AMQP header) naming the route
+// handler that parked a dead letter: the poison queue's own handler header
+// names the instance ("process_order_3").
+const DeadLetterHandlerKey = "dead_letter_handler"
 
 // Name is the exchange or queue name of topic.
 func (t Topology) Name(topic string) string { return t.Namespace + "." + topic }
 
 // EventQueue is the queue a handler group consumes an event topic from.
 func (t Topology) EventQueue(topic, handler string) string { return t.Name(topic) + "." + handler }
+
+// Queue is the queue r's handler consumes.
+func (t Topology) Queue(r Route) string {
+	if r.Kind == Event {
+		return t.EventQueue(r.Topic, r.Handler)
+	}
+	return t.Name(r.Topic)
+}
+
+// Exchange is where r's messages are published: the topic's fanout exchange
+// for an event, the default exchange ("") for a task.
+func (t Topology) Exchange(r Route) string {
+	if r.Kind == Event {
+		return t.Name(r.Topic)
+	}
+	return ""
+}
+
+// RoutingKey is the key r's messages are published with: none on a fanout
+// exchange, the queue on the default exchange.
+func (t Topology) RoutingKey(r Route) string {
+	if r.Kind == Event {
+		return ""
+	}
+	return t.Queue(r)
+}
+
+// QueueArguments are the arguments every declaration of r's queue passes
+// (the workers' subscribers through Subscriber, the dead-letter commands):
+// the broker refuses to declare a queue again with other arguments. Classic
+// queues need none; the queue type (x-queue-type), a delivery limit and
+// broker-side dead-lettering belong here.
+func (t Topology) QueueArguments(Route) amqp091.Table { return nil }
+
+// Subscriber returns the config for consuming r as its handler, or, for
+// DeadLetters, for declaring its queue.
+func (t Topology) Subscriber(r Route) amqp.Config {
+	cfg := t.Tasks(0)
+	if r.Kind == Event {
+		cfg = t.Events(r.Handler)
+	}
+	cfg.Queue.Arguments = t.QueueArguments(r)
+	return cfg
+}
 
 // Events returns the config for publishing events, or for consuming them as
 // handler. Publishers of events are the forwarders, each with a channel of its
@@ -64,28 +105,26 @@ func (t Topology) Tasks(channels int) amqp.Config {
 	return withConfirms(cfg, channels)
 }
 
-// QueueForHandler is where a dead letter goes back to on replay: the queue of
-// the handler group that gave up on it.
-func (t Topology) QueueForHandler(topic, handler string) string {
-	if topic == events.TopicProcessOrder {
-		return t.Name(topic)
-	}
-	return t.EventQueue(topic, handler)
-}
-
-// Queues lists every queue of the namespace.
+// Queues lists every queue of the namespace: the routes' and the dead letters'.
 func (t Topology) Queues() []string {
-	return []string{
-		t.EventQueue(events.TopicNewOrder, StartProcessingHandler),
-		t.EventQueue(events.TopicOrderStatusChanged, StatusLogHandler),
-		t.Name(events.TopicProcessOrder),
-		t.Name(events.TopicDeadLetters),
+	queues := make([]string, 0, len(Routes)+1)
+	for _, r := range Routes {
+		queues = append(queues, t.Queue(r))
 	}
+	return append(queues, t.Queue(DeadLetters))
 }
 
-// Exchanges lists every exchange of the namespace.
+// Exchanges lists every exchange of the namespace, each once.
 func (t Topology) Exchanges() []string {
-	return []string{t.Name(events.TopicNewOrder), t.Name(events.TopicOrderStatusChanged)}
+	var exchanges []string
+	seen := map[string]bool{}
+	for _, r := range Routes {
+		if x := t.Exchange(r); x != "" && !seen[x] {
+			seen[x] = true
+			exchanges = append(exchanges, x)
+		}
+	}
+	return exchanges
 }
 
 func withConfirms(cfg amqp.Config, channels int) amqp.Config {

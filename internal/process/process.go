@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/ordersvc/orders/internal/config"
+	"github.com/ordersvc/orders/internal/services"
 )
 
 // Run is a command's body: its arguments, its environment (with .env as a
@@ -17,7 +18,9 @@ import (
 type Run func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
 
 // Main runs run until SIGINT or SIGTERM and exits 1, with the error on
-// stderr prefixed by name, when it fails.
+// stderr prefixed by name, when it fails. A failed dial to PostgreSQL, Redis
+// or RabbitMQ is reported naming the service, its variable and address, and
+// the command that starts it (services.Explain).
 func Main(name string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	getenv, err := config.Getenv()
@@ -26,7 +29,7 @@ func Main(name string, run Run) {
 	}
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, name+":", err)
+		fmt.Fprintln(os.Stderr, name+":", services.Explain(err, getenv))
 		os.Exit(1)
 	}
 }

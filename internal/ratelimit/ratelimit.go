@@ -1,7 +1,8 @@
 // Package ratelimit enforces request budgets with GCRA (the generic cell rate
 // algorithm: one timestamp per key, no background refill). The budgets live
 // in Redis, updated by one atomic script, so every API instance draws on the
-// same budget. While Redis is unavailable each instance falls back to its own
+// same budget. The script touches one key, so on a Redis Cluster it runs on
+// the master owning that key's slot, as any single-key command does. While Redis is unavailable each instance falls back to its own
 // in-process budgets: limits stay enforced (per instance), never switched off.
 package ratelimit
 
