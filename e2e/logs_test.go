@@ -82,6 +82,9 @@ func TestWorkersSummaryNamesWhatTheyRun(t *testing.T) {
 	require.Equal(t, "128", summary["handlers."+messaging.StartProcessingHandler])
 	require.Equal(t, "1", summary["handlers."+messaging.StatusLogHandler])
 	require.Equal(t, "128", summary["handlers."+messaging.ProcessOrderHandler])
+	for _, r := range messaging.Routes {
+		require.Contains(t, summary, "handlers."+r.Handler, "every route of the topology is named")
+	}
 	for _, q := range topo.Queues() {
 		require.Contains(t, summary["queues"], q)
 	}

@@ -13,15 +13,17 @@ import (
 // handle, the queues they consume and the services they depend on. The
 // libraries' own start-up lines (one per subscriber) are at debug.
 func summary(cfg config.Config, topo messaging.Topology, statusAddr net.Addr) []any {
+	var handlers []any // each route's handler and how many instances it runs
+	for _, r := range messaging.Routes {
+		n, _ := concurrency(cfg, r) // newRouter has refused an unknown setting
+		handlers = append(handlers, slog.Int(r.Handler, n))
+	}
 	return []any{
 		slog.Group("forwarders",
 			slog.Int("count", cfg.OutboxForwarders),
 			slog.Int("batch_size", cfg.OutboxBatchSize),
 			slog.Any("exchanges", topo.Exchanges())),
-		slog.Group("handlers",
-			slog.Int(messaging.StartProcessingHandler, cfg.StartConcurrency),
-			slog.Int(messaging.StatusLogHandler, 1),
-			slog.Int(messaging.ProcessOrderHandler, cfg.ProcessConcurrency)),
+		slog.Group("handlers", handlers...),
 		slog.Any("queues", topo.Queues()),
 		slog.String("amqp", logging.Endpoint(cfg.AMQPURL)),
 		slog.String("amqp_namespace", cfg.AMQPNamespace),
