@@ -213,9 +213,8 @@ func sampleRSS(sys *system, into map[string]float64, workload string) func() {
 // with autovacuum off; a production one would have cleaned up the dead row
 // versions that the previous measurement left (every processed order and
 // every forwarded event is an update) and gathered statistics while the
-// system was idle. Without it, each measurement ran slower than the one
-// before: after the other workloads, the pipeline processed 520 orders/s of
-// 817/s created; after a VACUUM ANALYZE, 855/s of 855/s.
+// system was idle. Without it, each measurement would run slower than the
+// one before (docs/decisions.md).
 func settle(ctx context.Context, sys *system, pool *pgxpool.Pool, since time.Time) error {
 	q := db.New(pool)
 	deadline := time.Now().Add(3 * time.Minute)

@@ -32,8 +32,8 @@ import (
 
 // TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker
 // is down for 10 s. start_processing must not spin on events it cannot hand
-// on (the old router redelivered them at once while its task publisher was
-// still reconnecting): a handler holding an event retries it on the backoff
+// on (redelivering them at once while its task publisher is still
+// reconnecting): a handler holding an event retries it on the backoff
 // schedule, so each makes at most log2(elapsed/backoff + 1) + 1 failed
 // attempts; nothing is dead-lettered because the broker went away, and every
 // order is processed once.

@@ -93,9 +93,9 @@ func Parse(s string) (Amount, error) {
 	return Amount{cents: r.Num().Int64()}, nil
 }
 
-// parsePlain reads the common form, [-]digits[.d[d]], without big.Rat (which
-// made decoding an order several times slower). Anything else, or a value
-// that might overflow, is left to the exact general path.
+// parsePlain reads the common form, [-]digits[.d[d]], without big.Rat,
+// which is several times slower (docs/decisions.md). Anything else, or a
+// value that might overflow, is left to the exact general path.
 func parsePlain(s string) (Amount, bool) {
 	neg := strings.HasPrefix(s, "-")
 	if neg {

@@ -69,7 +69,7 @@ func TestRequestIDAcceptedOnlyIfPlain(t *testing.T) {
 		{"a forged log field", []string{`x","level":"ERROR`}, false},
 		{"not ASCII", []string{"ünïcödé"}, false},
 		{"a tab", []string{"a\tb"}, false},
-		{"two headers", []string{"first-of-two-ids", "second-of-two-ids"}, false},
+		{"two headers", []string{"first-of-two-ids", "second-of-two-ids"}, false}, // distinctive: the whole log is searched for them
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 
 // defaultMemoryLimit is the API's soft memory limit unless GOMEMLIMIT says
 // otherwise: near it the collector works harder instead of letting the heap
-// grow (a login flood's argon2id buffers, mostly). It is soft: the process
-// may exceed it rather than fail. Measured in full bench runs of login, list
-// and cached GET: 64 MiB resident at the same throughput (108 MiB before).
+// grow (a login flood's argon2id buffers, mostly), which keeps the API within
+// its memory budget at the same throughput (docs/decisions.md). It is soft:
+// the process may exceed it rather than fail.
 const defaultMemoryLimit = 40 << 20
 
 func main() {

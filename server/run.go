@@ -15,6 +15,7 @@ import (
 	"github.com/ordersvc/orders/internal/cache"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/logging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/process"
@@ -31,9 +32,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Access-log lines are batched (one write per flush, not per request);
 	// every other line goes out at once, after them. Closed last: what is
 	// pending at shutdown is written before run returns.
+	format := logging.Resolve(stdout, cfg.LogFormat) // before stdout is wrapped
 	logs := telemetry.NewLineBuffer(stdout, accessLogBufferBytes, accessLogFlushEvery)
 	defer logs.Close() //nolint:errcheck // stdout failing at exit has nowhere to report to
-	logger := telemetry.NewLogger(logs, cfg.LogLevel)
+	logger := logging.New(logs, cfg.LogLevel, format)
 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
@@ -114,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		jwks:   jwks,
 	}
 	reg.MustRegister(srv.ready.gauge())
-	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger, telemetry.NewLogger(logs.Buffered(), cfg.LogLevel))
+	handler, err := newHTTPHandler(srv, edge, observed, metrics.Handler(reg), logger, logging.New(logs.Buffered(), cfg.LogLevel, format))
 	if err != nil {
 		return err
 	}
@@ -136,6 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("http server listening", slog.String("addr", listener.Addr().String()))
+	logger.Info("api running", summary(cfg, listener.Addr(), tracing)...)
 
 	addrs := process.Addrs(process.HTTPAddr, listener.Addr().String(), debugAddr)
 	process.AnnounceListening(getenv, logger, addrs)

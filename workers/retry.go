@@ -16,11 +16,9 @@ import (
 // retry runs a failed handler again after a wait that starts at initial and
 // doubles after every retry, up to maxWait; after maxRetries retries the
 // last error goes up to the poison queue. Every failed attempt is followed
-// by a wait, so no error makes a handler spin. It replaces Watermill's Retry
-// middleware, which advances its backoff once per hook it calls (ShouldRetry,
-// OnRetryHook) on top of its own step, so that with both set every wait was
-// eight times the previous one, and whose hook is not called on the first
-// retry.
+// by a wait, so no error makes a handler spin. Not Watermill's Retry
+// middleware: its backoff grows faster than it says when its hooks are set,
+// and its hook misses the first retry (docs/decisions.md).
 type retry struct {
 	maxRetries int
 	initial    time.Duration

@@ -14,6 +14,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/logging"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/process"
@@ -28,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
+	logger := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
 	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL}
 
 	if len(args) > 0 {

@@ -42,8 +42,9 @@ type Tokens struct {
 	now      func() time.Time
 
 	// verified remembers tokens that passed the signature and claim checks,
-	// until they expire: parsing and checking a JWT was a fifth of the
-	// API's CPU per request, and a client sends the same token many times.
+	// until they expire: parsing and checking a JWT is a large share of a
+	// request's CPU (docs/decisions.md), and a client sends the same token
+	// many times.
 	// Keyed by the whole token, so only an identical, already verified
 	// token is answered from it; bounded, and emptied when full. Revocation
 	// is checked after it, on every Verify, so it never outlives one.

@@ -67,9 +67,9 @@ func Open(opts Options) (*Redis, error) {
 	// Our deadline is the whole budget of a call: no retries inside it.
 	// (A cluster client still follows MOVED and ASK redirects.)
 	ropt.DisableRetry = true
-	// No client-side caching: its invalidations arrive asynchronously, and a
-	// read on this instance right after a PATCH on another one was measured
-	// returning the old order (see Store).
+	// No client-side caching: its invalidations arrive asynchronously, so a
+	// read on this instance right after a PATCH on another one could return
+	// the old order (see Store).
 	ropt.DisableCache = true
 	ropt.Dialer.Timeout = time.Second
 	// A connection that stops answering is dropped after this long (rueidis

@@ -97,11 +97,10 @@ return 1
 // instance never serves or re-caches what the failed Put replaced. Readers
 // fill after a miss (Get then Fill) under a lease, best effort.
 //
-// Reads always ask Redis (one round trip, ~20 µs under parallel load here).
-// rueidis's client-side cache answered the same read in ~1.2 µs, but
-// Redis's invalidations reach the other instances asynchronously: reading
-// on one instance right after a write on another returned the old value in
-// 1,774 of 2,000 tries, which would show an old status after a PATCH.
+// Reads always ask Redis, one round trip each. Not rueidis's client-side
+// cache: its invalidations reach the other instances asynchronously, so a
+// read on one instance right after a write on another would return the old
+// value (an old status after a PATCH; docs/decisions.md).
 type Store struct {
 	redis  *Redis
 	prefix string

@@ -21,6 +21,7 @@ import (
 type Shared struct {
 	Database        Database
 	LogLevel        slog.Level
+	LogFormat       string // "json", "text", or "" for text on a terminal and JSON otherwise
 	ShutdownTimeout time.Duration
 	DebugAddr       string
 }
@@ -257,6 +258,7 @@ func loadShared(r *reader) Shared {
 	return Shared{
 		Database:        db,
 		LogLevel:        get(r, "LOG_LEVEL", parseLevel),
+		LogFormat:       get(r, "LOG_FORMAT", parseLogFormat),
 		ShutdownTimeout: get(r, "SHUTDOWN_TIMEOUT", parseDuration),
 		DebugAddr:       get(r, "DEBUG_ADDR", parseString),
 	}

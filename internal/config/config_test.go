@@ -178,6 +178,7 @@ func TestLoadTrimsValues(t *testing.T) {
 		"JWT_TTL":            "\t5m ",
 		"MIGRATE_ON_START":   " 0 ",
 		"LOG_LEVEL":          " WARN ",
+		"LOG_FORMAT":         " JSON ",
 		"REDIS_URL":          "   ", // blank means unset: the default applies
 	}))
 	require.NoError(t, err)
@@ -186,6 +187,7 @@ func TestLoadTrimsValues(t *testing.T) {
 	assert.Equal(t, 5*time.Minute, c.Tokens.TTL)
 	assert.False(t, c.Database.MigrateOnStart)
 	assert.Equal(t, slog.LevelWarn, c.LogLevel)
+	assert.Equal(t, "json", c.LogFormat)
 	assert.Equal(t, "redis://127.0.0.1:6379/0", c.Redis.URL)
 }
 
@@ -242,6 +244,8 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 		{"MIGRATE_ON_START", "maybe"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "trace"},
+		{"LOG_FORMAT", "xml"},
+		{"LOG_FORMAT", "logfmt"},
 		{"AMQP_NAMESPACE", "orders/prod"},
 		{"AMQP_NAMESPACE", "with space"},
 		{"AMQP_NAMESPACE", "ümlaut"},

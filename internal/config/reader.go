@@ -92,6 +92,14 @@ func parseDatabaseURL(v string) (string, error) {
 	}
 }
 
+func parseLogFormat(v string) (string, error) {
+	switch f := strings.ToLower(v); f {
+	case "json", "text":
+		return f, nil
+	}
+	return "", fmt.Errorf("must be json or text (unset: text on a terminal, JSON otherwise), got %q", v)
+}
+
 func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {

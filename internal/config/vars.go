@@ -71,6 +71,8 @@ var Vars = []Var{
 		Doc: "create the database if missing and apply pending migrations at start, under an advisory lock"},
 	{Name: "LOG_LEVEL", Process: ProcessBoth, Default: "info",
 		Doc: "`debug`, `info`, `warn` or `error`"},
+	{Name: "LOG_FORMAT", Process: ProcessBoth, DefaultNote: "text on a terminal, else `json`", Example: "json", Unset: true,
+		Doc: "`json` or `text`: the same fields either way (native `task up` uses text unless `.env` sets it)"},
 	{Name: "SHUTDOWN_TIMEOUT", Process: ProcessBoth, Default: "15s",
 		Doc: "how long SIGTERM waits for in-flight requests (the workers' handlers get `HANDLER_TIMEOUT` on top)"},
 	{Name: "DEBUG_ADDR", Process: ProcessBoth, DefaultNote: "(none: off)", Example: "127.0.0.1:6060", Unset: true,

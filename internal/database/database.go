@@ -92,8 +92,17 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 	}()
 	logger.Debug("migration lock acquired", slog.Duration("waited", time.Since(start)))
 
+	pending, err := pendingMigrations(m)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if err := m.Migrate(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(pending) > 0 {
+		// One line for the whole run, however many migrations a fresh
+		// database needs; dbmate's own progress lines are at debug.
+		logger.Info("database migrated", slog.Int("applied", len(pending)), slog.Any("migrations", pending))
 	}
 	return nil
 }
@@ -125,14 +134,21 @@ func Pending(databaseURL string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	pending, err := pendingMigrations(m)
+	return len(pending), err
+}
+
+// pendingMigrations names the embedded migrations m's database has not
+// applied, oldest first.
+func pendingMigrations(m *dbmate.DB) ([]string, error) {
 	migrations, err := m.FindMigrations()
 	if err != nil {
-		return 0, fmt.Errorf("list migrations: %w", err)
+		return nil, fmt.Errorf("list migrations: %w", err)
 	}
-	pending := 0
+	var pending []string
 	for _, mig := range migrations {
 		if !mig.Applied {
-			pending++
+			pending = append(pending, mig.FileName)
 		}
 	}
 	return pending, nil
@@ -168,13 +184,14 @@ func withoutPgxParams(u *url.URL) *url.URL {
 	return &out
 }
 
-// logWriter turns dbmate's progress lines into structured log records.
+// logWriter turns dbmate's progress lines into structured log records, at
+// debug: Migrate sums a run up in one line at info.
 type logWriter struct{ logger *slog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
-			w.logger.Info("migrate", slog.String("step", line))
+			w.logger.Debug("migrate", slog.String("step", line))
 		}
 	}
 	return len(p), nil

@@ -16,6 +16,7 @@ import (
 	dbfiles "github.com/ordersvc/orders/db"
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testlog"
 )
 
 // migrationVersions lists the versions of the embedded migration files.
@@ -105,6 +106,25 @@ func TestPending(t *testing.T) {
 	pending, err = database.Pending(url)
 	require.NoError(t, err)
 	assert.Zero(t, pending)
+}
+
+// TestMigrateLogsOneLine: a fresh database's migrations are one line at
+// info, whatever their number, and a database already current logs none.
+func TestMigrateLogsOneLine(t *testing.T) {
+	t.Parallel()
+	url := testdb.NewEmpty(t)
+	logs := testlog.NewSink()
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	require.NoError(t, database.Migrate(t.Context(), url, logger))
+	records := logs.Records()
+	require.Len(t, records, 1, logs.String())
+	require.Equal(t, "database migrated", records[0]["msg"])
+	require.InDelta(t, len(migrationVersions(t)), records[0]["applied"], 0)
+	require.Len(t, records[0]["migrations"], len(migrationVersions(t)))
+
+	require.NoError(t, database.Migrate(t.Context(), url, logger))
+	require.Len(t, logs.Records(), 1, "nothing to apply, nothing to say:\n%s", logs.String())
 }
 
 func TestPendingOnTestTemplate(t *testing.T) {

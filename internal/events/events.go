@@ -120,7 +120,7 @@ type Head struct {
 
 // DecodeHead reads an event's head, with the checks of DecodeEvent, without
 // decoding the order's items and amounts: starting an order's processing
-// needs only its id, and a full decode was most of that handler's CPU.
+// needs only its id, and a full decode would be most of that handler's CPU.
 func DecodeHead(msg *message.Message) (Head, error) {
 	var wire struct {
 		ID      uuid.UUID `json:"id"`

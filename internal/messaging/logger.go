@@ -9,10 +9,11 @@ import (
 )
 
 // Logger adapts logger for Watermill, so that the workers' log says what
-// happened rather than what each of their ~260 subscribers did about it:
+// happened rather than what each of their subscribers did about it:
 //
-//   - Watermill's info lines go to debug: every subscriber logs its start and
-//     its stop, thousands of lines for one start of the process.
+//   - Watermill's info lines go to debug: the library logs its lifecycle at
+//     info, every subscriber's start and stop, hundreds of lines for one
+//     start of the process. Its errors stay errors.
 //   - A broker outage is two warnings, "RabbitMQ connection lost" when the
 //     first connection sees the broker close it and "RabbitMQ connection
 //     back" when every connection that lost it has connected again. What
@@ -21,7 +22,8 @@ import (
 //     returns while the broker is away (the handlers' metrics count them).
 //   - Levels are asked before fields are built: the router and the AMQP
 //     subscriber log each message at trace and debug level, and building
-//     their fields with those levels off was about 7% of the workers' CPU.
+//     those fields for nothing is a measurable share of the workers' CPU
+//     (docs/decisions.md).
 func Logger(logger *slog.Logger) watermill.LoggerAdapter {
 	return leveled{watermill.NewSlogLogger(logger), logger, &broker{logger: logger}}
 }
@@ -33,7 +35,9 @@ type leveled struct {
 }
 
 // Messages of watermill-amqp's connection wrapper and subscribers that
-// mark, or follow from, a lost broker connection.
+// mark, or follow from, a lost broker connection. The wrapper tells of its
+// state only in these lines: its IsConnected reads a channel that its
+// reconnect replaces without a lock.
 const (
 	msgConnectionClosed = "Received close notification from AMQP, reconnecting"
 	msgConnected        = "Connected to AMQP"

@@ -8,7 +8,6 @@ package telemetry
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -101,12 +100,6 @@ func Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		return produced, err
 	}
-}
-
-// NewLogger is the processes' logger: JSON lines on w at level, with the
-// trace of the context a record is logged with.
-func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 // LogHandler adds trace_id and span_id to every record logged with a

@@ -1,18 +1,23 @@
-// Package testlog captures the JSON log lines of a process started in a test
-// (through its run function) so the test can wait for and inspect them.
+// Package testlog captures the log lines of a process started in a test
+// (through its run function or as a binary), in either LOG_FORMAT, so the
+// test can wait for and inspect them.
 package testlog
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Sink is an io.Writer for a slog JSON handler.
+// Sink is an io.Writer for a slog JSON or text handler. A JSON line is
+// recorded as decoded (a group is a nested map); a text line as its
+// key=value pairs, every value a string (a group is keys with dots).
 type Sink struct {
 	mu      sync.Mutex
 	buf     strings.Builder
@@ -39,6 +44,8 @@ func (s *Sink) Write(p []byte) (int, error) {
 	for sc.Scan() {
 		var rec map[string]any
 		if json.Unmarshal(sc.Bytes(), &rec) == nil {
+			s.records = append(s.records, rec)
+		} else if rec, ok := parseText(sc.Text()); ok {
 			s.records = append(s.records, rec)
 		}
 	}
@@ -88,6 +95,57 @@ func (s *Sink) WaitFor(msg string, timeout time.Duration) (map[string]any, bool)
 		case <-changed:
 		case <-deadline:
 			return nil, false
+		}
+	}
+}
+
+// parseText reads a line of slog's TextHandler: key=value pairs separated by
+// spaces, a value quoted (Go syntax) when it holds a space, a quote or an
+// equals sign. A line that is not such pairs, starting with time or level,
+// is not a record.
+func parseText(line string) (map[string]any, bool) {
+	rec := map[string]any{}
+	for rest := strings.TrimSpace(line); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		key, value, ok := strings.Cut(rest, "=")
+		if !ok || key == "" || strings.ContainsAny(key, " \"") {
+			return nil, false
+		}
+		if strings.HasPrefix(value, `"`) {
+			quoted, err := strconv.QuotedPrefix(value)
+			if err != nil {
+				return nil, false
+			}
+			rest = value[len(quoted):]
+			value, _ = strconv.Unquote(quoted)
+		} else {
+			value, rest, _ = strings.Cut(value, " ")
+		}
+		rec[key] = value
+	}
+	_, hasTime := rec["time"]
+	_, hasLevel := rec["level"]
+	return rec, hasTime || hasLevel
+}
+
+// Flat is a record as a text line carries it: a group's keys joined with
+// dots, every value printed (numbers without exponent). A JSON record and
+// the text record of the same log call are equal once flat, but for the
+// time's precision.
+func Flat(rec map[string]any) map[string]string {
+	out := map[string]string{}
+	flat("", rec, out)
+	return out
+}
+
+func flat(prefix string, rec map[string]any, out map[string]string) {
+	for k, v := range rec {
+		switch v := v.(type) {
+		case map[string]any:
+			flat(prefix+k+".", v, out)
+		case float64:
+			out[prefix+k] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			out[prefix+k] = fmt.Sprint(v)
 		}
 	}
 }
