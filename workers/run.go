@@ -13,6 +13,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/telemetry"
@@ -59,7 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeRouter() //nolint:errcheck // best effort after the router stopped
-	fwd, err := newForwarders(cfg, topo, pool, wlog)
+	fwd, err := forwarder.NewGroup(forwarder.Settings{
+		Forwarders: cfg.OutboxForwarders, BatchSize: cfg.OutboxBatchSize,
+		PollInterval: cfg.OutboxPollInterval, IdlePollMax: cfg.OutboxIdlePollMax,
+	}, pool, topo.Events(""), wlog)
 	if err != nil {
 		return err
 	}
@@ -89,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	status.running.Store(true)
 	forwardDone := make(chan error, 1)
-	go func() { forwardDone <- fwd.run(ctx) }()
+	go func() { forwardDone <- fwd.Run(ctx) }()
 	go purgeForwarded(ctx, db.New(pool), cfg.OutboxRetention, time.Minute, logger)
 	logger.Info("workers running",
 		slog.Int("forwarders", cfg.OutboxForwarders),

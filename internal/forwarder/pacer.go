@@ -1,11 +1,8 @@
-package outbox
+package forwarder
 
 import (
 	"sync"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
 // Pacer spaces the claims of all the forwarders of one workers process.
@@ -22,28 +19,17 @@ import (
 // anything: at 350 events/s the 8 forwarders claimed one or two rows at a
 // time, and the pipeline cost as much CPU as at twice the rate.
 type Pacer struct {
-	interval, idleMax, retry time.Duration
-	scans                    *scanClock // one full scan per interval for the process
+	interval, idleMax time.Duration
+	scans             *scanClock // one full scan per interval for the process
 
 	mu   sync.Mutex
 	next time.Time // the earliest start of the next spaced claim
 	idle int       // claims in a row, by any forwarder, that found nothing
 }
 
-// NewPacer returns the pacer the forwarders of a process share. retry is the
-// wait after a failed claim (database down).
-func NewPacer(interval, idleMax, retry time.Duration) *Pacer {
-	return &Pacer{interval: interval, idleMax: max(idleMax, interval), retry: retry, scans: &scanClock{every: FullScanInterval}}
-}
-
-// Forwarder returns one forwarder's schema adapter, claiming up to batchSize
-// rows, and its backoff manager, which asks the pacer when to claim next.
-func (p *Pacer) Forwarder(batchSize int) (wsql.SchemaAdapter, wsql.BackoffManager) {
-	if batchSize <= 0 {
-		batchSize = watermillBatchSize
-	}
-	s := newSchema(batchSize, p.scans)
-	return s, forwarderBackoff{pacer: p, floor: s.floor, batch: batchSize}
+// NewPacer returns the pacer the forwarders of a process share.
+func NewPacer(interval, idleMax time.Duration) *Pacer {
+	return &Pacer{interval: interval, idleMax: max(idleMax, interval), scans: &scanClock{every: FullScanInterval}}
 }
 
 // wait is how long a forwarder waits before its next claim, now that its
@@ -83,19 +69,30 @@ func (p *Pacer) wait(rows, batch int, now time.Time) time.Duration {
 	return start.Sub(now)
 }
 
-// watermillBatchSize is the claim size Watermill uses when given none.
-const watermillBatchSize = 100
+// FullScanInterval is how often a claim starts from the beginning of the
+// pending rows instead of from its forwarder's floor (see Forwarder): the
+// longest an event committed out of order (its offset is older than events
+// already forwarded) waits for a forwarder. The forwarders of a process take
+// turns: one full scan per interval, by whichever claims first once it is
+// due.
+const FullScanInterval = time.Second
 
-type forwarderBackoff struct {
-	pacer *Pacer
-	floor *floor
-	batch int
+// scanClock says when the next full scan is due; forwarders sharing one
+// share the full scans.
+type scanClock struct {
+	every time.Duration
+
+	mu   sync.Mutex
+	last time.Time
 }
 
-// HandleError implements wsql.BackoffManager.
-func (b forwarderBackoff) HandleError(_ watermill.LoggerAdapter, _ bool, err error) time.Duration {
-	if err != nil {
-		return b.pacer.retry
+// due reports whether a full scan is due and, if so, counts it as done.
+func (c *scanClock) due(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.last) < c.every {
+		return false
 	}
-	return b.pacer.wait(b.floor.claimed(), b.batch, time.Now())
+	c.last = now
+	return true
 }
