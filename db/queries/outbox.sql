@@ -29,3 +29,8 @@ FOR UPDATE SKIP LOCKED;
 -- inspected.
 UPDATE outbox_messages SET acked = TRUE
 WHERE "offset" = ANY(@offsets::bigint[]);
+
+-- name: ListenForOutbox :exec
+-- Subscribes the connection to the wake-ups the trigger on outbox_messages
+-- sends when events are committed.
+LISTEN outbox_messages;

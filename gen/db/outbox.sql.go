@@ -75,6 +75,17 @@ func (q *Queries) DeleteForwardedOutbox(ctx context.Context, cutoff time.Time) (
 	return result.RowsAffected(), nil
 }
 
+const listenForOutbox = `-- name: ListenForOutbox :exec
+LISTEN outbox_messages
+`
+
+// Subscribes the connection to the wake-ups the trigger on outbox_messages
+// sends when events are committed.
+func (q *Queries) ListenForOutbox(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, listenForOutbox)
+	return err
+}
+
 const markOutboxForwarded = `-- name: MarkOutboxForwarded :exec
 UPDATE outbox_messages SET acked = TRUE
 WHERE "offset" = ANY($1::bigint[])
