@@ -62,8 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer closeRouter() //nolint:errcheck // best effort after the router stopped
 	fwd, err := forwarder.NewGroup(forwarder.Settings{
 		Forwarders: cfg.OutboxForwarders, BatchSize: cfg.OutboxBatchSize,
-		PollInterval: cfg.OutboxPollInterval, IdlePollMax: cfg.OutboxIdlePollMax,
-	}, pool, topo.Events(""), wlog)
+		PollInterval: cfg.OutboxPollInterval, SafetyPoll: cfg.OutboxSafetyPoll,
+		// LISTEN needs a session of its own; DATABASE_URL reaches PostgreSQL
+		// directly today (the API's revocation feed relies on that too).
+		ListenURL: cfg.DatabaseURL,
+	}, pool, topo.Events(""), logger)
 	if err != nil {
 		return err
 	}

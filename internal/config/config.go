@@ -76,7 +76,7 @@ type Config struct {
 	OutboxForwarders    int
 	OutboxBatchSize     int
 	OutboxPollInterval  time.Duration
-	OutboxIdlePollMax   time.Duration
+	OutboxSafetyPoll    time.Duration
 	OutboxRetention     time.Duration
 	ProcessConcurrency  int
 	StartConcurrency    int
@@ -143,7 +143,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 8),
 		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 100),
 		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 20*time.Millisecond),
-		OutboxIdlePollMax:   r.duration("OUTBOX_IDLE_POLL_MAX", 160*time.Millisecond),
+		OutboxSafetyPoll:    r.duration("OUTBOX_SAFETY_POLL", 3*time.Second),
 		OutboxRetention:     r.duration("OUTBOX_RETENTION", 24*time.Hour),
 		ProcessConcurrency:  r.positiveInt("PROCESS_CONCURRENCY", 128),
 		StartConcurrency:    r.positiveInt("START_PROCESSING_CONCURRENCY", 128),
@@ -163,6 +163,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.OutboxPollInterval == 0 {
 		r.fail("OUTBOX_POLL_INTERVAL", "must be greater than zero")
+	}
+	if c.OutboxSafetyPoll < time.Second {
+		r.fail("OUTBOX_SAFETY_POLL", "must be at least 1s (it is a safety net; notifications wake the forwarders)")
 	}
 	r.checkOrigins("CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, c.CORSAllowCredentials)
 	return c, errors.Join(r.errs...)

@@ -14,7 +14,10 @@
 //     commits. Anything short of that (a refused message, a lost broker, a
 //     crash) rolls back and leaves the whole batch pending, to be forwarded
 //     again; the consumers' inboxes absorb the copies that did arrive;
-//  5. pace: the process's Pacer says when to claim next.
+//  5. pace: the process's Pacer says when to claim next: at once after a
+//     full batch; else when the listener (PostgreSQL LISTEN/NOTIFY) says
+//     events were committed, spaced so that they gather into batches; and
+//     every safety poll when nothing wakes it.
 //
 // It lives apart from internal/outbox so that the API, which only writes the
 // outbox, does not link RabbitMQ's client.
@@ -25,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordersvc/orders/gen/db"
+	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/outbox"
 )
 
@@ -53,8 +58,11 @@ type Publisher interface {
 type Settings struct {
 	Forwarders   int           // forwarders in the process (OUTBOX_FORWARDERS)
 	BatchSize    int           // rows one claim takes at most (OUTBOX_BATCH_SIZE)
-	PollInterval time.Duration // spacing of partial claims (OUTBOX_POLL_INTERVAL)
-	IdlePollMax  time.Duration // longest wait between empty claims (OUTBOX_IDLE_POLL_MAX)
+	PollInterval time.Duration // spacing of claims while events trickle in (OUTBOX_POLL_INTERVAL)
+	SafetyPoll   time.Duration // longest the process goes without a claim (OUTBOX_SAFETY_POLL)
+	// ListenURL is where the process listens for wake-ups: a direct
+	// connection to PostgreSQL (not through a transaction pooler).
+	ListenURL string
 }
 
 // ConfirmDeadline bounds every wait for RabbitMQ: the hand-off of one event
@@ -164,16 +172,15 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 		}
 	}()
 	failing := false
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	rows := 0
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+		if !failing {
+			if err := f.pacer.await(ctx, rows, f.batch); err != nil {
+				return
+			}
 		}
-		rows, err := f.forwardBatch(ctx, out)
-		wait := retryInterval
+		var err error
+		rows, err = f.forwardBatch(ctx, out)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -182,14 +189,15 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 				f.logger.Error("outbox forwarding failing, batch left pending", err, nil)
 			}
 			failing = true
-		default:
-			if failing {
-				f.logger.Info("outbox forwarding again", nil)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retryInterval):
 			}
+		case failing:
+			f.logger.Info("outbox forwarding again", nil)
 			failing = false
-			wait = f.pacer.wait(rows, f.batch, time.Now())
 		}
-		timer.Reset(wait)
 	}
 }
 
@@ -204,7 +212,7 @@ func (f *Forwarder) forwardBatch(ctx context.Context, out chan<- *message.Messag
 	q := db.New(tx)
 
 	floor := f.floor
-	if f.pacer.scans.due(time.Now()) {
+	if f.pacer.fullScan(time.Now()) {
 		floor = 0
 	}
 	rows, err := q.ClaimOutbox(ctx, db.ClaimOutboxParams{Floor: floor, BatchSize: int32(f.batch)}) //nolint:gosec // a small positive setting
@@ -291,26 +299,30 @@ func handOff(ctx context.Context, out chan<- *message.Message, msg *message.Mess
 }
 
 // Group is the forwarders of one workers process: they share one RabbitMQ
-// connection (each has its own channel) and one Pacer.
+// connection (each has its own channel), one Pacer and one listener, which
+// wakes them when events are committed.
 type Group struct {
 	list       []*Forwarder
 	publishers []*PipelinedPublisher
 	conn       *amqp.ConnectionWrapper
+	pacer      *Pacer
+	listenURL  string
+	logger     *slog.Logger
 }
 
 // NewGroup connects to RabbitMQ with amqpCfg (the events topology) and
 // returns the process's forwarders.
-func NewGroup(s Settings, pool *pgxpool.Pool, amqpCfg amqp.Config, logger watermill.LoggerAdapter) (*Group, error) {
-	conn, err := amqp.NewConnection(amqpCfg.Connection, logger)
+func NewGroup(s Settings, pool *pgxpool.Pool, amqpCfg amqp.Config, logger *slog.Logger) (*Group, error) {
+	wlog := messaging.Logger(logger)
+	conn, err := amqp.NewConnection(amqpCfg.Connection, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("event publisher connection: %w", err)
 	}
-	g := &Group{conn: conn}
-	pacer := NewPacer(s.PollInterval, s.IdlePollMax)
+	g := &Group{conn: conn, pacer: NewPacer(s.PollInterval, s.SafetyPoll), listenURL: s.ListenURL, logger: logger}
 	for range s.Forwarders {
-		pub := NewPipelinedPublisher(conn, amqpCfg, logger)
+		pub := NewPipelinedPublisher(conn, amqpCfg, wlog)
 		g.publishers = append(g.publishers, pub)
-		fw, err := New(pool, pub, pacer, s.BatchSize, logger)
+		fw, err := New(pool, pub, g.pacer, s.BatchSize, wlog)
 		if err != nil {
 			_ = conn.Close()
 			return nil, err
@@ -320,9 +332,19 @@ func NewGroup(s Settings, pool *pgxpool.Pool, amqpCfg amqp.Config, logger waterm
 	return g, nil
 }
 
-// Run forwards until ctx ends, then closes every forwarder and the
-// connection.
+// Run listens for wake-ups and forwards until ctx ends, then closes every
+// forwarder and the connection.
 func (g *Group) Run(ctx context.Context) error {
+	listenCtx, stopListening := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		Listen(listenCtx, g.listenURL, g.pacer, g.logger)
+	}()
+	defer func() {
+		stopListening()
+		<-listening
+	}()
 	errs := make(chan error, len(g.list))
 	for _, fw := range g.list {
 		go func() { errs <- fw.Run(ctx) }()

@@ -132,7 +132,7 @@ func (e *outboxEnv) received() []*message.Message {
 	}
 }
 
-func pacer() *forwarder.Pacer { return forwarder.NewPacer(10*time.Millisecond, 50*time.Millisecond) }
+func pacer() *forwarder.Pacer { return forwarder.NewPacer(10*time.Millisecond, time.Second) }
 
 // crashAfterConfirm stops its forwarder once RabbitMQ has confirmed the
 // first batch, before the forwarder marks the batch's rows: a process killed

@@ -1,72 +1,150 @@
 package forwarder
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
-// Pacer spaces the claims of all the forwarders of one workers process.
+// Pacer says when the forwarders of one workers process claim.
 //
-// A claim that fills its batch means more events are waiting: that forwarder
-// claims again at once, and under a backlog every forwarder does. A claim
-// that found fewer rows took everything there was: the next claim by any
-// forwarder starts no sooner than interval after the previous one, so events
-// gather into batches instead of each costing a transaction and a confirm
-// round trip of its own. Every claim that finds nothing doubles the spacing,
-// up to idleMax, and the first claim that finds events goes back to interval.
-//
-// Without it, each forwarder claimed again as soon as it had forwarded
-// anything: at 350 events/s the 8 forwarders claimed one or two rows at a
-// time, and the pipeline cost as much CPU as at twice the rate.
+// Forwarders claim when woken: Listen wakes the pacer whenever events are
+// committed. A claim that fills its batch means more events are waiting:
+// that forwarder claims again at once, and wakes another to join it, so
+// under a backlog every forwarder claims. Otherwise claims are spaced: the
+// next claim by any forwarder starts no sooner than interval after the
+// previous one, so events committed meanwhile gather into one batch instead
+// of each costing a transaction and a confirm round trip of its own; the
+// first event after a quiet spell is claimed at once. Without wake-ups (the
+// listener lost its connection, or a notification went missing) a claim
+// still happens every safetyPoll, by one forwarder of the process, and a
+// full scan follows activity within FullScanInterval: the only claims of an
+// idle process.
 type Pacer struct {
-	interval, idleMax time.Duration
-	scans             *scanClock // one full scan per interval for the process
+	interval, safetyPoll time.Duration
 
-	mu   sync.Mutex
-	next time.Time // the earliest start of the next spaced claim
-	idle int       // claims in a row, by any forwarder, that found nothing
+	// signal wakes one waiting forwarder to look at the state again; a
+	// token is left only when the state changed, so a flood of
+	// notifications costs no more wake-ups than there are claims.
+	signal chan struct{}
+
+	mu      sync.Mutex
+	next    time.Time // the earliest start of the next spaced claim
+	last    time.Time // the start of the process's latest claim
+	woken   bool      // events were committed since the latest claim started
+	backlog bool      // the latest claim filled its batch
+
+	// One claim per FullScanInterval, by any forwarder of the process,
+	// starts from the oldest pending row instead of its forwarder's floor.
+	lastScan time.Time
+	scanOwed bool // a claim from a floor happened since the latest full scan
 }
 
-// NewPacer returns the pacer the forwarders of a process share.
-func NewPacer(interval, idleMax time.Duration) *Pacer {
-	return &Pacer{interval: interval, idleMax: max(idleMax, interval), scans: &scanClock{every: FullScanInterval}}
+// NewPacer returns the pacer the forwarders of a process share. The first
+// claim is due at once, for whatever was committed while no forwarder ran.
+func NewPacer(interval, safetyPoll time.Duration) *Pacer {
+	return &Pacer{interval: interval, safetyPoll: max(safetyPoll, interval),
+		signal: make(chan struct{}, 1), woken: true}
 }
 
-// wait is how long a forwarder waits before its next claim, now that its
-// last one found rows rows of a batch of batch.
-func (p *Pacer) wait(rows, batch int, now time.Time) time.Duration {
+// Wake says events were committed: a waiting forwarder claims them, at once
+// or at the next spaced claim.
+func (p *Pacer) Wake() {
+	p.mu.Lock()
+	was := p.woken
+	p.woken = true
+	p.mu.Unlock()
+	if !was {
+		p.poke()
+	}
+}
+
+// CatchUp says events may have been committed unannounced (the listener was
+// away): the next claim scans from the oldest pending row.
+func (p *Pacer) CatchUp() {
+	p.mu.Lock()
+	p.lastScan = time.Time{}
+	p.mu.Unlock()
+	p.Wake()
+}
+
+// fullScan reports whether the claim starting now scans from the oldest
+// pending row and, if so, counts it as done. A claim from a floor owes one:
+// even with nothing more committed, a full scan follows within
+// FullScanInterval, so that an event committed out of order (below the
+// floors) is found then and not at the safety poll.
+func (p *Pacer) fullScan(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var gap time.Duration
-	var start time.Time
-	switch {
-	case rows >= batch:
-		p.idle = 0
-		return 0
-	case rows > 0:
-		// The next spaced claim; but the first events after an idle spell
-		// need none of the long waits planned then: interval from now.
-		wasIdle := p.idle > 0
-		p.idle, gap = 0, p.interval
-		start = p.next
-		if start.Before(now) {
-			start = now
-		} else if limit := now.Add(gap); wasIdle && start.After(limit) {
-			start = limit
-		}
+	if now.Sub(p.lastScan) < FullScanInterval {
+		p.scanOwed = true
+		return false
+	}
+	p.lastScan, p.scanOwed = now, false
+	return true
+}
+
+func (p *Pacer) poke() {
+	select {
+	case p.signal <- struct{}{}:
 	default:
-		gap = p.interval << min(p.idle, 16)
-		if gap > p.idleMax || gap <= 0 {
-			gap = p.idleMax
+	}
+}
+
+// await returns when the forwarder whose previous claim found rows of a
+// batch of batch rows should claim again, or with ctx's error.
+func (p *Pacer) await(ctx context.Context, rows, batch int) error {
+	if rows >= batch {
+		p.mu.Lock()
+		p.backlog, p.last = true, time.Now()
+		p.mu.Unlock()
+		p.poke() // another forwarder joins
+		return nil
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
-		p.idle++
-		start = now.Add(gap)
-		if p.next.After(start) {
-			start = p.next
+	}()
+	p.mu.Lock()
+	p.backlog = false
+	p.mu.Unlock()
+	for {
+		wait, ok := p.claim(time.Now())
+		if ok {
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.signal:
+		case <-timer.C:
 		}
 	}
-	p.next = start.Add(gap)
-	return start.Sub(now)
+}
+
+// claim reports whether a claim may start now and, if not, how long until
+// one may (barring a wake-up).
+func (p *Pacer) claim(now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.woken && (p.backlog || !now.Before(p.next)):
+		p.woken = false
+	case !p.woken && !now.Before(p.unwoken()):
+	case p.woken:
+		return p.next.Sub(now), false
+	default:
+		return p.unwoken().Sub(now), false
+	}
+	p.last, p.next = now, now.Add(p.interval)
+	return 0, true
 }
 
 // FullScanInterval is how often a claim starts from the beginning of the
@@ -77,22 +155,12 @@ func (p *Pacer) wait(rows, batch int, now time.Time) time.Duration {
 // due.
 const FullScanInterval = time.Second
 
-// scanClock says when the next full scan is due; forwarders sharing one
-// share the full scans.
-type scanClock struct {
-	every time.Duration
-
-	mu   sync.Mutex
-	last time.Time
-}
-
-// due reports whether a full scan is due and, if so, counts it as done.
-func (c *scanClock) due(now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.last) < c.every {
-		return false
+// unwoken is when the next claim is due with nothing waking the process:
+// the owed full scan, or the safety poll.
+func (p *Pacer) unwoken() time.Time {
+	at := p.last.Add(p.safetyPoll)
+	if scan := p.lastScan.Add(FullScanInterval); p.scanOwed && scan.Before(at) {
+		return scan
 	}
-	c.last = now
-	return true
+	return at
 }

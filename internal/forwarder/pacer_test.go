@@ -9,53 +9,108 @@ import (
 
 const ms = time.Millisecond
 
-func TestPacerSpacesPartialClaimsOfAllForwarders(t *testing.T) {
+func TestPacerClaimsWhenWokenSpacedAndOnTheSafetyPoll(t *testing.T) {
 	t.Parallel()
-	p := NewPacer(20*ms, 160*ms)
+	p := NewPacer(20*ms, 2*time.Second)
 	now := time.Now()
-	// Three forwarders each forwarded a partial batch at the same moment:
-	// their next claims are spread out, one per interval.
-	require.Equal(t, []time.Duration{0, 20, 40}, scale([]time.Duration{p.wait(3, 100, now), p.wait(1, 100, now), p.wait(7, 100, now)}))
-	// A full batch means more is waiting: claim again at once.
-	require.Zero(t, p.wait(100, 100, now))
-	// The next partial claim queues behind the ones planned.
-	require.Equal(t, 60*ms, p.wait(5, 100, now))
+	_, ok := p.claim(now)
+	require.True(t, ok, "the first claim is due at once: events may have been committed while no forwarder ran")
+	wait, ok := p.claim(now.Add(ms))
+	require.False(t, ok, "nothing committed since: no claim")
+	require.Equal(t, 2*time.Second-ms, wait, "until the safety poll")
+
+	p.Wake()
+	wait, ok = p.claim(now.Add(5 * ms))
+	require.False(t, ok)
+	require.Equal(t, 15*ms, wait, "woken: the claim waits for its slot, one interval after the previous")
+	_, ok = p.claim(now.Add(20 * ms))
+	require.True(t, ok)
+	_, ok = p.claim(now.Add(20 * ms))
+	require.False(t, ok, "one claim per wake-up")
+
+	_, ok = p.claim(now.Add(20*ms + 2*time.Second))
+	require.True(t, ok, "nothing woke the process for a safety poll: a claim")
 }
 
-func TestPacerDoublesWhileIdleAndComesBackOnEvents(t *testing.T) {
+func TestPacerFirstEventAfterAQuietSpellIsClaimedAtOnce(t *testing.T) {
 	t.Parallel()
-	p := NewPacer(20*ms, 160*ms)
+	p := NewPacer(20*ms, 2*time.Second)
 	now := time.Now()
-	var waits []time.Duration
-	for range 6 { // one forwarder finding nothing, claims taking no time
-		w := p.wait(0, 100, now)
-		waits = append(waits, w)
-		now = now.Add(w)
-	}
-	require.Equal(t, []time.Duration{20, 40, 80, 160, 160, 160}, scale(waits))
-	// Other forwarders went idle too: spaced claims are planned far ahead.
-	for range 7 {
-		p.wait(0, 100, now)
-	}
-	// Events again: the next claim is at most one interval away.
-	require.Equal(t, 20*ms, p.wait(1, 100, now))
-	require.Equal(t, 20*ms, p.wait(0, 100, now.Add(20*ms)), "and an empty claim starts doubling from interval again")
+	_, ok := p.claim(now)
+	require.True(t, ok)
+	p.Wake()
+	_, ok = p.claim(now.Add(time.Second))
+	require.True(t, ok, "the slot one interval after the last claim is long past")
 }
 
-func scale(ds []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d / ms
+func TestPacerFullBatchBringsAnotherForwarderAtOnce(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 2*time.Second)
+	_, ok := p.claim(time.Now())
+	require.True(t, ok)
+	require.NoError(t, p.await(t.Context(), 100, 100), "a full batch: the same forwarder claims again at once")
+	p.Wake()
+	_, ok = p.claim(time.Now())
+	require.True(t, ok, "and a woken one joins it without waiting for the spaced slot")
+}
+
+func TestPacerManyWakeUpsLeaveOneSignal(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 2*time.Second)
+	_, ok := p.claim(time.Now())
+	require.True(t, ok)
+	for range 1000 {
+		p.Wake()
 	}
-	return out
+	require.Len(t, p.signal, 1, "a flood of notifications wakes one waiting forwarder")
+}
+
+func TestPacerAwaitReturnsOnWakeUp(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(time.Millisecond, time.Hour)
+	_, ok := p.claim(time.Now())
+	require.True(t, ok)
+	returned := make(chan error, 1)
+	go func() { returned <- p.await(t.Context(), 0, 100) }()
+	select {
+	case err := <-returned:
+		t.Fatalf("claimed with nothing committed (%v)", err)
+	case <-time.After(100 * ms):
+	}
+	p.Wake()
+	select {
+	case err := <-returned:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a wake-up did not bring a claim")
+	}
 }
 
 func TestForwardersOfAPacerShareTheFullScans(t *testing.T) {
 	t.Parallel()
-	p := NewPacer(20*ms, 160*ms)
+	p := NewPacer(20*ms, 3*time.Second)
 	now := time.Now()
-	require.True(t, p.scans.due(now), "the process's first claim is a full scan")
-	require.False(t, p.scans.due(now.Add(10*ms)), "the next claims, by any forwarder, start from their floors")
-	require.True(t, p.scans.due(now.Add(FullScanInterval)), "once due, the next claim by any forwarder scans from the oldest pending row")
-	require.False(t, p.scans.due(now.Add(FullScanInterval+ms)), "and only that one")
+	require.True(t, p.fullScan(now), "the process's first claim is a full scan")
+	require.False(t, p.fullScan(now.Add(10*ms)), "the next claims, by any forwarder, start from their floors")
+	require.True(t, p.fullScan(now.Add(FullScanInterval)), "once due, the next claim by any forwarder scans from the oldest pending row")
+	require.False(t, p.fullScan(now.Add(FullScanInterval+ms)), "and only that one")
+}
+
+func TestPacerFollowsAClaimFromAFloorWithAFullScan(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 3*time.Second)
+	now := time.Now()
+	_, ok := p.claim(now)
+	require.True(t, ok)
+	require.True(t, p.fullScan(now))
+	wait, _ := p.claim(now.Add(ms))
+	require.Equal(t, 3*time.Second-ms, wait, "after a full scan, nothing is owed: the safety poll")
+
+	p.Wake()
+	_, ok = p.claim(now.Add(100 * ms))
+	require.True(t, ok)
+	require.False(t, p.fullScan(now.Add(100*ms)), "woken before the full scan is due: a claim from the floor")
+	wait, ok = p.claim(now.Add(200 * ms))
+	require.False(t, ok)
+	require.Equal(t, FullScanInterval-200*ms, wait, "a full scan follows, though nothing woke the process")
 }
