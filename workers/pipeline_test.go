@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
+	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/outbox"
@@ -240,7 +241,7 @@ func TestRefusedEventStaysInTheOutbox(t *testing.T) {
 // An event committed after events with newer offsets were forwarded (its
 // transaction was slow) is still forwarded: forwarders start their claims
 // after rows already forwarded, but scan from the start every
-// outbox.FullScanInterval.
+// forwarder.FullScanInterval.
 func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -272,7 +273,7 @@ func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
 	require.NoError(t, tx.Commit(ctx))
 	committed := time.Now()
 	processedAt := e.waitProcessed(slow, 20*time.Second)
-	assert.Less(t, processedAt.Sub(committed), outbox.FullScanInterval+2*time.Second,
+	assert.Less(t, processedAt.Sub(committed), forwarder.FullScanInterval+2*time.Second,
 		"found by the next full scan")
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/logging"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/metrics"
@@ -63,7 +64,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeRouter() //nolint:errcheck // best effort after the router stopped
-	fwd, err := newForwarders(cfg, topo, pool, wlog)
+	fwd, err := forwarder.NewGroup(forwarder.Settings{
+		Forwarders: cfg.Outbox.Forwarders, BatchSize: cfg.Outbox.BatchSize,
+		PollInterval: cfg.Outbox.PollInterval, SafetyPoll: cfg.Outbox.SafetyPoll,
+		// LISTEN needs a session of its own: the direct connection, not a
+		// transaction pooler.
+		ListenURL: cfg.Database.MigrationURL,
+	}, pool, topo.Events(""), logger)
 	if err != nil {
 		return err
 	}
@@ -112,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			process.AnnounceReady(gctx, getenv, logger, status.ok, "running", addrs)
 			return nil
 		})
-		if err := fwd.run(gctx); err != nil {
+		if err := fwd.Run(gctx); err != nil {
 			return fmt.Errorf("forwarders: %w", err)
 		}
 		return nil

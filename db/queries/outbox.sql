@@ -9,3 +9,28 @@ WHERE NOT acked;
 -- Retention: forwarded rows older than the cutoff are no longer needed.
 DELETE FROM outbox_messages
 WHERE acked AND created_at < @cutoff;
+
+-- name: ClaimOutbox :many
+-- A forwarder's claim: up to @batch_size unforwarded rows from offset
+-- @floor on, oldest first, that no other forwarder holds. Run under READ
+-- COMMITTED in the transaction that marks them forwarded, so any number of
+-- forwarders (goroutines or processes) share the table without blocking or
+-- serialisation failures; the rows stay locked until that transaction ends.
+SELECT "offset", uuid, payload, metadata
+FROM outbox_messages
+WHERE NOT acked AND "offset" >= @floor::bigint
+ORDER BY "offset"
+LIMIT @batch_size::int
+FOR UPDATE SKIP LOCKED;
+
+-- name: MarkOutboxForwarded :exec
+-- Rows RabbitMQ confirmed, in the transaction that claimed them. Rows are
+-- kept (acked) until retention deletes them, so a recent event can still be
+-- inspected.
+UPDATE outbox_messages SET acked = TRUE
+WHERE "offset" = ANY(@offsets::bigint[]);
+
+-- name: ListenForOutbox :exec
+-- Subscribes the connection to the wake-ups the trigger on outbox_messages
+-- sends when events are committed.
+LISTEN outbox_messages;

@@ -10,6 +10,57 @@ import (
 	"time"
 )
 
+const claimOutbox = `-- name: ClaimOutbox :many
+SELECT "offset", uuid, payload, metadata
+FROM outbox_messages
+WHERE NOT acked AND "offset" >= $1::bigint
+ORDER BY "offset"
+LIMIT $2::int
+FOR UPDATE SKIP LOCKED
+`
+
+type ClaimOutboxParams struct {
+	Floor     int64
+	BatchSize int32
+}
+
+type ClaimOutboxRow struct {
+	Offset   int64
+	Uuid     string
+	Payload  []byte
+	Metadata []byte
+}
+
+// A forwarder's claim: up to @batch_size unforwarded rows from offset
+// @floor on, oldest first, that no other forwarder holds. Run under READ
+// COMMITTED in the transaction that marks them forwarded, so any number of
+// forwarders (goroutines or processes) share the table without blocking or
+// serialisation failures; the rows stay locked until that transaction ends.
+func (q *Queries) ClaimOutbox(ctx context.Context, arg ClaimOutboxParams) ([]ClaimOutboxRow, error) {
+	rows, err := q.db.Query(ctx, claimOutbox, arg.Floor, arg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ClaimOutboxRow
+	for rows.Next() {
+		var i ClaimOutboxRow
+		if err := rows.Scan(
+			&i.Offset,
+			&i.Uuid,
+			&i.Payload,
+			&i.Metadata,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteForwardedOutbox = `-- name: DeleteForwardedOutbox :execrows
 DELETE FROM outbox_messages
 WHERE acked AND created_at < $1
@@ -22,6 +73,30 @@ func (q *Queries) DeleteForwardedOutbox(ctx context.Context, cutoff time.Time) (
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const listenForOutbox = `-- name: ListenForOutbox :exec
+LISTEN outbox_messages
+`
+
+// Subscribes the connection to the wake-ups the trigger on outbox_messages
+// sends when events are committed.
+func (q *Queries) ListenForOutbox(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, listenForOutbox)
+	return err
+}
+
+const markOutboxForwarded = `-- name: MarkOutboxForwarded :exec
+UPDATE outbox_messages SET acked = TRUE
+WHERE "offset" = ANY($1::bigint[])
+`
+
+// Rows RabbitMQ confirmed, in the transaction that claimed them. Rows are
+// kept (acked) until retention deletes them, so a recent event can still be
+// inspected.
+func (q *Queries) MarkOutboxForwarded(ctx context.Context, offsets []int64) error {
+	_, err := q.db.Exec(ctx, markOutboxForwarded, offsets)
+	return err
 }
 
 const outboxBacklog = `-- name: OutboxBacklog :one

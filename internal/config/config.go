@@ -129,7 +129,7 @@ type Outbox struct {
 	Forwarders   int
 	BatchSize    int
 	PollInterval time.Duration
-	IdlePollMax  time.Duration
+	SafetyPoll   time.Duration
 	Retention    time.Duration
 }
 
@@ -225,7 +225,7 @@ func LoadWorkers(getenv func(string) string) (Workers, error) {
 			Forwarders:   get(r, "OUTBOX_FORWARDERS", parsePositiveInt),
 			BatchSize:    get(r, "OUTBOX_BATCH_SIZE", parsePositiveInt),
 			PollInterval: get(r, "OUTBOX_POLL_INTERVAL", parsePositiveDuration),
-			IdlePollMax:  get(r, "OUTBOX_IDLE_POLL_MAX", parseDuration),
+			SafetyPoll:   get(r, "OUTBOX_SAFETY_POLL", parseDuration),
 			Retention:    get(r, "OUTBOX_RETENTION", parseDuration),
 		},
 		Handlers: Handlers{
@@ -235,6 +235,9 @@ func LoadWorkers(getenv func(string) string) (Workers, error) {
 			MaxRetries:           get(r, "HANDLER_MAX_RETRIES", parseNonNegativeInt),
 			RetryBackoff:         get(r, "HANDLER_RETRY_BACKOFF", parseDuration),
 		},
+	}
+	if c.Outbox.SafetyPoll < time.Second {
+		r.fail("OUTBOX_SAFETY_POLL", errors.New("must be at least 1s (it is a safety net; notifications wake the forwarders)"))
 	}
 	h := &c.Handlers
 	// A handler must be allowed to finish the simulated work with room to spare.

@@ -67,7 +67,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 8, w.Outbox.Forwarders)
 	require.Equal(t, 100, w.Outbox.BatchSize)
 	require.Equal(t, 20*time.Millisecond, w.Outbox.PollInterval)
-	require.Equal(t, 160*time.Millisecond, w.Outbox.IdlePollMax)
+	require.Equal(t, 3*time.Second, w.Outbox.SafetyPoll)
 	require.Equal(t, 24*time.Hour, w.Outbox.Retention)
 	require.Equal(t, 2*time.Second, w.Handlers.ProcessOrderDuration)
 	require.Equal(t, 128, w.Handlers.ProcessConcurrency)
@@ -113,7 +113,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"OUTBOX_FORWARDERS":            "2",
 		"OUTBOX_BATCH_SIZE":            "500",
 		"OUTBOX_POLL_INTERVAL":         "50ms",
-		"OUTBOX_IDLE_POLL_MAX":         "1s",
+		"OUTBOX_SAFETY_POLL":           "5s",
 		"OUTBOX_RETENTION":             "72h",
 		"PROCESS_ORDER_DURATION":       "250ms",
 		"PROCESS_CONCURRENCY":          "3",
@@ -160,7 +160,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	require.Equal(t, 2, w.Outbox.Forwarders)
 	require.Equal(t, 500, w.Outbox.BatchSize)
 	require.Equal(t, 50*time.Millisecond, w.Outbox.PollInterval)
-	require.Equal(t, time.Second, w.Outbox.IdlePollMax)
+	require.Equal(t, 5*time.Second, w.Outbox.SafetyPoll)
 	require.Equal(t, 72*time.Hour, w.Outbox.Retention)
 	require.Equal(t, 250*time.Millisecond, w.Handlers.ProcessOrderDuration)
 	require.Equal(t, 3, w.Handlers.ProcessConcurrency)

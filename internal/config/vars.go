@@ -183,11 +183,12 @@ var Vars = []Var{
 	{Name: "OUTBOX_BATCH_SIZE", Process: ProcessWorkers, Default: "100",
 		Doc: "outbox rows one forwarder claims, publishes and has confirmed at once"},
 	{Name: "OUTBOX_POLL_INTERVAL", Process: ProcessWorkers, Default: "20ms",
-		Doc: "spacing of the claims of all of a process's forwarders while events trickle in: the longest an event waits " +
-			"for a claim. A claim that fills its batch is followed at once by another"},
-	{Name: "OUTBOX_IDLE_POLL_MAX", Process: ProcessWorkers, Default: "160ms",
-		Doc: "with the outbox empty the spacing doubles after each empty claim, up to this (the longest the first event " +
-			"after a quiet spell waits for a claim); the first claim that finds events returns to `OUTBOX_POLL_INTERVAL`"},
+		Doc: "spacing of a process's outbox claims while events trickle in, so that they gather into batches " +
+			"(a claim that fills its batch is followed at once; the first event after a quiet spell is claimed at once)"},
+	{Name: "OUTBOX_SAFETY_POLL", Process: ProcessWorkers, Default: "3s",
+		Doc: "forwarders are woken by PostgreSQL notifications (`LISTEN outbox_messages`, on one connection of their own per " +
+			"workers process to `MIGRATION_DATABASE_URL`, a direct connection); without one, a process still claims once per " +
+			"this interval (at least `1s`), its only claims when idle"},
 	{Name: "OUTBOX_RETENTION", Process: ProcessWorkers, Default: "24h",
 		Doc: "forwarded outbox rows are deleted after this"},
 	{Name: "PROCESS_ORDER_DURATION", Process: ProcessWorkers, Default: "2s",

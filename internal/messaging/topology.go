@@ -81,7 +81,7 @@ func (t Topology) Subscriber(r Route) amqp.Config {
 
 // Events returns the config for publishing events, or for consuming them as
 // handler. Publishers of events are the forwarders, each with a channel of its
-// own (messaging.PipelinedPublisher), so there is no channel pool.
+// own (forwarder.PipelinedPublisher), so there is no channel pool.
 func (t Topology) Events(handler string) amqp.Config {
 	cfg := amqp.NewDurablePubSubConfig(t.URL, func(topic string) string { return t.EventQueue(topic, handler) })
 	cfg.Exchange.GenerateName = t.Name

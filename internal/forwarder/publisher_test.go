@@ -1,4 +1,4 @@
-package messaging_test
+package forwarder_test
 
 import (
 	"context"
@@ -10,22 +10,22 @@ import (
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/testamqp"
 )
 
 const topic = "new_order"
 
-func newPipelined(t *testing.T, topo messaging.Topology) *messaging.PipelinedPublisher {
+func newPipelined(t *testing.T, topo messaging.Topology) *forwarder.PipelinedPublisher {
 	t.Helper()
 	cfg := topo.Events("")
 	conn, err := amqp.NewConnection(cfg.Connection, watermill.NopLogger{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	pub := messaging.NewPipelinedPublisher(conn, cfg, watermill.NopLogger{})
+	pub := forwarder.NewPipelinedPublisher(conn, cfg, watermill.NopLogger{})
 	t.Cleanup(func() { _ = pub.Close() })
 	return pub
 }
@@ -58,9 +58,9 @@ func TestPipelinedPublisherDeliversWhatItConfirms(t *testing.T) {
 	for i := range n {
 		select {
 		case got := <-msgs:
-			assert.Equal(t, fmt.Sprintf("msg-%03d", i), got.UUID)
-			assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(got.Payload))
-			assert.Equal(t, fmt.Sprintf("req-%d", i), got.Metadata.Get("request_id"))
+			require.Equal(t, fmt.Sprintf("msg-%03d", i), got.UUID)
+			require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(got.Payload))
+			require.Equal(t, fmt.Sprintf("req-%d", i), got.Metadata.Get("request_id"))
 			got.Ack()
 		case <-ctx.Done():
 			t.Fatalf("received %d of %d messages", i, n)
@@ -92,8 +92,8 @@ func TestPipelinedPublisherReportsRefusedMessages(t *testing.T) {
 		require.NoError(t, pub.Publish(topic, message.NewMessage(fmt.Sprint(i), []byte("{}"))))
 	}
 	err = pub.Confirmed(t.Context())
-	require.ErrorIs(t, err, messaging.ErrNotConfirmed)
-	assert.Contains(t, err.Error(), "4 of 5", "the first fits the queue, the other four are refused")
+	require.ErrorIs(t, err, forwarder.ErrNotConfirmed)
+	require.Contains(t, err.Error(), "4 of 5", "the first fits the queue, the other four are refused")
 
 	_, err = ch.QueueDelete(full, false, false, false)
 	require.NoError(t, err)
