@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
-	"github.com/ordersvc/orders/internal/testlock"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 var (

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 const (

@@ -25,8 +25,8 @@ import (
 	orders "github.com/ordersvc/orders"
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // chromiumPath is Debian's Chromium, installed by .ci/install-browser.

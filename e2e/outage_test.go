@@ -24,10 +24,10 @@ import (
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker

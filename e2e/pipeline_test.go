@@ -16,9 +16,9 @@ import (
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // TestOrdersSurviveRabbitMQOutage: with the broker down, the API still

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // orderEntry reads the cached order of id straight from Redis.

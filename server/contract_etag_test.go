@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 func ifNoneMatch(v string) *client.GetOrderParams { return &client.GetOrderParams{IfNoneMatch: &v} }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // refreshWith runs the refresh grant through the typed client.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 	"github.com/ordersvc/orders/money"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestMetricsShowRequestsCacheAndRateLimits: /metrics counts requests by

@@ -5,8 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestReadyGaugeFollowsTheProbe: orders_ready is what /ready would say, at

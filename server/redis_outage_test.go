@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // Log lines an outage must produce exactly once each.

@@ -16,10 +16,10 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 	"github.com/ordersvc/orders/money"
 )
 

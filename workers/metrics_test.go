@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 func TestMetricsFollowAnOrderThroughThePipeline(t *testing.T) {

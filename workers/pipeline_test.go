@@ -22,8 +22,8 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/outbox"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 	"github.com/ordersvc/orders/money"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 	"github.com/ordersvc/orders/money"
 )
 

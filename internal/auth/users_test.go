@@ -12,7 +12,7 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // newService returns a Service on its own migrated database, with

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // hammer sends GETs from clients goroutines until stop returns true, and

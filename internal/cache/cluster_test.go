@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // clusterClient returns a plain cluster client on c, closed when t ends.

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 const testTimeout = 50 * time.Millisecond

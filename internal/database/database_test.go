@@ -15,7 +15,7 @@ import (
 
 	dbfiles "github.com/ordersvc/orders/db"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // migrationVersions lists the versions of the embedded migration files.

@@ -20,8 +20,8 @@ import (
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // terminate ends the backend pid from another connection, as a PostgreSQL

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/cache"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 const testCacheTTL = time.Hour

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/cache"
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // newLimiter returns a Limiter with its own Redis connection on url.
