@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/testkit/proc"
@@ -154,7 +153,7 @@ func TestChaosUnderLoad(t *testing.T) {
 		t.Logf("wrote %s", path)
 	}
 	for _, c := range result.Checks {
-		assert.True(t, c.OK, "%s: %s", c.Name, c.Got)
+		require.True(t, c.OK, "%s: %s", c.Name, c.Got)
 	}
 }
 

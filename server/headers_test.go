@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,7 +39,7 @@ func TestRequestHeaderLimit(t *testing.T) {
 			resp, err := c.Do(req)
 			require.NoError(t, err)
 			require.NoError(t, resp.Body.Close())
-			assert.Equal(t, tc.want, resp.StatusCode)
+			require.Equal(t, tc.want, resp.StatusCode)
 		})
 	}
 }
@@ -83,21 +82,21 @@ func TestRequestIDAcceptedOnlyIfPlain(t *testing.T) {
 			got := r.Header.Get("X-Request-Id")
 			p := problemOf(t, r.Body)
 			require.NotNil(t, p.RequestId)
-			assert.Equal(t, got, *p.RequestId, "the problem names the id the answer carries")
+			require.Equal(t, got, *p.RequestId, "the problem names the id the answer carries")
 			if tc.taken {
-				assert.Equal(t, tc.sent[0], got)
+				require.Equal(t, tc.sent[0], got)
 			} else {
-				assert.True(t, isPlainRequestID(got), "a generated id: %q", got)
-				assert.NotContains(t, tc.sent, got)
+				require.True(t, isPlainRequestID(got), "a generated id: %q", got)
+				require.NotContains(t, tc.sent, got)
 				for _, id := range tc.sent {
-					assert.NotContains(t, ts.logs.String(), id, "the rejected id is never logged")
+					require.NotContains(t, ts.logs.String(), id, "the rejected id is never logged")
 				}
 			}
 			logged := false
 			for _, rec := range ts.logs.Find("request") {
 				logged = logged || rec["request_id"] == got
 			}
-			assert.True(t, logged, "the access log carries the id the answer carries")
+			require.True(t, logged, "the access log carries the id the answer carries")
 		})
 	}
 }
@@ -139,7 +138,7 @@ func TestBodyLimitIsExactlyOneMiB(t *testing.T) {
 				r := s.send(t, req)
 				require.Equal(t, tc.want, r.Status, "%s", clip(r.Body))
 				if tc.want == http.StatusRequestEntityTooLarge {
-					assert.Equal(t, "request body is larger than 1 MiB", *problemOf(t, r.Body).Detail)
+					require.Equal(t, "request body is larger than 1 MiB", *problemOf(t, r.Body).Detail)
 				}
 			})
 		}

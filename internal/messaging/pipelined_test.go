@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/messaging"
@@ -58,9 +57,9 @@ func TestPipelinedPublisherDeliversWhatItConfirms(t *testing.T) {
 	for i := range n {
 		select {
 		case got := <-msgs:
-			assert.Equal(t, fmt.Sprintf("msg-%03d", i), got.UUID)
-			assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(got.Payload))
-			assert.Equal(t, fmt.Sprintf("req-%d", i), got.Metadata.Get("request_id"))
+			require.Equal(t, fmt.Sprintf("msg-%03d", i), got.UUID)
+			require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(got.Payload))
+			require.Equal(t, fmt.Sprintf("req-%d", i), got.Metadata.Get("request_id"))
 			got.Ack()
 		case <-ctx.Done():
 			t.Fatalf("received %d of %d messages", i, n)
@@ -93,7 +92,7 @@ func TestPipelinedPublisherReportsRefusedMessages(t *testing.T) {
 	}
 	err = pub.Confirmed(t.Context())
 	require.ErrorIs(t, err, messaging.ErrNotConfirmed)
-	assert.Contains(t, err.Error(), "4 of 5", "the first fits the queue, the other four are refused")
+	require.Contains(t, err.Error(), "4 of 5", "the first fits the queue, the other four are refused")
 
 	_, err = ch.QueueDelete(full, false, false, false)
 	require.NoError(t, err)

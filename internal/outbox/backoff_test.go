@@ -7,7 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const ms = time.Millisecond
@@ -18,11 +18,11 @@ func TestPacerSpacesPartialClaimsOfAllForwarders(t *testing.T) {
 	now := time.Now()
 	// Three forwarders each forwarded a partial batch at the same moment:
 	// their next claims are spread out, one per interval.
-	assert.Equal(t, []time.Duration{0, 20, 40}, scale([]time.Duration{p.wait(3, 100, now), p.wait(1, 100, now), p.wait(7, 100, now)}))
+	require.Equal(t, []time.Duration{0, 20, 40}, scale([]time.Duration{p.wait(3, 100, now), p.wait(1, 100, now), p.wait(7, 100, now)}))
 	// A full batch means more is waiting: claim again at once.
-	assert.Zero(t, p.wait(100, 100, now))
+	require.Zero(t, p.wait(100, 100, now))
 	// The next partial claim queues behind the ones planned.
-	assert.Equal(t, 60*ms, p.wait(5, 100, now))
+	require.Equal(t, 60*ms, p.wait(5, 100, now))
 }
 
 func TestPacerDoublesWhileIdleAndComesBackOnEvents(t *testing.T) {
@@ -35,14 +35,14 @@ func TestPacerDoublesWhileIdleAndComesBackOnEvents(t *testing.T) {
 		waits = append(waits, w)
 		now = now.Add(w)
 	}
-	assert.Equal(t, []time.Duration{20, 40, 80, 160, 160, 160}, scale(waits))
+	require.Equal(t, []time.Duration{20, 40, 80, 160, 160, 160}, scale(waits))
 	// Other forwarders went idle too: spaced claims are planned far ahead.
 	for range 7 {
 		p.wait(0, 100, now)
 	}
 	// Events again: the next claim is at most one interval away.
-	assert.Equal(t, 20*ms, p.wait(1, 100, now))
-	assert.Equal(t, 20*ms, p.wait(0, 100, now.Add(20*ms)), "and an empty claim starts doubling from interval again")
+	require.Equal(t, 20*ms, p.wait(1, 100, now))
+	require.Equal(t, 20*ms, p.wait(0, 100, now.Add(20*ms)), "and an empty claim starts doubling from interval again")
 }
 
 func TestForwarderBackoffReadsTheClaimSize(t *testing.T) {
@@ -51,19 +51,19 @@ func TestForwarderBackoffReadsTheClaimSize(t *testing.T) {
 	adapter, backoff := p.Forwarder(2)
 	s := adapter.(schema)
 	_, err := s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
-	assert.NoError(t, err)
+	require.NoError(t, err)
 	f := s.floor
 	f.saw(10)
 	f.saw(11)
 	log := watermill.NopLogger{}
-	assert.Zero(t, backoff.HandleError(log, false, nil), "a full claim of 2 claims again at once")
+	require.Zero(t, backoff.HandleError(log, false, nil), "a full claim of 2 claims again at once")
 	_, _ = s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
 	f.saw(12)
-	assert.Equal(t, time.Duration(0), backoff.HandleError(log, false, nil), "the first partial claim takes the free slot")
+	require.Equal(t, time.Duration(0), backoff.HandleError(log, false, nil), "the first partial claim takes the free slot")
 	_, _ = s.SelectQuery(wsql.SelectQueryParams{Topic: Topic})
 	f.saw(13)
-	assert.InDelta(t, float64(20*ms), float64(backoff.HandleError(log, false, nil)), float64(5*ms), "the next one waits its turn")
-	assert.Equal(t, time.Second, backoff.HandleError(log, false, errors.New("connection refused")), "a failed claim waits the retry interval")
+	require.InDelta(t, float64(20*ms), float64(backoff.HandleError(log, false, nil)), float64(5*ms), "the next one waits its turn")
+	require.Equal(t, time.Second, backoff.HandleError(log, false, errors.New("connection refused")), "a failed claim waits the retry interval")
 }
 
 func scale(ds []time.Duration) []time.Duration {
@@ -82,22 +82,22 @@ func TestForwardersOfAPacerShareTheFullScans(t *testing.T) {
 	floors := []*floor{first.(schema).floor, second.(schema).floor}
 	for i, f := range floors {
 		where, _ := f.where(wsql.GenerateWhereClauseParams{})
-		assert.Empty(t, where, "a forwarder's first claim has no floor")
+		require.Empty(t, where, "a forwarder's first claim has no floor")
 		f.saw(int64(100 + i))
 	}
 	claim := func(i int) string {
 		where, args := floors[i].where(wsql.GenerateWhereClauseParams{})
 		if where != "" {
-			assert.Equal(t, []any{int64(100 + i)}, args, "forwarder %d claims from its own floor", i)
+			require.Equal(t, []any{int64(100 + i)}, args, "forwarder %d claims from its own floor", i)
 		}
 		return where
 	}
-	assert.Empty(t, claim(0), "the process's first full scan is due")
-	assert.Equal(t, `"offset" >= $1`, claim(1), "the other forwarder claims from its floor")
-	assert.Equal(t, `"offset" >= $1`, claim(0), "and so does the first, until the next scan is due")
+	require.Empty(t, claim(0), "the process's first full scan is due")
+	require.Equal(t, `"offset" >= $1`, claim(1), "the other forwarder claims from its floor")
+	require.Equal(t, `"offset" >= $1`, claim(0), "and so does the first, until the next scan is due")
 	p.scans.mu.Lock()
 	p.scans.last = time.Now().Add(-FullScanInterval)
 	p.scans.mu.Unlock()
-	assert.Empty(t, claim(1), "once due, the next claim by any forwarder scans from the oldest pending row")
-	assert.NotEmpty(t, claim(0), "and only that one")
+	require.Empty(t, claim(1), "once due, the next claim by any forwarder scans from the oldest pending row")
+	require.NotEmpty(t, claim(0), "and only that one")
 }

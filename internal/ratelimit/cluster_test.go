@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/testkit/testredis"
@@ -49,9 +48,9 @@ func TestBudgetsSharedOnCluster(t *testing.T) {
 	}
 	wg.Wait()
 	for s := range subjects {
-		assert.Equal(t, int64(10), allowed[s].Load(), "subject s%d: one budget across the instances", s)
+		require.Equal(t, int64(10), allowed[s].Load(), "subject s%d: one budget across the instances", s)
 	}
 	for _, l := range instances {
-		assert.False(t, l.fallback.Load(), "every decision was made in Redis, none in process")
+		require.False(t, l.fallback.Load(), "every decision was made in Redis, none in process")
 	}
 }
