@@ -11,7 +11,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/config"
@@ -69,17 +68,17 @@ func TestComposeCluster(t *testing.T) {
 
 	t.Run("redis cluster", func(t *testing.T) {
 		for _, name := range redisNodes {
-			assert.Contains(t, strings.Join(service(t, p, name).Command, " "), "--cluster-enabled yes", name)
+			require.Contains(t, strings.Join(service(t, p, name).Command, " "), "--cluster-enabled yes", name)
 		}
 		initJob := service(t, p, "redis-cluster-init")
 		cmd := strings.Join(initJob.Command, " ")
-		assert.Contains(t, cmd, "--cluster create")
-		assert.Contains(t, cmd, "--cluster-replicas 0")
+		require.Contains(t, cmd, "--cluster create")
+		require.Contains(t, cmd, "--cluster-replicas 0")
 		for _, name := range redisNodes {
-			assert.Contains(t, cmd, "getent hosts "+name+" ", "the cluster is made of %s", name)
-			assert.Equal(t, types.ServiceConditionHealthy, initJob.DependsOn[name].Condition)
+			require.Contains(t, cmd, "getent hosts "+name+" ", "the cluster is made of %s", name)
+			require.Equal(t, types.ServiceConditionHealthy, initJob.DependsOn[name].Condition)
 		}
-		assert.Equal(t, "no", initJob.Restart, "a one-shot job")
+		require.Equal(t, "no", initJob.Restart, "a one-shot job")
 		for _, svc := range clusterApps {
 			u, err := url.Parse(environment(t, p, svc)["REDIS_URL"])
 			require.NoError(t, err)
@@ -88,7 +87,7 @@ func TestComposeCluster(t *testing.T) {
 			for _, n := range redisNodes {
 				want = append(want, n+":6379")
 			}
-			assert.ElementsMatch(t, want, seeds, "%s knows every Redis node", svc)
+			require.ElementsMatch(t, want, seeds, "%s knows every Redis node", svc)
 		}
 	})
 
@@ -98,61 +97,61 @@ func TestComposeCluster(t *testing.T) {
 		dataVolumes := map[string]bool{}
 		for _, name := range rabbitMQNodes {
 			s := service(t, p, name)
-			assert.Equal(t, name, s.Hostname, "the node name rabbit@%s is its host name", name)
+			require.Equal(t, name, s.Hostname, "the node name rabbit@%s is its host name", name)
 			for _, v := range s.Volumes {
 				switch v.Target {
 				case "/var/lib/rabbitmq":
-					assert.Equal(t, types.VolumeTypeVolume, v.Type)
-					assert.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
-					assert.False(t, dataVolumes[v.Source], "%s shares its data volume", name)
+					require.Equal(t, types.VolumeTypeVolume, v.Type)
+					require.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
+					require.False(t, dataVolumes[v.Source], "%s shares its data volume", name)
 					dataVolumes[v.Source] = true
 				case "/etc/rabbitmq/conf.d/20-cluster.conf":
 					confMount = v.Source
 				}
 			}
 			env := environment(t, p, name)
-			assert.Contains(t, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], "-setcookie compose-test-cookie", name)
-			assert.Equal(t, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], env["RABBITMQ_CTL_ERL_ARGS"], "%s: the CLI tools share the cookie", name)
+			require.Contains(t, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], "-setcookie compose-test-cookie", name)
+			require.Equal(t, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], env["RABBITMQ_CTL_ERL_ARGS"], "%s: the CLI tools share the cookie", name)
 			if cookie == "" {
 				cookie = env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
 			}
-			assert.Equal(t, cookie, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], "one cookie for every node")
+			require.Equal(t, cookie, env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"], "one cookie for every node")
 		}
 		require.NotEmpty(t, confMount, "the cluster configuration is mounted")
 		conf, err := os.ReadFile(confMount)
 		require.NoError(t, err)
-		assert.Contains(t, string(conf), "cluster_formation.peer_discovery_backend = classic_config")
+		require.Contains(t, string(conf), "cluster_formation.peer_discovery_backend = classic_config")
 		for i, name := range rabbitMQNodes {
-			assert.Contains(t, string(conf), "cluster_formation.classic_config.nodes."+strconv.Itoa(i+1)+" = rabbit@"+name)
+			require.Contains(t, string(conf), "cluster_formation.classic_config.nodes."+strconv.Itoa(i+1)+" = rabbit@"+name)
 		}
 
 		env := environment(t, p, "workers")
-		assert.Equal(t, "quorum", env["AMQP_QUEUE_TYPE"])
+		require.Equal(t, "quorum", env["AMQP_QUEUE_TYPE"])
 		var hosts []string
 		for raw := range strings.SplitSeq(env["AMQP_URL"], ",") {
 			u, err := url.Parse(raw)
 			require.NoError(t, err)
-			assert.Equal(t, "amqp", u.Scheme)
+			require.Equal(t, "amqp", u.Scheme)
 			hosts = append(hosts, u.Hostname())
 		}
-		assert.ElementsMatch(t, rabbitMQNodes, hosts, "AMQP_URL lists every broker")
+		require.ElementsMatch(t, rabbitMQNodes, hosts, "AMQP_URL lists every broker")
 	})
 
 	t.Run("pgbouncer in transaction pooling", func(t *testing.T) {
 		pgb := environment(t, p, "pgbouncer")
-		assert.Equal(t, "transaction", pgb["POOL_MODE"])
-		assert.Equal(t, "postgres", pgb["DB_HOST"])
+		require.Equal(t, "transaction", pgb["POOL_MODE"])
+		require.Equal(t, "postgres", pgb["DB_HOST"])
 		for _, svc := range slices.Concat(clusterApps, []string{"migrate"}) {
 			env := environment(t, p, svc)
 			pooled, err := url.Parse(env["DATABASE_URL"])
 			require.NoError(t, err)
-			assert.Equal(t, "pgbouncer", pooled.Hostname(), "%s goes through PgBouncer", svc)
-			assert.Contains(t, []string{"exec", "simple_protocol"}, pooled.Query().Get("default_query_exec_mode"),
+			require.Equal(t, "pgbouncer", pooled.Hostname(), "%s goes through PgBouncer", svc)
+			require.Contains(t, []string{"exec", "simple_protocol"}, pooled.Query().Get("default_query_exec_mode"),
 				"%s: pgx must not use named prepared statements behind a transaction pooler", svc)
 			direct, err := url.Parse(env["MIGRATION_DATABASE_URL"])
 			require.NoError(t, err)
-			assert.Equal(t, "postgres", direct.Hostname(), "%s migrates on a direct connection", svc)
-			assert.Equal(t, pooled.Path, direct.Path, "%s: the same database", svc)
+			require.Equal(t, "postgres", direct.Hostname(), "%s migrates on a direct connection", svc)
+			require.Equal(t, pooled.Path, direct.Path, "%s: the same database", svc)
 		}
 	})
 
@@ -160,7 +159,7 @@ func TestComposeCluster(t *testing.T) {
 		seen := map[int]string{}
 		for _, s := range p.Services {
 			for _, port := range publishedHostPorts(t, s) {
-				assert.Empty(t, seen[port], "%s and %s both publish host port %d", seen[port], s.Name, port)
+				require.Empty(t, seen[port], "%s and %s both publish host port %d", seen[port], s.Name, port)
 				seen[port] = s.Name
 			}
 		}
@@ -168,8 +167,8 @@ func TestComposeCluster(t *testing.T) {
 			s := service(t, p, svc)
 			require.NotNil(t, s.Deploy)
 			require.NotNil(t, s.Deploy.Replicas)
-			assert.Equal(t, 2, *s.Deploy.Replicas, svc)
-			assert.Len(t, publishedHostPorts(t, s), *s.Deploy.Replicas, "%s: one host port per replica", svc)
+			require.Equal(t, 2, *s.Deploy.Replicas, svc)
+			require.Len(t, publishedHostPorts(t, s), *s.Deploy.Replicas, "%s: one host port per replica", svc)
 			got := map[string]string{}
 			for dep, cfg := range s.DependsOn {
 				got[dep] = cfg.Condition
@@ -182,9 +181,9 @@ func TestComposeCluster(t *testing.T) {
 			for _, n := range rabbitMQNodes {
 				want[n] = types.ServiceConditionHealthy
 			}
-			assert.Equal(t, want, got, "depends_on of %s", svc)
+			require.Equal(t, want, got, "depends_on of %s", svc)
 			for _, v := range s.Volumes {
-				assert.NotEqual(t, types.VolumeTypeVolume, v.Type, "%s replicas are stateless", svc)
+				require.NotEqual(t, types.VolumeTypeVolume, v.Type, "%s replicas are stateless", svc)
 			}
 		}
 	})
@@ -197,7 +196,7 @@ func TestComposeCluster(t *testing.T) {
 		for _, svc := range slices.Concat(clusterApps, []string{"migrate"}) {
 			env := environment(t, p, svc)
 			for name := range env {
-				assert.True(t, declared[name], "%s sets %s, which config.Vars does not declare", svc, name)
+				require.True(t, declared[name], "%s sets %s, which config.Vars does not declare", svc, name)
 			}
 		}
 		getenv := func(svc string) func(string) string {
@@ -216,7 +215,7 @@ func TestComposeCluster(t *testing.T) {
 		for _, s := range p.Services {
 			for _, v := range s.Volumes {
 				if v.Type == types.VolumeTypeBind && strings.HasPrefix(v.Source, root) {
-					assert.FileExists(t, v.Source, "%s mounts a missing file", s.Name)
+					require.FileExists(t, v.Source, "%s mounts a missing file", s.Name)
 				}
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/oasdiff/yaml"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,19 +57,19 @@ func readYAMLFile(t *testing.T, name string, v any) {
 func TestComposeObservabilityProfile(t *testing.T) {
 	t.Parallel()
 	plain := loadComposeProfiles(t)
-	assert.NotContains(t, plain.ServiceNames(), "prometheus", "only with the profile")
-	assert.NotContains(t, plain.ServiceNames(), "grafana", "only with the profile")
+	require.NotContains(t, plain.ServiceNames(), "prometheus", "only with the profile")
+	require.NotContains(t, plain.ServiceNames(), "grafana", "only with the profile")
 
 	p := loadComposeProfiles(t, "observability")
 	require.Subset(t, p.ServiceNames(), []string{"api", "workers", "prometheus", "grafana"})
 	for _, name := range []string{"prometheus", "grafana"} {
 		for _, v := range service(t, p, name).Volumes {
 			if v.Type == types.VolumeTypeVolume {
-				assert.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
+				require.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
 			}
 		}
 		for _, port := range service(t, p, name).Ports {
-			assert.Equal(t, "127.0.0.1", port.HostIP, "%s is published on the loopback only", name)
+			require.Equal(t, "127.0.0.1", port.HostIP, "%s is published on the loopback only", name)
 		}
 	}
 
@@ -78,7 +77,7 @@ func TestComposeObservabilityProfile(t *testing.T) {
 		prom := service(t, p, "prometheus")
 		configDir, ok := bindMounts(prom)["/etc/prometheus"]
 		require.True(t, ok, "deploy/prometheus is mounted at /etc/prometheus")
-		assert.Contains(t, prom.Command, "--config.file=/etc/prometheus/prometheus.yml")
+		require.Contains(t, prom.Command, "--config.file=/etc/prometheus/prometheus.yml")
 		var cfg struct {
 			RuleFiles     []string `json:"rule_files"`
 			ScrapeConfigs []struct {
@@ -90,7 +89,7 @@ func TestComposeObservabilityProfile(t *testing.T) {
 		}
 		readYAMLFile(t, filepath.Join(configDir, "prometheus.yml"), &cfg)
 		for _, rules := range cfg.RuleFiles {
-			assert.FileExists(t, filepath.Join(configDir, rules))
+			require.FileExists(t, filepath.Join(configDir, rules))
 		}
 		// Each job scrapes the service it is named after, at the address
 		// that service's process listens on.
@@ -103,16 +102,16 @@ func TestComposeObservabilityProfile(t *testing.T) {
 					require.NoError(t, err)
 					env, ok := listen[host]
 					require.True(t, ok, "job %s scrapes %s, not the api or workers service", sc.JobName, target)
-					assert.Equal(t, "orders-"+host, sc.JobName, "the alerts match the jobs by name")
+					require.Equal(t, "orders-"+host, sc.JobName, "the alerts match the jobs by name")
 					addr := service(t, p, host).Environment[env]
 					require.NotNil(t, addr, "%s sets %s", host, env)
-					assert.True(t, strings.HasSuffix(*addr, ":"+port), "%s listens on %s, Prometheus scrapes port %s", host, *addr, port)
+					require.True(t, strings.HasSuffix(*addr, ":"+port), "%s listens on %s, Prometheus scrapes port %s", host, *addr, port)
 					scraped = append(scraped, host)
 				}
 			}
 		}
-		assert.ElementsMatch(t, []string{"api", "workers"}, scraped)
-		assert.Contains(t, service(t, p, "prometheus").DependsOn, "api")
+		require.ElementsMatch(t, []string{"api", "workers"}, scraped)
+		require.Contains(t, service(t, p, "prometheus").DependsOn, "api")
 	})
 
 	t.Run("grafana", func(t *testing.T) {
@@ -129,8 +128,8 @@ func TestComposeObservabilityProfile(t *testing.T) {
 		}
 		readYAMLFile(t, filepath.Join(provisioning, "datasources", "prometheus.yml"), &ds)
 		require.Len(t, ds.Datasources, 1)
-		assert.Equal(t, "prometheus", ds.Datasources[0].Type)
-		assert.Equal(t, "http://prometheus:9090", ds.Datasources[0].URL, "the prometheus service, at its container port")
+		require.Equal(t, "prometheus", ds.Datasources[0].Type)
+		require.Equal(t, "http://prometheus:9090", ds.Datasources[0].URL, "the prometheus service, at its container port")
 
 		var providers struct {
 			Providers []struct {
@@ -162,12 +161,12 @@ func TestComposeObservabilityProfile(t *testing.T) {
 			require.NoError(t, json.Unmarshal(data, &dash))
 			for _, panel := range dash.Panels {
 				if panel.Type != "row" {
-					assert.Equal(t, ds.Datasources[0].UID, panel.Datasource.UID, "%s: a panel of another datasource", f)
+					require.Equal(t, ds.Datasources[0].UID, panel.Datasource.UID, "%s: a panel of another datasource", f)
 				}
 			}
 		}
 		home := service(t, p, "grafana").Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
 		require.NotNil(t, home)
-		assert.True(t, slices.ContainsFunc(files, func(f string) bool { return filepath.Base(f) == filepath.Base(*home) }))
+		require.True(t, slices.ContainsFunc(files, func(f string) bool { return filepath.Base(f) == filepath.Base(*home) }))
 	})
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/config"
@@ -93,7 +92,7 @@ func TestComposeServices(t *testing.T) {
 
 	t.Run("services", func(t *testing.T) {
 		want := []string{"postgres", "redis", "rabbitmq", "migrate", "api", "workers"}
-		assert.ElementsMatch(t, want, p.ServiceNames())
+		require.ElementsMatch(t, want, p.ServiceNames())
 	})
 
 	t.Run("healthchecks", func(t *testing.T) {
@@ -105,13 +104,12 @@ func TestComposeServices(t *testing.T) {
 			"workers":  "http://127.0.0.1:8081/health",
 		} {
 			hc := service(t, p, name).HealthCheck
-			if assert.NotNil(t, hc, "%s has no healthcheck", name) {
-				assert.False(t, hc.Disable, name)
-				require.NotEmpty(t, hc.Test, name)
-				assert.Contains(t, strings.Join(hc.Test, " "), probe, name)
-			}
+			require.NotNil(t, hc, "%s has no healthcheck", name)
+			require.False(t, hc.Disable, name)
+			require.NotEmpty(t, hc.Test, name)
+			require.Contains(t, strings.Join(hc.Test, " "), probe, name)
 		}
-		assert.Nil(t, service(t, p, "migrate").HealthCheck, "migrate is a one-shot job")
+		require.Nil(t, service(t, p, "migrate").HealthCheck, "migrate is a one-shot job")
 	})
 
 	t.Run("depends_on", func(t *testing.T) {
@@ -134,15 +132,15 @@ func TestComposeServices(t *testing.T) {
 			for dep, cfg := range service(t, p, name).DependsOn {
 				got[dep] = cfg.Condition
 			}
-			assert.Equal(t, deps, got, "depends_on of %s", name)
+			require.Equal(t, deps, got, "depends_on of %s", name)
 		}
 	})
 
 	t.Run("commands", func(t *testing.T) {
-		assert.Equal(t, types.ShellCommand{"/app/server", "migrate"}, service(t, p, "migrate").Command)
-		assert.Equal(t, types.ShellCommand{"/app/server"}, service(t, p, "api").Command)
-		assert.Equal(t, types.ShellCommand{"/app/workers"}, service(t, p, "workers").Command)
-		assert.Equal(t, "no", service(t, p, "migrate").Restart, "a finished migration must not restart")
+		require.Equal(t, types.ShellCommand{"/app/server", "migrate"}, service(t, p, "migrate").Command)
+		require.Equal(t, types.ShellCommand{"/app/server"}, service(t, p, "api").Command)
+		require.Equal(t, types.ShellCommand{"/app/workers"}, service(t, p, "workers").Command)
+		require.Equal(t, "no", service(t, p, "migrate").Restart, "a finished migration must not restart")
 	})
 
 	t.Run("ports", func(t *testing.T) {
@@ -153,9 +151,9 @@ func TestComposeServices(t *testing.T) {
 			}
 			return out
 		}
-		assert.Contains(t, published("api"), uint32(8080))
-		assert.Contains(t, published("rabbitmq"), uint32(15672), "the management UI")
-		assert.Contains(t, service(t, p, "rabbitmq").Image, "-management", "the UI needs a management image")
+		require.Contains(t, published("api"), uint32(8080))
+		require.Contains(t, published("rabbitmq"), uint32(15672), "the management UI")
+		require.Contains(t, service(t, p, "rabbitmq").Image, "-management", "the UI needs a management image")
 	})
 
 	t.Run("build", func(t *testing.T) {
@@ -166,25 +164,25 @@ func TestComposeServices(t *testing.T) {
 		for _, name := range appServices {
 			s := service(t, p, name)
 			require.NotNil(t, s.Build, "%s has no build", name)
-			assert.Equal(t, image, s.Image, "%s runs the same image as api", name)
-			assert.Equal(t, root, s.Build.Context, "%s builds from the repository root", name)
+			require.Equal(t, image, s.Image, "%s runs the same image as api", name)
+			require.Equal(t, root, s.Build.Context, "%s builds from the repository root", name)
 			dockerfile := s.Build.Dockerfile
 			if !filepath.IsAbs(dockerfile) {
 				dockerfile = filepath.Join(s.Build.Context, dockerfile)
 			}
-			assert.Equal(t, filepath.Join(root, "Dockerfile"), dockerfile, name)
+			require.Equal(t, filepath.Join(root, "Dockerfile"), dockerfile, name)
 		}
 		// Every build anywhere in the file points at something that exists.
 		for name, s := range p.Services {
 			if s.Build == nil {
 				continue
 			}
-			assert.DirExists(t, s.Build.Context, name)
+			require.DirExists(t, s.Build.Context, name)
 			dockerfile := s.Build.Dockerfile
 			if !filepath.IsAbs(dockerfile) {
 				dockerfile = filepath.Join(s.Build.Context, dockerfile)
 			}
-			assert.FileExists(t, dockerfile, name)
+			require.FileExists(t, dockerfile, name)
 		}
 	})
 
@@ -193,13 +191,13 @@ func TestComposeServices(t *testing.T) {
 		for name, s := range p.Services {
 			for _, v := range s.Volumes {
 				if v.Type == types.VolumeTypeVolume {
-					assert.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
+					require.Contains(t, p.Volumes, v.Source, "%s mounts an undeclared volume", name)
 					mounts[name] = v.Source
 				}
 			}
 		}
-		assert.Contains(t, mounts, "postgres", "the database lives in a named volume")
-		assert.Contains(t, mounts, "rabbitmq", "durable queues live in a named volume")
+		require.Contains(t, mounts, "postgres", "the database lives in a named volume")
+		require.Contains(t, mounts, "rabbitmq", "durable queues live in a named volume")
 	})
 }
 
@@ -215,11 +213,11 @@ func TestComposeEnvironment(t *testing.T) {
 		p, err := loadCompose(t, composeInTempDir(t, taskEnv), nil)
 		require.NoError(t, err)
 		assertPointsAtServices(t, p)
-		assert.Equal(t, composeJWTSecret, environment(t, p, "api")["JWT_SECRET"])
+		require.Equal(t, composeJWTSecret, environment(t, p, "api")["JWT_SECRET"])
 		// env_file passes every documented setting through to the processes.
 		for _, name := range dotenvNames(t, string(example)) {
 			for _, svc := range appServices {
-				assert.Contains(t, environment(t, p, svc), name, "%s does not get %s from .env", svc, name)
+				require.Contains(t, environment(t, p, svc), name, "%s does not get %s from .env", svc, name)
 			}
 		}
 	})
@@ -241,16 +239,16 @@ func TestComposeEnvironment(t *testing.T) {
 		p, err := loadCompose(t, composeInTempDir(t, dotenv), map[string]string{"POSTGRES_PASSWORD": "from-shell"})
 		require.NoError(t, err)
 		api := environment(t, p, "api")
-		assert.Equal(t, "postgres://alice:from-shell@postgres:5432/shop?sslmode=disable", api["DATABASE_URL"])
-		assert.Equal(t, "amqp://bob:mq-pass@rabbitmq:5672/", api["AMQP_URL"])
+		require.Equal(t, "postgres://alice:from-shell@postgres:5432/shop?sslmode=disable", api["DATABASE_URL"])
+		require.Equal(t, "amqp://bob:mq-pass@rabbitmq:5672/", api["AMQP_URL"])
 		pg := environment(t, p, "postgres")
-		assert.Equal(t, map[string]string{"POSTGRES_USER": "alice", "POSTGRES_PASSWORD": "from-shell", "POSTGRES_DB": "shop"}, pg)
+		require.Equal(t, map[string]string{"POSTGRES_USER": "alice", "POSTGRES_PASSWORD": "from-shell", "POSTGRES_DB": "shop"}, pg)
 		mq := environment(t, p, "rabbitmq")
-		assert.Equal(t, "bob", mq["RABBITMQ_DEFAULT_USER"])
-		assert.Equal(t, "mq-pass", mq["RABBITMQ_DEFAULT_PASS"])
-		assert.Equal(t, "9090", service(t, p, "api").Ports[0].Published)
+		require.Equal(t, "bob", mq["RABBITMQ_DEFAULT_USER"])
+		require.Equal(t, "mq-pass", mq["RABBITMQ_DEFAULT_PASS"])
+		require.Equal(t, "9090", service(t, p, "api").Ports[0].Published)
 		for _, name := range appServices {
-			assert.Equal(t, "registry.example.com/orders:1.2.3", service(t, p, name).Image)
+			require.Equal(t, "registry.example.com/orders:1.2.3", service(t, p, name).Image)
 		}
 	})
 
@@ -261,7 +259,7 @@ func TestComposeEnvironment(t *testing.T) {
 		t.Run(name+" fails", func(t *testing.T) {
 			_, err := loadCompose(t, composeInTempDir(t, c.dotenv), nil)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "set JWT_SECRET in .env")
+			require.Contains(t, err.Error(), "set JWT_SECRET in .env")
 		})
 	}
 }
@@ -279,10 +277,9 @@ func assertPointsAtServices(t *testing.T, p *types.Project) {
 				continue
 			}
 			u, err := url.Parse(env[name])
-			if assert.NoError(t, err, "%s %s", svc, name) {
-				assert.Equal(t, host, u.Hostname(), "%s %s=%s", svc, name, u.Redacted())
-				assert.Contains(t, p.Services, host)
-			}
+			require.NoError(t, err, "%s %s", svc, name)
+			require.Equal(t, host, u.Hostname(), "%s %s=%s", svc, name, u.Redacted())
+			require.Contains(t, p.Services, host)
 		}
 		getenv := func(k string) string { return env[k] }
 		var migrateOnStart bool
@@ -416,29 +413,29 @@ func TestDockerfile(t *testing.T) {
 		require.NoError(t, err)
 		m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
 		require.NotNil(t, m, "go.mod has no go line")
-		assert.Regexp(t, `^golang:`+regexp.QuoteMeta(string(m[1]))+`\.\d+-`, build.from, "pinned golang image of go.mod's minor version")
+		require.Regexp(t, `^golang:`+regexp.QuoteMeta(string(m[1]))+`\.\d+-`, build.from, "pinned golang image of go.mod's minor version")
 		runs := strings.Join(instructions(build, "RUN"), "\n")
 		env := strings.Join(instructions(build, "ENV"), "\n")
-		assert.True(t, strings.Contains(env, "CGO_ENABLED=0") || strings.Contains(runs, "CGO_ENABLED=0"), "static binaries")
+		require.True(t, strings.Contains(env, "CGO_ENABLED=0") || strings.Contains(runs, "CGO_ENABLED=0"), "static binaries")
 		for _, want := range []string{"-trimpath", `-ldflags "-s -w"`, "./server", "./workers"} {
-			assert.Contains(t, runs, want)
+			require.Contains(t, runs, want)
 		}
 	})
 
 	t.Run("final stage", func(t *testing.T) {
-		assert.NotEqual(t, build.name, final.from, "the final image must not be the toolchain image")
-		assert.Regexp(t, `:\d+(\.\d+)+`, final.from, "pinned base image")
+		require.NotEqual(t, build.name, final.from, "the final image must not be the toolchain image")
+		require.Regexp(t, `:\d+(\.\d+)+`, final.from, "pinned base image")
 		copies := strings.Join(instructions(final, "COPY"), "\n")
-		assert.Contains(t, copies, "--from="+build.name)
-		assert.Contains(t, copies, "/app/")
+		require.Contains(t, copies, "--from="+build.name)
+		require.Contains(t, copies, "/app/")
 		// compose runs /app/server and /app/workers.
-		assert.Contains(t, copies, "/out/server")
-		assert.Contains(t, copies, "/out/workers")
+		require.Contains(t, copies, "/out/server")
+		require.Contains(t, copies, "/out/workers")
 
 		users := instructions(final, "USER")
 		require.NotEmpty(t, users, "the final stage must set USER")
 		user, _, _ := strings.Cut(users[len(users)-1], ":")
-		assert.NotContains(t, []string{"root", "0", ""}, user, "the final stage runs as root")
+		require.NotContains(t, []string{"root", "0", ""}, user, "the final stage runs as root")
 	})
 
 	t.Run("healthcheck probe exists in the image", func(t *testing.T) {
@@ -448,7 +445,7 @@ func TestDockerfile(t *testing.T) {
 			hc := service(t, p, name).HealthCheck
 			require.NotNil(t, hc)
 			if slices.Contains(hc.Test, "wget") {
-				assert.True(t, strings.HasPrefix(final.from, "alpine:") || strings.HasPrefix(final.from, "busybox:"),
+				require.True(t, strings.HasPrefix(final.from, "alpine:") || strings.HasPrefix(final.from, "busybox:"),
 					"%s probes with wget, which %s lacks", name, final.from)
 			}
 		}
@@ -502,11 +499,11 @@ func TestDockerignoreKeepsBuildInputs(t *testing.T) {
 	for _, path := range inputs {
 		excluded, err := pm.MatchesOrParentMatches(path)
 		require.NoError(t, err)
-		assert.False(t, excluded, ".dockerignore excludes %s, which the build needs", path)
+		require.False(t, excluded, ".dockerignore excludes %s, which the build needs", path)
 	}
 	for _, secret := range []string{".env", ".git/config"} {
 		excluded, err := pm.MatchesOrParentMatches(secret)
 		require.NoError(t, err)
-		assert.True(t, excluded, ".dockerignore must exclude %s", secret)
+		require.True(t, excluded, ".dockerignore must exclude %s", secret)
 	}
 }

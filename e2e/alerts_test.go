@@ -15,13 +15,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/oasdiff/yaml"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // prometheusPath is Debian's Prometheus, installed by .ci/install-prometheus.
@@ -56,9 +55,9 @@ func TestOutboxAlertFiresAndResolves(t *testing.T) {
 	waitAllProcessed(t, pool, []uuid.UUID{first.JSON201.Id}, 30*time.Second)
 	time.Sleep(3 * time.Second) // a few samples after the order for the rates
 	for _, expr := range dashboardQueries(t) {
-		assert.NotEmpty(t, prom.query(expr), "dashboard query %q returns no series", expr)
+		require.NotEmpty(t, prom.query(expr), "dashboard query %q returns no series", expr)
 	}
-	assert.Empty(t, prom.alerts(), "no alert while everything runs")
+	require.Empty(t, prom.alerts(), "no alert while everything runs")
 
 	testamqp.Stop(t)
 	stopped := time.Now()
@@ -75,9 +74,9 @@ func TestOutboxAlertFiresAndResolves(t *testing.T) {
 		return state == "firing"
 	}, 2*time.Minute, time.Second, "OrdersOutboxStale fires while RabbitMQ is down")
 	firedAfter := time.Since(stopped)
-	assert.Equal(t, []string{"pending", "firing"}, states)
+	require.Equal(t, []string{"pending", "firing"}, states)
 	// 30 s above the threshold of 30 s: never before a minute.
-	assert.Greater(t, firedAfter, time.Minute, "fired before the threshold and its `for` passed")
+	require.Greater(t, firedAfter, time.Minute, "fired before the threshold and its `for` passed")
 
 	testamqp.Start(t)
 	restarted := time.Now()

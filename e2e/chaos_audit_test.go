@@ -18,8 +18,8 @@ import (
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
 )
 
 // waitDrained waits until every order in the database is processed and the

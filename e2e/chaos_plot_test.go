@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,15 +21,15 @@ func TestChaosTimelineCounts(t *testing.T) {
 		{end: at(2.5), status: 503}, {end: at(2.6), status: 500}, {end: at(2.7), status: 201},
 		{end: at(3.1), status: 0},
 	})
-	assert.Equal(t, []int{2, 0, 3, 0}, ps.Requests, "answered, by second")
-	assert.Equal(t, []int{0, 0, 2, 0}, ps.HTTP5xx)
-	assert.Equal(t, []int{0, 0, 0, 1}, ps.NoAnswer)
+	require.Equal(t, []int{2, 0, 3, 0}, ps.Requests, "answered, by second")
+	require.Equal(t, []int{0, 0, 2, 0}, ps.HTTP5xx)
+	require.Equal(t, []int{0, 0, 0, 1}, ps.NoAnswer)
 
 	waiting, done := backlog(start,
 		[]time.Time{at(0.1), at(0.2), at(1.5), at(1.6)},
 		[]time.Time{at(0.5), at(2.2), at(2.3), at(3.5)})
-	assert.Equal(t, []int{0, 1, 3, 1, 0}, waiting, "until a second after the last processed")
-	assert.Equal(t, []int{0, 1, 0, 2, 1}, done)
+	require.Equal(t, []int{0, 1, 3, 1, 0}, waiting, "until a second after the last processed")
+	require.Equal(t, []int{0, 1, 0, 2, 1}, done)
 }
 
 // TestChaosResultWritesItsTimeline checks that a chaos result is written as
@@ -55,7 +54,7 @@ func TestChaosResultWritesItsTimeline(t *testing.T) {
 		svg, err := os.ReadFile(filepath.Join(dir, name+".svg"))
 		require.NoError(t, err)
 		for _, want := range []string{"RabbitMQ application stopped", "PostgreSQL stopped and started", "requests answered", "5xx"} {
-			assert.Contains(t, string(svg), want, name)
+			require.Contains(t, string(svg), want, name)
 		}
 	}
 }

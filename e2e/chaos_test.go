@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
-	"github.com/ordersvc/orders/internal/testlock"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 var (
@@ -154,7 +153,7 @@ func TestChaosUnderLoad(t *testing.T) {
 		t.Logf("wrote %s", path)
 	}
 	for _, c := range result.Checks {
-		assert.True(t, c.OK, "%s: %s", c.Name, c.Got)
+		require.True(t, c.OK, "%s: %s", c.Name, c.Got)
 	}
 }
 

@@ -14,13 +14,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/oasdiff/yaml"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 const (
@@ -66,12 +65,10 @@ func TestDashboardQueriesNameRealMetrics(t *testing.T) {
 	exprs := append(dashboardQueries(t), alertExprs(t)...)
 	require.Greater(t, len(exprs), 20)
 	for _, r := range parsePromQL(t, exprs) {
-		if !assert.Empty(t, r.Error, "query %q", r.Expr) {
-			continue
-		}
-		assert.NotEmpty(t, r.Metrics, "query %q names no metric", r.Expr)
+		require.Empty(t, r.Error, "query %q", r.Expr)
+		require.NotEmpty(t, r.Metrics, "query %q names no metric", r.Expr)
 		for _, m := range r.Metrics {
-			assert.True(t, exposed[m], "query %q names %s, which neither process exposes", r.Expr, m)
+			require.True(t, exposed[m], "query %q names %s, which neither process exposes", r.Expr, m)
 		}
 	}
 }

@@ -19,14 +19,13 @@ import (
 	"github.com/google/uuid"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/oasdiff/yaml"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	orders "github.com/ordersvc/orders"
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // chromiumPath is Debian's Chromium, installed by .ci/install-browser.
@@ -69,7 +68,7 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 		found := slices.ContainsFunc(listed, func(l uiOperation) bool {
 			return strings.EqualFold(l.Method, op.Method) && l.Path == op.Path && strings.HasSuffix(l.ID, "-"+op.OperationID)
 		})
-		assert.True(t, found, "Swagger UI does not list %s %s (%s); it lists %+v", op.Method, op.Path, op.OperationID, listed)
+		require.True(t, found, "Swagger UI does not list %s %s (%s); it lists %+v", op.Method, op.Path, op.OperationID, listed)
 	}
 	b.saveFullPage("swagger-ui.png")
 
@@ -125,7 +124,7 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 	b.saveRegion("swagger-ui-order-created.png", op+" .opblock-summary, "+op+" .live-responses-table")
 
 	require.Equal(t, "201", strings.TrimSpace(status), "Swagger UI shows %v", shown)
-	assert.Contains(t, curl, "Authorization: Bearer ", "the request carried the token from the Authorize dialog")
+	require.Contains(t, curl, "Authorization: Bearer ", "the request carried the token from the Authorize dialog")
 	var created struct {
 		ID         uuid.UUID       `json:"id"`
 		TotalPrice json.RawMessage `json:"total_price"`
@@ -137,8 +136,8 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 		}
 	}
 	require.NotEqual(t, uuid.Nil, created.ID, "no order in the response shown: %v", shown)
-	assert.Equal(t, wantTotal, string(created.TotalPrice), "total_price shown by Swagger UI")
-	assert.Equal(t, "PENDING", created.Status)
+	require.Equal(t, wantTotal, string(created.TotalPrice), "total_price shown by Swagger UI")
+	require.Equal(t, "PENDING", created.Status)
 
 	// The API has the order, for the same user, and the workers process it.
 	auth := bearer(t, sys, email, password)

@@ -18,8 +18,8 @@ import (
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/hostile"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // floodSize is how many hostile bodies arrive at once.

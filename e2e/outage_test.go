@@ -18,16 +18,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestRabbitMQOutageUnderLoadIsQuiet: orders keep coming while the broker
@@ -77,9 +76,9 @@ func TestRabbitMQOutageUnderLoadIsQuiet(t *testing.T) {
 		lines.total, lines.byLevel["WARN"], lines.byLevel["ERROR"], len(logs), lines.busiestErrorSecond())
 	t.Logf("most frequent log lines: %v", lines.top(8))
 	bound := handlers * (int(math.Log2(float64(elapsed/backoff)+1)) + 1)
-	assert.LessOrEqual(t, failed, float64(bound), "failed attempts beyond what the backoff allows %d handlers in %s", handlers, elapsed)
-	assert.LessOrEqual(t, publishFailures, bound, "a task that cannot be published is retried with backoff, not redelivered at once")
-	assert.Zero(t, testhttp.Metric(body, `orders_dead_lettered_total{handler="start_processing"}`), "no event is dead-lettered because the broker went away")
+	require.LessOrEqual(t, failed, float64(bound), "failed attempts beyond what the backoff allows %d handlers in %s", handlers, elapsed)
+	require.LessOrEqual(t, publishFailures, bound, "a task that cannot be published is retried with backoff, not redelivered at once")
+	require.Zero(t, testhttp.Metric(body, `orders_dead_lettered_total{handler="start_processing"}`), "no event is dead-lettered because the broker went away")
 }
 
 // TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown: a task whose
@@ -134,17 +133,17 @@ func TestTaskRetriesFollowTheBackoffWhileTheDatabaseIsDown(t *testing.T) {
 	took := time.Since(restored)
 
 	ms := time.Millisecond
-	assert.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms}, retryWaits(sys.workers, task.UUID),
+	require.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms}, retryWaits(sys.workers, task.UUID),
 		"HANDLER_RETRY_BACKOFF, doubling")
-	assert.Less(t, took, 1600*ms+time.Second, "done after the wait in progress, no longer")
+	require.Less(t, took, 1600*ms+time.Second, "done after the wait in progress, no longer")
 	body := testhttp.Get(t, sys.workers.URL(process.WorkersHTTPAddr)+"/metrics")
-	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, "orders_handler_retries_total"), 0, "every retry counted, the first included")
-	assert.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, `orders_handler_attempts_total{handler="process_order",outcome="error"}`), 0)
-	assert.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body)
+	require.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, "orders_handler_retries_total"), 0, "every retry counted, the first included")
+	require.InDelta(t, retriesBeforeRestore, testhttp.Metric(body, `orders_handler_attempts_total{handler="process_order",outcome="error"}`), 0)
+	require.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body)
 	for _, rec := range sys.workers.Logs().Find("handler failed, retrying") {
-		assert.Equal(t, "DEBUG", rec["level"], "a retry an outage causes is a debug line")
+		require.Equal(t, "DEBUG", rec["level"], "a retry an outage causes is a debug line")
 	}
-	assert.NotEmpty(t, sys.workers.Logs().Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
+	require.NotEmpty(t, sys.workers.Logs().Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"))
 }
 
 // retryWaits lists the waits the workers logged before each retry of a message.
@@ -180,7 +179,13 @@ func startLoad(t *testing.T, c *client.ClientWithResponses, auth client.RequestE
 			case <-tick.C:
 			}
 			resp, err := c.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
-			if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
+			// Reported, not required: FailNow must not run off the test goroutine.
+			if err != nil {
+				t.Errorf("create order: %v", err)
+				return
+			}
+			if resp.StatusCode() != http.StatusCreated {
+				t.Errorf("create order: %d %s", resp.StatusCode(), resp.Body)
 				return
 			}
 			l.mu.Lock()

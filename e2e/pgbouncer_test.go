@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // TestPipelineThroughPgBouncer runs both processes with DATABASE_URL on a
@@ -68,7 +67,7 @@ func TestPipelineThroughPgBouncer(t *testing.T) {
 			ids = append(ids, resp.JSON201.Id)
 		case http.StatusServiceUnavailable:
 			unavailable++
-			assert.NotEmpty(t, resp.HTTPResponse.Header.Get("Retry-After"), "a 503 says when to retry")
+			require.NotEmpty(t, resp.HTTPResponse.Header.Get("Retry-After"), "a 503 says when to retry")
 		default:
 			other++
 			t.Errorf("status %d while PgBouncer restarts: %s", resp.StatusCode(), resp.Body)
@@ -95,7 +94,7 @@ func TestPipelineThroughPgBouncer(t *testing.T) {
 	}
 	waitAllProcessed(t, pool, ids, 60*time.Second)
 	assertProcessedOnce(t, sys, pool, ids)
-	assert.Zero(t, other)
+	require.Zero(t, other)
 	t.Logf("%d orders processed once; PgBouncer down 2s: %d answers 503, first create %s after it was back",
 		len(ids), unavailable, recovered.Round(time.Millisecond))
 }

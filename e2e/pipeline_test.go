@@ -10,15 +10,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // TestOrdersSurviveRabbitMQOutage: with the broker down, the API still
@@ -39,13 +38,13 @@ func TestOrdersSurviveRabbitMQOutage(t *testing.T) {
 		ids = append(ids, resp.JSON201.Id)
 	}
 	backlog := outboxStatus(t, sys)
-	assert.EqualValues(t, 20, backlog.Pending, "the events wait in the outbox")
-	assert.Greater(t, backlog.OldestAgeSeconds, 0.0)
+	require.EqualValues(t, 20, backlog.Pending, "the events wait in the outbox")
+	require.Greater(t, backlog.OldestAgeSeconds, 0.0)
 
 	testamqp.Start(t)
 	waitAllProcessed(t, pool, ids, 90*time.Second)
 	assertProcessedOnce(t, sys, pool, ids)
-	assert.Zero(t, outboxStatus(t, sys).Pending)
+	require.Zero(t, outboxStatus(t, sys).Pending)
 	t.Logf("duplicates absorbed by the inbox after the outage: %d", len(sys.workers.Logs().Find("duplicate task ignored")))
 }
 
@@ -74,7 +73,13 @@ func TestRabbitMQStopsWhileForwarding(t *testing.T) {
 				default:
 				}
 				resp, err := sys.client.CreateOrderWithResponse(context.Background(), nil, oneItemOrder(), auth)
-				if !assert.NoError(t, err) || !assert.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body)) {
+				// Reported, not required: FailNow must not run off the test goroutine.
+				if err != nil {
+					t.Errorf("create order: %v", err)
+					return
+				}
+				if resp.StatusCode() != http.StatusCreated {
+					t.Errorf("create order: %d %s", resp.StatusCode(), resp.Body)
 					return
 				}
 				mu.Lock()
@@ -90,7 +95,7 @@ func TestRabbitMQStopsWhileForwarding(t *testing.T) {
 	testamqp.Stop(t)
 	time.Sleep(time.Second)
 	pending := outboxStatus(t, sys).Pending
-	assert.Positive(t, pending, "events wait in the outbox while the broker is down")
+	require.Positive(t, pending, "events wait in the outbox while the broker is down")
 
 	testamqp.Start(t)
 	time.Sleep(500 * time.Millisecond)
@@ -190,7 +195,7 @@ func assertProcessedOnce(t *testing.T, sys *system, pool *pgxpool.Pool, ids []uu
 	t.Helper()
 	var inbox int
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM processed_messages WHERE handler = 'process_order'").Scan(&inbox))
-	assert.Equal(t, len(ids), inbox, "one applied task per order")
+	require.Equal(t, len(ids), inbox, "one applied task per order")
 	seen := map[string]int{}
 	for _, p := range append(earlier, sys.workers) {
 		for _, rec := range p.Logs().Find("order processed") {
@@ -199,6 +204,6 @@ func assertProcessedOnce(t *testing.T, sys *system, pool *pgxpool.Pool, ids []uu
 		}
 	}
 	for _, id := range ids {
-		assert.LessOrEqual(t, seen[id.String()], 1, "order %s processed more than once", id)
+		require.LessOrEqual(t, seen[id.String()], 1, "order %s processed more than once", id)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/money"
@@ -53,7 +52,7 @@ func TestParse(t *testing.T) {
 			t.Parallel()
 			got, err := money.Parse(tt.in)
 			require.NoError(t, err)
-			assert.Equal(t, tt.cents, got.Cents())
+			require.Equal(t, tt.cents, got.Cents())
 		})
 	}
 }
@@ -110,18 +109,18 @@ func TestParseRejects(t *testing.T) {
 			got, err := money.Parse(tt.in)
 			require.Error(t, err, "Parse(%q) = %v", tt.in, got)
 			if tt.want != nil {
-				assert.ErrorIs(t, err, tt.want)
+				require.ErrorIs(t, err, tt.want)
 			}
-			assert.Zero(t, got.Cents())
+			require.Zero(t, got.Cents())
 		})
 	}
 }
 
 func TestMustParse(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, int64(1999), money.MustParse("19.99").Cents())
-	assert.Panics(t, func() { money.MustParse("19.999") })
-	assert.Panics(t, func() { money.MustParse("x") })
+	require.Equal(t, int64(1999), money.MustParse("19.99").Cents())
+	require.Panics(t, func() { money.MustParse("19.999") })
+	require.Panics(t, func() { money.MustParse("x") })
 }
 
 func TestStringIsShortestExactDecimal(t *testing.T) {
@@ -153,13 +152,13 @@ func TestStringIsShortestExactDecimal(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			t.Parallel()
 			a := money.FromCents(tt.cents)
-			assert.Equal(t, tt.want, a.String())
+			require.Equal(t, tt.want, a.String())
 			b, err := a.MarshalJSON()
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, string(b))
+			require.Equal(t, tt.want, string(b))
 			back, err := money.Parse(a.String())
 			require.NoError(t, err)
-			assert.Equal(t, a, back)
+			require.Equal(t, a, back)
 		})
 	}
 }
@@ -174,8 +173,8 @@ func TestJSON(t *testing.T) {
 		t.Parallel()
 		b, err := json.Marshal(line{Price: money.MustParse("5.80")})
 		require.NoError(t, err)
-		assert.JSONEq(t, `{"price":5.8}`, string(b))
-		assert.Equal(t, `{"price":5.8}`, string(b))
+		require.JSONEq(t, `{"price":5.8}`, string(b))
+		require.Equal(t, `{"price":5.8}`, string(b))
 	})
 
 	t.Run("round trip", func(t *testing.T) {
@@ -186,7 +185,7 @@ func TestJSON(t *testing.T) {
 			require.NoError(t, err)
 			var out line
 			require.NoError(t, json.Unmarshal(b, &out))
-			assert.Equal(t, in, out, "json %s", b)
+			require.Equal(t, in, out, "json %s", b)
 		}
 	})
 
@@ -218,12 +217,12 @@ func TestJSON(t *testing.T) {
 			err := json.Unmarshal([]byte(tt.body), &got)
 			if !tt.fails {
 				require.NoError(t, err)
-				assert.Equal(t, tt.cents, got.Price.Cents())
+				require.Equal(t, tt.cents, got.Price.Cents())
 				return
 			}
 			require.Error(t, err)
 			if tt.wantErr != nil {
-				assert.ErrorIs(t, err, tt.wantErr)
+				require.ErrorIs(t, err, tt.wantErr)
 			}
 		})
 	}
@@ -256,7 +255,7 @@ func TestAdd(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, got.Cents())
+			require.Equal(t, tt.want, got.Cents())
 		})
 	}
 
@@ -270,7 +269,7 @@ func TestAdd(t *testing.T) {
 		}
 		sum, err := sum.Add(money.MustParse("0.2"))
 		require.NoError(t, err)
-		assert.Equal(t, "0.5", sum.String())
+		require.Equal(t, "0.5", sum.String())
 	})
 }
 
@@ -305,14 +304,14 @@ func TestMul(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, got.Cents())
+			require.Equal(t, tt.want, got.Cents())
 		})
 	}
 }
 
 func TestIsPositive(t *testing.T) {
 	t.Parallel()
-	assert.True(t, money.FromCents(1).IsPositive())
-	assert.False(t, money.FromCents(0).IsPositive())
-	assert.False(t, money.FromCents(-1).IsPositive())
+	require.True(t, money.FromCents(1).IsPositive())
+	require.False(t, money.FromCents(0).IsPositive())
+	require.False(t, money.FromCents(-1).IsPositive())
 }

@@ -7,10 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -43,24 +42,24 @@ func TestNumericRoundTrip(t *testing.T) {
 		var text string
 		err = conn.QueryRow(ctx, `SELECT fixed, free, fixed::text FROM amounts WHERE id = $1`, i).Scan(&fixed, &free, &text)
 		require.NoError(t, err, "select %s", s)
-		assert.Equal(t, in, fixed, "NUMERIC(16,2) %s", s)
-		assert.Equal(t, in, free, "NUMERIC %s", s)
+		require.Equal(t, in, fixed, "NUMERIC(16,2) %s", s)
+		require.Equal(t, in, free, "NUMERIC %s", s)
 		// PostgreSQL holds the exact decimal, not a float approximation.
-		assert.Equal(t, money.MustParse(text), in, "stored as %s", text)
+		require.Equal(t, money.MustParse(text), in, "stored as %s", text)
 	}
 
 	t.Run("arithmetic in SQL agrees", func(t *testing.T) {
 		var sum money.Amount
 		require.NoError(t, conn.QueryRow(ctx, `SELECT $1::numeric * 3 + $2::numeric`,
 			money.MustParse("0.1"), money.MustParse("0.2")).Scan(&sum))
-		assert.Equal(t, "0.5", sum.String())
+		require.Equal(t, "0.5", sum.String())
 	})
 
 	t.Run("larger than the fixed column", func(t *testing.T) {
 		big := money.FromCents(math.MaxInt64)
 		var got money.Amount
 		require.NoError(t, conn.QueryRow(ctx, `SELECT $1::numeric`, big).Scan(&got))
-		assert.Equal(t, big, got)
+		require.Equal(t, big, got)
 
 		_, err := conn.Exec(ctx, `INSERT INTO amounts (id, fixed) VALUES (1000, $1)`, big)
 		require.Error(t, err, "NUMERIC(16,2) must refuse an amount it cannot hold")
@@ -96,12 +95,12 @@ func TestScanNumeric(t *testing.T) {
 		err := conn.QueryRow(t.Context(), "SELECT "+tt.expr).Scan(&got)
 		if !tt.fails {
 			require.NoError(t, err, tt.expr)
-			assert.Equal(t, tt.want, got.String(), tt.expr)
+			require.Equal(t, tt.want, got.String(), tt.expr)
 			continue
 		}
 		require.Error(t, err, "%s scanned as %s", tt.expr, got)
 		if tt.wantErr != nil {
-			assert.ErrorIs(t, err, tt.wantErr, tt.expr)
+			require.ErrorIs(t, err, tt.wantErr, tt.expr)
 		}
 	}
 }
@@ -110,13 +109,13 @@ func TestNumericValue(t *testing.T) {
 	t.Parallel()
 	n, err := money.MustParse("5.8").NumericValue()
 	require.NoError(t, err)
-	assert.True(t, n.Valid)
-	assert.Equal(t, int32(-2), n.Exp)
-	assert.Equal(t, int64(580), n.Int.Int64())
+	require.True(t, n.Valid)
+	require.Equal(t, int32(-2), n.Exp)
+	require.Equal(t, int64(580), n.Int.Int64())
 
 	var a money.Amount
 	require.NoError(t, a.ScanNumeric(n))
-	assert.Equal(t, "5.8", a.String())
+	require.Equal(t, "5.8", a.String())
 
 	require.Error(t, a.ScanNumeric(pgtype.Numeric{}), "NULL")
 	require.Error(t, a.ScanNumeric(pgtype.Numeric{NaN: true, Valid: true}), "NaN")

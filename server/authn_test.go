@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/api"
@@ -27,7 +26,7 @@ func TestSecuredRoutesFollowTheSpec(t *testing.T) {
 	t.Parallel()
 	spec, err := api.GetSpec()
 	require.NoError(t, err)
-	assert.Equal(t, map[operationKey]bool{
+	require.Equal(t, map[operationKey]bool{
 		{"POST", "/orders/"}:              true,
 		{"GET", "/orders/:order_id/"}:     true,
 		{"PATCH", "/orders/:order_id/"}:   true,
@@ -38,7 +37,7 @@ func TestSecuredRoutesFollowTheSpec(t *testing.T) {
 		Get:  &openapi3.Operation{Security: &openapi3.SecurityRequirements{{"bearer": {}}, {}}},
 		Post: &openapi3.Operation{},
 	})), Security: openapi3.SecurityRequirements{{"bearer": {}}}}
-	assert.Equal(t, map[operationKey]bool{{"POST", "/a/:id/"}: true}, securedRoutes(optional),
+	require.Equal(t, map[operationKey]bool{{"POST", "/a/:id/"}: true}, securedRoutes(optional),
 		"an empty requirement makes an operation optional; the document's security applies to the others")
 }
 
@@ -70,14 +69,14 @@ func TestBadCredentialsSpendTheAddressBudget(t *testing.T) {
 		r := s.send(t, req)
 		if i < budget {
 			require.Equal(t, http.StatusUnauthorized, r.Status, "request %d (%s): %s", i+1, target.name, r.Body)
-			assert.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
-			assert.Equal(t, strconv.Itoa(budget-1-i), r.Header.Get("RateLimit-Remaining"), "request %d", i+1)
+			require.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
+			require.Equal(t, strconv.Itoa(budget-1-i), r.Header.Get("RateLimit-Remaining"), "request %d", i+1)
 			continue
 		}
 		requireTooMany(t, r.Status, r.Header, budget)
 	}
 	r := s.do(t, "GET", "/orders/"+order.Id.String()+"/", "", nil, u.Token)
-	assert.Equal(t, http.StatusOK, r.Status, "a valid token from the same address: %s", r.Body)
+	require.Equal(t, http.StatusOK, r.Status, "a valid token from the same address: %s", r.Body)
 }
 
 // TestTwoAuthorizationHeadersAreRefused: which of two headers counts is a
@@ -108,11 +107,11 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 				}
 				r := f.s.send(t, req)
 				if tc.want == http.StatusOK {
-					assert.Less(t, r.Status, 300, "%s", r.Body)
+					require.Less(t, r.Status, 300, "%s", r.Body)
 					return
 				}
-				assert.Equal(t, tc.want, r.Status, "%s", r.Body)
-				assert.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
+				require.Equal(t, tc.want, r.Status, "%s", r.Body)
+				require.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
 			})
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"testing"
 
@@ -39,7 +38,7 @@ func FuzzCanonicalJSON(f *testing.F) {
 			out, err := canonicalJSON(bytes.NewReader([]byte(body)), schema)
 			if err != nil {
 				var invalid *requestInvalid
-				require.True(t, errors.As(err, &invalid), "%v", err)
+				require.ErrorAs(t, err, &invalid, "%v", err)
 				require.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, invalid.status)
 				require.NotEmpty(t, invalid.fields)
 				require.LessOrEqual(t, len(invalid.fields), maxReportedErrors+1)

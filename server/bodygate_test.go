@@ -9,7 +9,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/api"
@@ -98,12 +97,12 @@ func TestCanonicalJSON(t *testing.T) {
 			got, err := canonicalJSON(strings.NewReader(tt.body), tt.schema)
 			if tt.status == 0 {
 				require.NoError(t, err)
-				assert.Equal(t, tt.want, string(got))
+				require.Equal(t, tt.want, string(got))
 				return
 			}
 			var invalid *requestInvalid
 			require.ErrorAs(t, err, &invalid)
-			assert.Equal(t, tt.status, invalid.status)
+			require.Equal(t, tt.status, invalid.status)
 			assertNamesField(t, invalid, tt.field, tt.detail)
 		})
 	}
@@ -135,7 +134,7 @@ func TestCanonicalJSONCapsTheErrorList(t *testing.T) {
 	var invalid *requestInvalid
 	require.ErrorAs(t, err, &invalid)
 	require.Len(t, invalid.fields, maxReportedErrors+1)
-	assert.Equal(t, "and 280 more", invalid.fields[maxReportedErrors].Message)
+	require.Equal(t, "and 280 more", invalid.fields[maxReportedErrors].Message)
 }
 
 func TestCanonicalJSONOversizedBody(t *testing.T) {
@@ -144,7 +143,7 @@ func TestCanonicalJSONOversizedBody(t *testing.T) {
 	// What Echo's body limit reader does past the limit.
 	body := io.MultiReader(strings.NewReader(`{"items":[`), iotest.ErrReader(echo.ErrStatusRequestEntityTooLarge))
 	_, err := canonicalJSON(body, order)
-	assert.ErrorIs(t, err, echo.ErrStatusRequestEntityTooLarge)
+	require.ErrorIs(t, err, echo.ErrStatusRequestEntityTooLarge)
 }
 
 func TestCanonicalForm(t *testing.T) {
@@ -172,12 +171,12 @@ func TestCanonicalForm(t *testing.T) {
 			got, err := canonicalForm(strings.NewReader(tt.body), token)
 			if tt.field == "" {
 				require.NoError(t, err)
-				assert.Equal(t, tt.want, string(got))
+				require.Equal(t, tt.want, string(got))
 				return
 			}
 			var invalid *requestInvalid
 			require.ErrorAs(t, err, &invalid)
-			assert.Equal(t, http.StatusUnprocessableEntity, invalid.status)
+			require.Equal(t, http.StatusUnprocessableEntity, invalid.status)
 			assertNamesField(t, invalid, tt.field, tt.detail)
 		})
 	}

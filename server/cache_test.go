@@ -13,12 +13,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/rueidis"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // orderEntry reads the cached order of id straight from Redis.
@@ -101,9 +100,9 @@ func TestGetOrderReadsThroughRedis(t *testing.T) {
 	order = getOrder(t, s, alice, order.Id)
 	version, entry, ok := cached.get(t, order.Id)
 	require.True(t, ok, "a read of the processed order filled the cache")
-	assert.Equal(t, client.OrderStatusPENDING, entry.Status)
-	assert.Equal(t, order.Version, entry.Version)
-	assert.InDelta(t, time.Hour, cached.pttl(t, order.Id), float64(5*time.Second), "CACHE_TTL")
+	require.Equal(t, client.OrderStatusPENDING, entry.Status)
+	require.Equal(t, order.Version, entry.Version)
+	require.InDelta(t, time.Hour, cached.pttl(t, order.Id), float64(5*time.Second), "CACHE_TTL")
 
 	t.Run("hit: the answer comes from Redis", func(t *testing.T) {
 		planted := entry
@@ -111,24 +110,24 @@ func TestGetOrderReadsThroughRedis(t *testing.T) {
 		b, err := json.Marshal(planted)
 		require.NoError(t, err)
 		cached.set(t, order.Id, version+string(b))
-		assert.Equal(t, int64(4242), getOrder(t, s, alice, order.Id).Items[0].ProductId)
+		require.Equal(t, int64(4242), getOrder(t, s, alice, order.Id).Items[0].ProductId)
 	})
 
 	t.Run("miss: the answer comes from PostgreSQL and fills", func(t *testing.T) {
 		cached.del(t, order.Id)
 		got := getOrder(t, s, alice, order.Id)
-		assert.Equal(t, order.Items, got.Items)
+		require.Equal(t, order.Items, got.Items)
 		_, entry, ok := cached.get(t, order.Id)
 		require.True(t, ok)
-		assert.Equal(t, order.Items, entry.Items)
+		require.Equal(t, order.Items, entry.Items)
 	})
 
 	t.Run("PATCH writes the new order before answering", func(t *testing.T) {
 		setStatus(t, s, alice, order.Id, client.OrderStatusPAID, 200)
 		_, entry, ok := cached.get(t, order.Id)
 		require.True(t, ok)
-		assert.Equal(t, client.OrderStatusPAID, entry.Status)
-		assert.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, order.Id).Status)
+		require.Equal(t, client.OrderStatusPAID, entry.Status)
+		require.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, order.Id).Status)
 	})
 
 	t.Run("lists write no entries", func(t *testing.T) {
@@ -141,7 +140,7 @@ func TestGetOrderReadsThroughRedis(t *testing.T) {
 		require.Len(t, *r.JSON200, 3)
 		for _, o := range others {
 			_, _, ok := cached.get(t, o.Id)
-			assert.False(t, ok, "GET /orders/user/ cached %s", o.Id)
+			require.False(t, ok, "GET /orders/user/ cached %s", o.Id)
 		}
 	})
 }
@@ -173,23 +172,23 @@ func TestCachedBodyIsTheUncachedBody(t *testing.T) {
 	require.True(t, ok)
 	refilled, refilledTag := read()
 
-	assert.Equal(t, string(miss.Body), string(hit.Body), "the written entry's body")
-	assert.Equal(t, string(miss.Body), string(refilled.Body), "the filled entry's body")
-	assert.Equal(t, missTag, hitTag)
-	assert.Equal(t, missTag, refilledTag)
-	assert.Equal(t, `"`+strconv.FormatInt(miss.JSON200.Version, 10)+`"`, hitTag)
-	assert.Equal(t, "application/json", hit.HTTPResponse.Header.Get("Content-Type"))
+	require.Equal(t, string(miss.Body), string(hit.Body), "the written entry's body")
+	require.Equal(t, string(miss.Body), string(refilled.Body), "the filled entry's body")
+	require.Equal(t, missTag, hitTag)
+	require.Equal(t, missTag, refilledTag)
+	require.Equal(t, `"`+strconv.FormatInt(miss.JSON200.Version, 10)+`"`, hitTag)
+	require.Equal(t, "application/json", hit.HTTPResponse.Header.Get("Content-Type"))
 
 	tag := hitTag
 	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, &client.GetOrderParams{IfNoneMatch: &tag}, alice.auth())
 	require.Equal(t, 304, statusOf(t, r, err))
-	assert.Equal(t, hitTag, r.HTTPResponse.Header.Get("ETag"))
-	assert.Empty(t, r.Body)
+	require.Equal(t, hitTag, r.HTTPResponse.Header.Get("ETag"))
+	require.Empty(t, r.Body)
 
 	setStatus(t, s, alice, order.Id, client.OrderStatusSHIPPED, 200)
 	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, &client.GetOrderParams{IfNoneMatch: &tag}, alice.auth())
 	require.Equal(t, 200, statusOf(t, r, err), "the order changed: the old ETag no longer matches")
-	assert.Equal(t, client.OrderStatusSHIPPED, r.JSON200.Status)
+	require.Equal(t, client.OrderStatusSHIPPED, r.JSON200.Status)
 }
 
 func TestCachedOrdersExpire(t *testing.T) {
@@ -204,9 +203,9 @@ func TestCachedOrdersExpire(t *testing.T) {
 	_, _, ok := cached.get(t, order.Id)
 	require.True(t, ok)
 	require.Eventually(t, func() bool { _, _, ok := cached.get(t, order.Id); return !ok }, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, order.Id, getOrder(t, s, alice, order.Id).Id, "expired: read from PostgreSQL")
+	require.Equal(t, order.Id, getOrder(t, s, alice, order.Id).Id, "expired: read from PostgreSQL")
 	_, _, ok = cached.get(t, order.Id)
-	assert.True(t, ok, "and cached again")
+	require.True(t, ok, "and cached again")
 }
 
 // TestNoReadAfterPatchSeesTheOldStatus: readers on one API instance, PATCHes
@@ -243,7 +242,12 @@ func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 				for !stop.Load() {
 					floor := acknowledged[i].Load()
 					r, err := instance.Client.GetOrderWithResponse(t.Context(), o.Id, nil, alice.auth())
-					if !assert.NoError(t, err) || !assert.Equal(t, 200, r.StatusCode()) {
+					if err != nil { // not require: off the test goroutine
+						t.Errorf("GET order %s: %v", o.Id, err)
+						return
+					}
+					if r.StatusCode() != 200 {
+						t.Errorf("GET order %s: %s", o.Id, r.Body)
 						return
 					}
 					reads.Add(1)
@@ -276,7 +280,7 @@ func TestNoReadAfterPatchSeesTheOldStatus(t *testing.T) {
 	t.Logf("%d GETs during %d PATCHes; %d returned an older status than an answered PATCH", reads.Load(), 2*nOrders, stale.Load())
 	require.Positive(t, reads.Load())
 	for _, o := range orders {
-		assert.Equal(t, client.OrderStatusSHIPPED, getOrder(t, reader, alice, o.Id).Status)
+		require.Equal(t, client.OrderStatusSHIPPED, getOrder(t, reader, alice, o.Id).Status)
 	}
 }
 
@@ -290,8 +294,8 @@ func TestCacheCanBeSwitchedOff(t *testing.T) {
 	order := newOrder(t, s, alice)
 	getOrder(t, s, alice, order.Id)
 	_, _, ok := cached.get(t, order.Id)
-	assert.False(t, ok)
+	require.False(t, ok)
 	keys, err := cached.redis.Do(t.Context(), cached.redis.B().Keys().Pattern(ts.RedisPrefix+":cache:*").Build()).AsStrSlice()
 	require.NoError(t, err)
-	assert.Empty(t, keys, strings.Join(keys, ", "))
+	require.Empty(t, keys, strings.Join(keys, ", "))
 }

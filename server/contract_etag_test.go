@@ -8,11 +8,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 func ifNoneMatch(v string) *client.GetOrderParams { return &client.GetOrderParams{IfNoneMatch: &v} }
@@ -30,23 +29,23 @@ func TestOrdersCarryTheirVersionAsETag(t *testing.T) {
 	created, err := s.Client.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}, alice.auth())
 	require.Equal(t, 201, statusOf(t, created, err), "%s", created.Body)
 	id := created.JSON201.Id
-	assert.Equal(t, `"1"`, created.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, `"1"`, created.HTTPResponse.Header.Get("ETag"))
 
 	got, err := s.Client.GetOrderWithResponse(t.Context(), id, nil, alice.auth())
 	require.Equal(t, 200, statusOf(t, got, err))
-	assert.Equal(t, `"1"`, got.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, `"1"`, got.HTTPResponse.Header.Get("ETag"))
 
 	for i, status := range []client.OrderStatus{paid, shipped} {
 		r := setStatus(t, s, alice, id, status, 200)
-		assert.Equal(t, int64(i+2), r.JSON200.Version, "every change is a new version")
-		assert.Equal(t, etag(r.JSON200.Version), r.HTTPResponse.Header.Get("ETag"), "the header and the body agree")
+		require.Equal(t, int64(i+2), r.JSON200.Version, "every change is a new version")
+		require.Equal(t, etag(r.JSON200.Version), r.HTTPResponse.Header.Get("ETag"), "the header and the body agree")
 	}
 	r := setStatus(t, s, alice, id, shipped, 200) // a no-op
-	assert.Equal(t, `"3"`, r.HTTPResponse.Header.Get("ETag"), "a no-op PATCH changes no version")
+	require.Equal(t, `"3"`, r.HTTPResponse.Header.Get("ETag"), "a no-op PATCH changes no version")
 
 	list := ordersOf(t, s, alice)
 	require.Len(t, list, 1)
-	assert.Equal(t, int64(3), list[0].Version, "a list entry carries the version for If-Match")
+	require.Equal(t, int64(3), list[0].Version, "a list entry carries the version for If-Match")
 }
 
 func TestConditionalGet(t *testing.T) {
@@ -80,11 +79,11 @@ func TestConditionalGet(t *testing.T) {
 			require.Equal(t, tc.want, statusOf(t, r, err), "%s", r.Body)
 			switch tc.want {
 			case 304:
-				assert.Empty(t, r.Body, "a 304 has no body")
-				assert.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
+				require.Empty(t, r.Body, "a 304 has no body")
+				require.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
 			case 200:
-				assert.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
-				assert.Equal(t, paid, r.JSON200.Status)
+				require.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
+				require.Equal(t, paid, r.JSON200.Status)
 			}
 		})
 	}
@@ -103,11 +102,11 @@ func TestConditionalGetFromTheCache(t *testing.T) {
 	markProcessed(t, ts.DBURL, order.Id)
 	r, err := s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"1"`), alice.auth())
 	require.Equal(t, 200, statusOf(t, r, err), "processing made version 2: %s", r.Body)
-	assert.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"), "read right after processing, never from an older cached copy")
+	require.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"), "read right after processing, never from an older cached copy")
 
 	version, entry, ok := cached.get(t, order.Id)
 	require.True(t, ok, "the read cached the processed order")
-	assert.Equal(t, int64(2), entry.Version, "with its version")
+	require.Equal(t, int64(2), entry.Version, "with its version")
 
 	// Plant version 7: only the cache knows it.
 	entry.Version = 7
@@ -119,15 +118,15 @@ func TestConditionalGetFromTheCache(t *testing.T) {
 
 	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"7"`), alice.auth())
 	require.Equal(t, 304, statusOf(t, r, err), "answered from the cache: %s", r.Body)
-	assert.Equal(t, `"7"`, r.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, `"7"`, r.HTTPResponse.Header.Get("ETag"))
 	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"7"`), bob.auth())
 	require.Equal(t, 403, statusOf(t, r, err), "never a 304 for another user's order: %s", r.Body)
 
 	patched := setStatus(t, s, alice, order.Id, paid, 200)
-	assert.Equal(t, `"3"`, patched.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, `"3"`, patched.HTTPResponse.Header.Get("ETag"))
 	_, entry, ok = cached.get(t, order.Id)
 	require.True(t, ok)
-	assert.Equal(t, int64(3), entry.Version, "the PATCH cached its version before answering")
+	require.Equal(t, int64(3), entry.Version, "the PATCH cached its version before answering")
 	r, err = s.Client.GetOrderWithResponse(t.Context(), order.Id, ifNoneMatch(`"3"`), alice.auth())
 	require.Equal(t, 304, statusOf(t, r, err), "%s", r.Body)
 }
@@ -164,12 +163,12 @@ func TestConditionalPatch(t *testing.T) {
 			require.Equal(t, tc.want, statusOf(t, r, err), "%s", r.Body)
 			after := getOrder(t, s, alice, order.Id)
 			if tc.want == 200 {
-				assert.Equal(t, paid, after.Status)
-				assert.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
+				require.Equal(t, paid, after.Status)
+				require.Equal(t, `"2"`, r.HTTPResponse.Header.Get("ETag"))
 				return
 			}
-			assert.Equal(t, pending, after.Status, "nothing changed")
-			assert.Equal(t, int64(1), after.Version, "nothing changed")
+			require.Equal(t, pending, after.Status, "nothing changed")
+			require.Equal(t, int64(1), after.Version, "nothing changed")
 		})
 	}
 }
@@ -182,8 +181,8 @@ func TestIfMatchRequired(t *testing.T) {
 
 	r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order.Id, nil, client.UpdateOrderStatusRequest{Status: paid}, alice.auth())
 	require.Equal(t, 428, statusOf(t, r, err), "%s", r.Body)
-	assert.Contains(t, *r.ApplicationproblemJSON428.Detail, "If-Match")
-	assert.Equal(t, pending, getOrder(t, s, alice, order.Id).Status)
+	require.Contains(t, *r.ApplicationproblemJSON428.Detail, "If-Match")
+	require.Equal(t, pending, getOrder(t, s, alice, order.Id).Status)
 
 	r, err = s.Client.UpdateOrderStatusWithResponse(t.Context(), order.Id, ifMatch(etag(order.Version)), client.UpdateOrderStatusRequest{Status: paid}, alice.auth())
 	require.Equal(t, 200, statusOf(t, r, err), "%s", r.Body)
@@ -205,14 +204,16 @@ func TestConcurrentPatchesWithTheSameIfMatch(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				r, err := s.Client.UpdateOrderStatusWithResponse(t.Context(), order.Id, ifMatch(`"1"`), client.UpdateOrderStatusRequest{Status: to}, alice.auth())
-				if assert.NoError(t, err) {
-					statuses[i] = r.StatusCode()
+				if err != nil { // not require: off the test goroutine
+					t.Errorf("PATCH to %s: %v", to, err)
+					return
 				}
+				statuses[i] = r.StatusCode()
 			})
 		}
 		close(start)
 		wg.Wait()
-		assert.ElementsMatch(t, []int{200, 412}, statuses)
-		assert.Equal(t, int64(2), getOrder(t, s, alice, order.Id).Version)
+		require.ElementsMatch(t, []int{200, 412}, statuses)
+		require.Equal(t, int64(2), getOrder(t, s, alice, order.Id).Version)
 	}
 }

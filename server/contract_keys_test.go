@@ -21,7 +21,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
@@ -112,18 +111,18 @@ func TestJWKSVerifiesTokensIndependently(t *testing.T) {
 			s := startContractServer(t, map[string]string{"JWT_PRIVATE_KEY_FILE": keyFile(t, tc.key)}, nil)
 			u := newUser(t, s)
 			h := tokenHeader(t, u.Token)
-			assert.Equal(t, tc.alg, h["alg"])
+			require.Equal(t, tc.alg, h["alg"])
 
 			r := getJWKS(t, s)
 			require.Equal(t, http.StatusOK, r.StatusCode(), "%s", r.Body)
-			assert.Equal(t, "public, max-age=300", r.HTTPResponse.Header.Get("Cache-Control"))
+			require.Equal(t, "public, max-age=300", r.HTTPResponse.Header.Get("Cache-Control"))
 			require.Len(t, r.JSON200.Keys, 1)
 			k := r.JSON200.Keys[0]
-			assert.Equal(t, h["kid"], k.Kid)
-			assert.Equal(t, client.JWKAlg(tc.alg), k.Alg)
-			assert.Equal(t, client.JWKUseSig, k.Use)
-			assert.Equal(t, tc.kty, k.Kty)
-			assert.NotContains(t, string(r.Body), `"d"`, "no private part")
+			require.Equal(t, h["kid"], k.Kid)
+			require.Equal(t, client.JWKAlg(tc.alg), k.Alg)
+			require.Equal(t, client.JWKUseSig, k.Use)
+			require.Equal(t, tc.kty, k.Kty)
+			require.NotContains(t, string(r.Body), `"d"`, "no private part")
 
 			set, err := jwk.Fetch(context.Background(), s.URL+"/.well-known/jwks.json")
 			require.NoError(t, err)
@@ -131,7 +130,7 @@ func TestJWKSVerifiesTokensIndependently(t *testing.T) {
 				jwt.WithIssuer("orders-api"), jwt.WithAudience("orders-api"), jwt.WithValidate(true))
 			require.NoError(t, err, "an independent verifier with the JWKS alone")
 			sub, _ := tok.Subject()
-			assert.Equal(t, strconv.FormatInt(u.ID, 10), sub)
+			require.Equal(t, strconv.FormatInt(u.ID, 10), sub)
 
 			forged := forgedToken(t, u.Token, u.ID+1)
 			_, err = jwt.ParseString(forged, jwt.WithKeySet(set))
@@ -147,9 +146,9 @@ func TestNoJWKSWithASharedSecret(t *testing.T) {
 	s := startContractServer(t, nil, nil)
 	r := getJWKS(t, s)
 	require.Equal(t, http.StatusNotFound, r.StatusCode(), "%s", r.Body)
-	assert.Equal(t, "application/problem+json", r.HTTPResponse.Header.Get("Content-Type"))
-	assert.NotContains(t, string(r.Body), base64.RawURLEncoding.EncodeToString([]byte(testJWTSecret)))
-	assert.Equal(t, http.StatusNotFound, s.do(t, "GET", "/.well-known/jwks.json/", "", nil, "").Status, "a file, not a directory")
+	require.Equal(t, "application/problem+json", r.HTTPResponse.Header.Get("Content-Type"))
+	require.NotContains(t, string(r.Body), base64.RawURLEncoding.EncodeToString([]byte(testJWTSecret)))
+	require.Equal(t, http.StatusNotFound, s.do(t, "GET", "/.well-known/jwks.json/", "", nil, "").Status, "a file, not a directory")
 }
 
 // Rotation across restarts, on one database: each step starts instances
@@ -177,36 +176,36 @@ func TestKeyRotationAcrossRestarts(t *testing.T) {
 
 	// The secret rotates: the old one verifies, the new one signs.
 	v2 := start(map[string]string{"JWT_SECRET": secret2, "JWT_PREVIOUS_SECRETS": secret1})
-	assert.Equal(t, http.StatusOK, status(v2, u, token1), "a token of the old secret")
+	require.Equal(t, http.StatusOK, status(v2, u, token1), "a token of the old secret")
 	refreshed := refreshWith(t, v2, u.Refresh) // a refresh token survives any key change
 	require.Equal(t, http.StatusOK, refreshed.StatusCode(), "%s", refreshed.Body)
 	token2 := refreshed.JSON200.AccessToken
-	assert.NotEqual(t, tokenHeader(t, token1)["kid"], tokenHeader(t, token2)["kid"], "the new secret has its own kid")
-	assert.Equal(t, http.StatusUnauthorized, status(v1, u, token2), "an instance without the new secret cannot know it")
+	require.NotEqual(t, tokenHeader(t, token1)["kid"], tokenHeader(t, token2)["kid"], "the new secret has its own kid")
+	require.Equal(t, http.StatusUnauthorized, status(v1, u, token2), "an instance without the new secret cannot know it")
 
 	// Once the old tokens have expired, the old secret goes.
 	v3 := start(map[string]string{"JWT_SECRET": secret2})
-	assert.Equal(t, http.StatusUnauthorized, status(v3, u, token1))
-	assert.Equal(t, http.StatusOK, status(v3, u, token2))
+	require.Equal(t, http.StatusUnauthorized, status(v3, u, token1))
+	require.Equal(t, http.StatusOK, status(v3, u, token2))
 
 	// Moving to a private key: JWT_SECRET now only verifies.
 	v4 := start(map[string]string{"JWT_SECRET": secret2, "JWT_PRIVATE_KEY_FILE": keyFile(t, ed)})
-	assert.Equal(t, http.StatusOK, status(v4, u, token2))
+	require.Equal(t, http.StatusOK, status(v4, u, token2))
 	token4 := loginGrant(t, v4, u.Email, u.Password).AccessToken
-	assert.Equal(t, "EdDSA", tokenHeader(t, token4)["alg"])
+	require.Equal(t, "EdDSA", tokenHeader(t, token4)["alg"])
 	jwks := getJWKS(t, v4)
 	require.Equal(t, http.StatusOK, jwks.StatusCode())
 	require.Equal(t, []string{tokenHeader(t, token4)["kid"].(string)}, kidsOf(jwks.JSON200), "the secret is not published")
 
 	// The key rotates: the retired one (its public half is enough) verifies.
 	v5 := start(map[string]string{"JWT_SECRET": "", "JWT_PRIVATE_KEY_FILE": keyFile(t, es), "JWT_PREVIOUS_KEY_FILES": publicKeyFile(t, ed.Public())})
-	assert.Equal(t, http.StatusOK, status(v5, u, token4))
-	assert.Equal(t, http.StatusUnauthorized, status(v5, u, token2), "the secret is gone")
+	require.Equal(t, http.StatusOK, status(v5, u, token4))
+	require.Equal(t, http.StatusUnauthorized, status(v5, u, token2), "the secret is gone")
 	token5 := loginGrant(t, v5, u.Email, u.Password).AccessToken
-	assert.Equal(t, "ES256", tokenHeader(t, token5)["alg"])
+	require.Equal(t, "ES256", tokenHeader(t, token5)["alg"])
 	jwks = getJWKS(t, v5)
 	require.Equal(t, http.StatusOK, jwks.StatusCode())
-	assert.Equal(t, []string{tokenHeader(t, token5)["kid"].(string), tokenHeader(t, token4)["kid"].(string)}, kidsOf(jwks.JSON200),
+	require.Equal(t, []string{tokenHeader(t, token5)["kid"].(string), tokenHeader(t, token4)["kid"].(string)}, kidsOf(jwks.JSON200),
 		"the signing key first, then the retired one")
 }
 
@@ -236,7 +235,7 @@ func TestBadKeyConfigurationStopsTheStart(t *testing.T) {
 			}
 			err := run(t.Context(), nil, func(k string) string { return vars[k] }, &strings.Builder{})
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
+			require.Contains(t, err.Error(), tt.want)
 		})
 	}
 }
@@ -279,7 +278,7 @@ func TestAlgorithmConfusionIsRefused(t *testing.T) {
 		"ES256 naming our kid":              sign(jwa.ES256(), newP256Key(t), published.Kid),
 		"HS256 keyed with a secret not set": sign(jwa.HS256(), []byte(testJWTSecret), ""),
 	} {
-		assert.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, token), name)
+		require.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, token), name)
 	}
-	assert.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, sign(jwa.EdDSA(), ed, published.Kid)), "the control: the key's own signature")
+	require.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, sign(jwa.EdDSA(), ed, published.Kid)), "the control: the key's own signature")
 }

@@ -12,12 +12,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // refreshWith runs the refresh grant through the typed client.
@@ -35,17 +34,17 @@ func refreshWith(t *testing.T, s *contractServer, refreshToken string) *client.C
 func requireInvalidGrant(t *testing.T, r *client.CreateTokenResponse) {
 	t.Helper()
 	require.Equal(t, http.StatusBadRequest, r.StatusCode(), "%s", r.Body)
-	assert.Equal(t, "application/problem+json", r.HTTPResponse.Header.Get("Content-Type"))
+	require.Equal(t, "application/problem+json", r.HTTPResponse.Header.Get("Content-Type"))
 	p := r.ApplicationproblemJSON400
 	require.NotNil(t, p)
-	assert.Equal(t, 400, p.Status)
+	require.Equal(t, 400, p.Status)
 	require.NotNil(t, p.Error)
-	assert.Equal(t, "invalid_grant", *p.Error)
+	require.Equal(t, "invalid_grant", *p.Error)
 	var oauth struct {
 		Error string `json:"error"`
 	}
 	require.NoError(t, json.Unmarshal(r.Body, &oauth))
-	assert.Equal(t, "invalid_grant", oauth.Error)
+	require.Equal(t, "invalid_grant", oauth.Error)
 }
 
 // revokeWith revokes token through the typed client and requires 200.
@@ -78,23 +77,23 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 
 	r := refreshWith(t, s, u.Refresh)
 	require.Equal(t, http.StatusOK, r.StatusCode(), "%s", r.Body)
-	assert.Equal(t, "no-store", r.HTTPResponse.Header.Get("Cache-Control"))
+	require.Equal(t, "no-store", r.HTTPResponse.Header.Get("Cache-Control"))
 	next := *r.JSON200
-	assert.Equal(t, client.TokenTokenTypeBearer, next.TokenType)
-	assert.Equal(t, 300, next.ExpiresIn)
-	assert.NotEqual(t, u.Refresh, next.RefreshToken)
-	assert.NotEqual(t, u.Token, next.AccessToken)
+	require.Equal(t, client.TokenTokenTypeBearer, next.TokenType)
+	require.Equal(t, 300, next.ExpiresIn)
+	require.NotEqual(t, u.Refresh, next.RefreshToken)
+	require.NotEqual(t, u.Token, next.AccessToken)
 	require.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, next.AccessToken))
 
 	requireInvalidGrant(t, refreshWith(t, s, u.Refresh))         // replayed
 	requireInvalidGrant(t, refreshWith(t, s, next.RefreshToken)) // the family died with it
-	assert.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, next.AccessToken))
-	assert.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, u.Token))
+	require.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, next.AccessToken))
+	require.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, u.Token))
 
 	// A fresh login is a new family.
 	again := loginGrant(t, s, u.Email, u.Password)
-	assert.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, again.AccessToken))
-	assert.Equal(t, http.StatusOK, refreshWith(t, s, again.RefreshToken).StatusCode())
+	require.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, again.AccessToken))
+	require.Equal(t, http.StatusOK, refreshWith(t, s, again.RefreshToken).StatusCode())
 }
 
 func TestRefreshGrantInputs(t *testing.T) {
@@ -127,11 +126,11 @@ func TestRefreshGrantInputs(t *testing.T) {
 			require.Equal(t, tt.want, r.Status, "%s", r.Body)
 			p := problemOf(t, r.Body)
 			if tt.field != "" {
-				assert.Contains(t, fieldsOf(&p), tt.field)
+				require.Contains(t, fieldsOf(&p), tt.field)
 				return
 			}
 			require.NotNil(t, p.Error)
-			assert.Equal(t, "invalid_grant", *p.Error)
+			require.Equal(t, "invalid_grant", *p.Error)
 		})
 	}
 	// None of the refusals touched the refresh token: it still works once.
@@ -147,16 +146,16 @@ func TestRevokeThroughTheClient(t *testing.T) {
 		other := loginGrant(t, s, u.Email, u.Password)
 		revokeWith(t, s, other.AccessToken, "access_token")
 		r := s.do(t, "GET", "/orders/user/"+strconv.FormatInt(u.ID, 10)+"/", "", nil, other.AccessToken)
-		assert.Equal(t, http.StatusUnauthorized, r.Status)
-		assert.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
-		assert.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, u.Token), "another token of the same user is untouched")
+		require.Equal(t, http.StatusUnauthorized, r.Status)
+		require.Equal(t, "Bearer", r.Header.Get("WWW-Authenticate"))
+		require.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, u.Token), "another token of the same user is untouched")
 		require.Equal(t, http.StatusOK, refreshWith(t, s, other.RefreshToken).StatusCode(), "revoking an access token leaves its refresh token")
 	})
 	t.Run("a refresh token, with a wrong hint", func(t *testing.T) {
 		other := loginGrant(t, s, u.Email, u.Password)
 		revokeWith(t, s, other.RefreshToken, "access_token")
 		requireInvalidGrant(t, refreshWith(t, s, other.RefreshToken))
-		assert.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, other.AccessToken), "the access tokens of the family go with it")
+		require.Equal(t, http.StatusUnauthorized, accessStatus(t, s, u.ID, other.AccessToken), "the access tokens of the family go with it")
 	})
 	t.Run("what is not a live token", func(t *testing.T) {
 		revoked := loginGrant(t, s, u.Email, u.Password)
@@ -169,9 +168,9 @@ func TestRevokeThroughTheClient(t *testing.T) {
 		} {
 			r, err := s.Client.RevokeTokenWithFormdataBodyWithResponse(t.Context(), client.RevokeRequest{Token: token})
 			require.NoError(t, err)
-			assert.Equal(t, http.StatusOK, r.StatusCode(), "%s: %s", name, r.Body)
+			require.Equal(t, http.StatusOK, r.StatusCode(), "%s: %s", name, r.Body)
 		}
-		assert.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, u.Token), "the forged token revoked nothing")
+		require.Equal(t, http.StatusOK, accessStatus(t, s, u.ID, u.Token), "the forged token revoked nothing")
 	})
 	t.Run("malformed requests", func(t *testing.T) {
 		for name, tc := range map[string]struct{ ctype, body string }{
@@ -182,7 +181,7 @@ func TestRevokeThroughTheClient(t *testing.T) {
 			"a long token": {ctForm, "token=" + strings.Repeat("a", 4097)},
 		} {
 			r := s.do(t, "POST", "/revoke/", tc.ctype, strings.NewReader(tc.body), "")
-			assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", name, r.Body)
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", name, r.Body)
 		}
 	})
 }
@@ -212,7 +211,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 
 	start := time.Now()
 	revokeWith(t, a, u.Token, "")
-	assert.Equal(t, http.StatusUnauthorized, accessStatus(t, a, u.ID, u.Token), "the revoking instance at once")
+	require.Equal(t, http.StatusUnauthorized, accessStatus(t, a, u.ID, u.Token), "the revoking instance at once")
 	t.Logf("access token revoked on one instance, refused by the other %s after the revocation was sent", refusedWithin(b, u.Token, start))
 
 	start = time.Now()
@@ -248,8 +247,8 @@ func reachRevocationsUnknown(t *testing.T, s *contractServer) {
 	}
 	for op, call := range statuses {
 		status, header := call()
-		assert.Equal(t, http.StatusServiceUnavailable, status, op)
-		assert.Equal(t, "1", header.Get("Retry-After"), op)
+		require.Equal(t, http.StatusServiceUnavailable, status, op)
+		require.Equal(t, "1", header.Get("Retry-After"), op)
 	}
 }
 
@@ -266,9 +265,9 @@ func TestTokensAcceptedOnceRevocationsAreLoaded(t *testing.T) {
 
 	require.NoError(t, database.Migrate(t.Context(), dbURL, slog.New(slog.DiscardHandler)))
 	require.Eventually(t, func() bool { return accessStatus(t, s, 1, token) == http.StatusOK }, 15*time.Second, 50*time.Millisecond)
-	assert.Len(t, ts.logs.Find("revoked tokens not loaded; tokens are refused (503) until they are"), 1)
-	assert.Len(t, ts.logs.Find("revocation feed restored"), 1)
-	assert.Empty(t, ts.logs.Find("revocation feed lost; tokens revoked elsewhere are seen once it is back"), "already reported as not loaded")
+	require.Len(t, ts.logs.Find("revoked tokens not loaded; tokens are refused (503) until they are"), 1)
+	require.Len(t, ts.logs.Find("revocation feed restored"), 1)
+	require.Empty(t, ts.logs.Find("revocation feed lost; tokens revoked elsewhere are seen once it is back"), "already reported as not loaded")
 }
 
 // Neither kind of token reaches the log, not even when a reuse is detected
@@ -286,10 +285,10 @@ func TestTokensNeverReachTheLog(t *testing.T) {
 
 	reuse := ts.logs.Find("refresh token reused: its family is revoked")
 	require.Len(t, reuse, 1)
-	assert.InDelta(t, u.ID, reuse[0]["user_id"], 0)
+	require.InDelta(t, u.ID, reuse[0]["user_id"], 0)
 	logs := ts.logs.String()
 	for _, secret := range []string{u.Refresh, u.Token, next.JSON200.RefreshToken, next.JSON200.AccessToken, u.Password} {
-		assert.NotContains(t, logs, secret)
-		assert.NotContains(t, logs, secret[:20])
+		require.NotContains(t, logs, secret)
+		require.NotContains(t, logs, secret[:20])
 	}
 }

@@ -11,12 +11,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -67,20 +66,20 @@ func TestCreateOrderWithIdempotencyKey(t *testing.T) {
 
 	first, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, alice.auth())
 	require.Equal(t, 201, statusOf(t, first, err), "%s", first.Body)
-	assert.Empty(t, first.HTTPResponse.Header.Values("Idempotent-Replayed"), "the first answer is no replay")
-	assert.Equal(t, `"1"`, first.HTTPResponse.Header.Get("ETag"))
-	assert.Equal(t, int64(1), first.JSON201.Version)
-	assert.Equal(t, "/orders/"+first.JSON201.Id.String()+"/", first.HTTPResponse.Header.Get("Location"))
+	require.Empty(t, first.HTTPResponse.Header.Values("Idempotent-Replayed"), "the first answer is no replay")
+	require.Equal(t, `"1"`, first.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, int64(1), first.JSON201.Version)
+	require.Equal(t, "/orders/"+first.JSON201.Id.String()+"/", first.HTTPResponse.Header.Get("Location"))
 
 	second, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, alice.auth())
 	require.Equal(t, 201, statusOf(t, second, err), "%s", second.Body)
-	assert.Equal(t, "true", second.HTTPResponse.Header.Get("Idempotent-Replayed"))
-	assert.Equal(t, string(first.Body), string(second.Body), "the stored answer, byte for byte")
+	require.Equal(t, "true", second.HTTPResponse.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, string(first.Body), string(second.Body), "the stored answer, byte for byte")
 	for _, h := range []string{"ETag", "Location"} {
-		assert.Equal(t, first.HTTPResponse.Header.Get(h), second.HTTPResponse.Header.Get(h), h)
+		require.Equal(t, first.HTTPResponse.Header.Get(h), second.HTTPResponse.Header.Get(h), h)
 	}
 	require.Len(t, ordersOf(t, s, alice), 1, "one order")
-	assert.EqualValues(t, 1, outboxRows(t, s.DBURL), "one new_order event")
+	require.EqualValues(t, 1, outboxRows(t, s.DBURL), "one new_order event")
 
 	t.Run("the same JSON spelled differently is the same request", func(t *testing.T) {
 		for _, spelled := range []string{
@@ -91,8 +90,8 @@ func TestCreateOrderWithIdempotencyKey(t *testing.T) {
 		} {
 			r := createWithKey(t, s, alice, key, spelled)
 			require.Equal(t, 201, r.Status, "%s: %s", spelled, r.Body)
-			assert.Equal(t, "true", r.Header.Get("Idempotent-Replayed"), spelled)
-			assert.Equal(t, string(first.Body), string(r.Body))
+			require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"), spelled)
+			require.Equal(t, string(first.Body), string(r.Body))
 		}
 		require.Len(t, ordersOf(t, s, alice), 1)
 	})
@@ -101,16 +100,16 @@ func TestCreateOrderWithIdempotencyKey(t *testing.T) {
 		other := client.CreateOrderRequest{Items: []client.OrderItem{item(42, 3, "2.9")}}
 		r, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), other, alice.auth())
 		require.Equal(t, 422, statusOf(t, r, err), "%s", r.Body)
-		assert.Equal(t, []string{"header.Idempotency-Key"}, fieldsOf(r.ApplicationproblemJSON422))
-		assert.Contains(t, (*r.ApplicationproblemJSON422.Errors)[0].Message, first.JSON201.Id.String())
+		require.Equal(t, []string{"header.Idempotency-Key"}, fieldsOf(r.ApplicationproblemJSON422))
+		require.Contains(t, (*r.ApplicationproblemJSON422.Errors)[0].Message, first.JSON201.Id.String())
 		require.Len(t, ordersOf(t, s, alice), 1)
 	})
 
 	t.Run("another user's identical key is another request", func(t *testing.T) {
 		r, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, bob.auth())
 		require.Equal(t, 201, statusOf(t, r, err), "%s", r.Body)
-		assert.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
-		assert.Equal(t, bob.ID, r.JSON201.UserId)
+		require.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
+		require.Equal(t, bob.ID, r.JSON201.UserId)
 		require.Len(t, ordersOf(t, s, bob), 1)
 	})
 
@@ -122,7 +121,7 @@ func TestCreateOrderWithIdempotencyKey(t *testing.T) {
 		fixed := client.CreateOrderRequest{Items: []client.OrderItem{item(1, 1, "1")}}
 		r, err = s.Client.CreateOrderWithResponse(t.Context(), withKey(fresh), fixed, bob.auth())
 		require.Equal(t, 201, statusOf(t, r, err), "%s", r.Body)
-		assert.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
+		require.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
 	})
 }
 
@@ -142,7 +141,7 @@ func TestIdempotencyKeyFormat(t *testing.T) {
 			t.Parallel()
 			r := createWithKey(t, s, alice, key, body)
 			require.Equal(t, 422, r.Status, "%s", r.Body)
-			assert.Contains(t, string(r.Body), "header.Idempotency-Key")
+			require.Contains(t, string(r.Body), "header.Idempotency-Key")
 		})
 	}
 	t.Run("sent twice", func(t *testing.T) {
@@ -173,8 +172,8 @@ func TestIdempotencyKeyRequired(t *testing.T) {
 
 	r, err := s.Client.CreateOrderWithResponse(t.Context(), nil, body, alice.auth())
 	require.Equal(t, 400, statusOf(t, r, err), "%s", r.Body)
-	assert.Equal(t, []string{"header.Idempotency-Key"}, fieldsOf(r.ApplicationproblemJSON400))
-	assert.Empty(t, ordersOf(t, s, alice))
+	require.Equal(t, []string{"header.Idempotency-Key"}, fieldsOf(r.ApplicationproblemJSON400))
+	require.Empty(t, ordersOf(t, s, alice))
 
 	r, err = s.Client.CreateOrderWithResponse(t.Context(), withKey(uuid.NewString()), body, alice.auth())
 	require.Equal(t, 201, statusOf(t, r, err), "%s", r.Body)
@@ -198,9 +197,11 @@ func TestConcurrentCreatesWithOneKey(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			r, err := s.Client.CreateOrderWithResponse(context.Background(), withKey(key), body, alice.auth())
-			if assert.NoError(t, err) {
-				answers[i] = r
+			if err != nil { // not require: off the test goroutine
+				t.Errorf("POST %d: %v", i, err)
+				return
 			}
+			answers[i] = r
 		})
 	}
 	close(start)
@@ -220,16 +221,16 @@ func TestConcurrentCreatesWithOneKey(t *testing.T) {
 			}
 		case 409:
 			inFlight++
-			assert.Equal(t, "1", r.HTTPResponse.Header.Get("Retry-After"))
+			require.Equal(t, "1", r.HTTPResponse.Header.Get("Retry-After"))
 		default:
 			t.Errorf("answer %d: %s", r.StatusCode(), r.Body)
 		}
 	}
 	t.Logf("%d created, %d replayed, %d told to retry", created, replays, inFlight)
-	assert.Equal(t, 1, created)
-	assert.Len(t, ids, 1, "every 201 is the one order")
+	require.Equal(t, 1, created)
+	require.Len(t, ids, 1, "every 201 is the one order")
 	require.Len(t, ordersOf(t, s, alice), 1)
-	assert.EqualValues(t, 1, outboxRows(t, s.DBURL))
+	require.EqualValues(t, 1, outboxRows(t, s.DBURL))
 }
 
 // holdKey creates an order with userID's key in a transaction it keeps
@@ -269,15 +270,15 @@ func TestCreateOrderWhileTheKeyIsInFlight(t *testing.T) {
 	began := time.Now()
 	r, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, alice.auth())
 	require.Equal(t, 409, statusOf(t, r, err), "%s", r.Body)
-	assert.Less(t, time.Since(began), 3*time.Second, "a short wait, not a long block")
-	assert.Equal(t, "1", r.HTTPResponse.Header.Get("Retry-After"))
-	assert.Contains(t, *r.ApplicationproblemJSON409.Detail, "Idempotency-Key")
-	assert.Empty(t, ordersOf(t, s, alice))
+	require.Less(t, time.Since(began), 3*time.Second, "a short wait, not a long block")
+	require.Equal(t, "1", r.HTTPResponse.Header.Get("Retry-After"))
+	require.Contains(t, *r.ApplicationproblemJSON409.Detail, "Idempotency-Key")
+	require.Empty(t, ordersOf(t, s, alice))
 
 	release() // the first request failed: the retry creates the order
 	r, err = s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, alice.auth())
 	require.Equal(t, 201, statusOf(t, r, err), "%s", r.Body)
-	assert.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
+	require.Empty(t, r.HTTPResponse.Header.Get("Idempotent-Replayed"))
 }
 
 func TestIdempotencyKeysExpire(t *testing.T) {
@@ -293,8 +294,8 @@ func TestIdempotencyKeysExpire(t *testing.T) {
 	other := client.CreateOrderRequest{Items: []client.OrderItem{item(2, 2, "2")}}
 	second, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), other, alice.auth())
 	require.Equal(t, 201, statusOf(t, second, err), "an expired key is free, whatever the body: %s", second.Body)
-	assert.Empty(t, second.HTTPResponse.Header.Get("Idempotent-Replayed"))
-	assert.NotEqual(t, first.JSON201.Id, second.JSON201.Id)
+	require.Empty(t, second.HTTPResponse.Header.Get("Idempotent-Replayed"))
+	require.NotEqual(t, first.JSON201.Id, second.JSON201.Id)
 	require.Len(t, ordersOf(t, s, alice), 2)
 }
 
@@ -326,10 +327,10 @@ func TestIdempotentReplayAcrossRestartWithRedisDown(t *testing.T) {
 
 	again, err := s.Client.CreateOrderWithResponse(t.Context(), withKey(key), body, alice.auth())
 	require.Equal(t, 201, statusOf(t, again, err), "%s", again.Body)
-	assert.Equal(t, "true", again.HTTPResponse.Header.Get("Idempotent-Replayed"))
-	assert.Equal(t, string(first.Body), string(again.Body))
-	assert.Equal(t, first.HTTPResponse.Header.Get("ETag"), again.HTTPResponse.Header.Get("ETag"))
+	require.Equal(t, "true", again.HTTPResponse.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, string(first.Body), string(again.Body))
+	require.Equal(t, first.HTTPResponse.Header.Get("ETag"), again.HTTPResponse.Header.Get("ETag"))
 	require.Len(t, ordersOf(t, s, alice), 1)
-	assert.EqualValues(t, 1, outboxRows(t, after.DBURL))
+	require.EqualValues(t, 1, outboxRows(t, after.DBURL))
 	testredis.Start(t)
 }

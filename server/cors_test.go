@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,18 +54,18 @@ func TestCORSPreflight(t *testing.T) {
 			preflight["Origin"] = allowedOrigin
 			resp := send(t, http.MethodOptions, s.URL+path, preflight)
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.Equal(t, allowedOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
-			assert.Equal(t, "GET,POST,PATCH,OPTIONS", resp.Header.Get("Access-Control-Allow-Methods"))
-			assert.Equal(t, "Authorization,Content-Type,X-Request-Id,Idempotency-Key,If-Match,If-None-Match", resp.Header.Get("Access-Control-Allow-Headers"))
-			assert.Equal(t, "600", resp.Header.Get("Access-Control-Max-Age"))
-			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"), "credentials are off by default")
-			assert.Contains(t, resp.Header.Values("Vary"), "Origin")
+			require.Equal(t, allowedOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
+			require.Equal(t, "GET,POST,PATCH,OPTIONS", resp.Header.Get("Access-Control-Allow-Methods"))
+			require.Equal(t, "Authorization,Content-Type,X-Request-Id,Idempotency-Key,If-Match,If-None-Match", resp.Header.Get("Access-Control-Allow-Headers"))
+			require.Equal(t, "600", resp.Header.Get("Access-Control-Max-Age"))
+			require.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"), "credentials are off by default")
+			require.Contains(t, resp.Header.Values("Vary"), "Origin")
 
 			preflight["Origin"] = otherOrigin
 			resp = send(t, http.MethodOptions, s.URL+path, preflight)
-			assert.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "an unlisted origin is refused")
-			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Methods"))
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "an unlisted origin is refused")
+			require.Empty(t, resp.Header.Get("Access-Control-Allow-Methods"))
 		})
 	}
 }
@@ -95,15 +94,15 @@ func TestCORSActualRequests(t *testing.T) {
 			resp := send(t, tt.method, s.URL+tt.path, header)
 			require.Equal(t, tt.wantStatus, resp.StatusCode)
 			if !tt.wantAllowed {
-				assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
-				assert.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"))
+				require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
+				require.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"))
 				return
 			}
-			assert.Equal(t, tt.origin, resp.Header.Get("Access-Control-Allow-Origin"))
-			assert.Equal(t, "true", resp.Header.Get("Access-Control-Allow-Credentials"))
+			require.Equal(t, tt.origin, resp.Header.Get("Access-Control-Allow-Origin"))
+			require.Equal(t, "true", resp.Header.Get("Access-Control-Allow-Credentials"))
 			exposed := resp.Header.Get("Access-Control-Expose-Headers")
 			for _, h := range []string{"Retry-After", "RateLimit-Remaining", "Link", "X-Request-Id", "WWW-Authenticate", "ETag", "Location", "Idempotent-Replayed"} {
-				assert.Contains(t, exposed, h)
+				require.Contains(t, exposed, h)
 			}
 		})
 	}
@@ -129,7 +128,7 @@ func TestCORSWildcardWithCredentialsIsRefused(t *testing.T) {
 			}
 			err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "CORS_ALLOWED_ORIGINS")
+			require.Contains(t, err.Error(), "CORS_ALLOWED_ORIGINS")
 		})
 	}
 }
@@ -152,15 +151,15 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			resp := send(t, tt.method, s.URL+tt.path, nil)
-			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
-			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
-			assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+			require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+			require.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
 			if tt.wantNoStore {
-				assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
-				assert.Equal(t, "default-src 'none'; frame-ancestors 'none'", resp.Header.Get("Content-Security-Policy"))
+				require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+				require.Equal(t, "default-src 'none'; frame-ancestors 'none'", resp.Header.Get("Content-Security-Policy"))
 			} else {
-				assert.NotEqual(t, "no-store", resp.Header.Get("Cache-Control"))
-				assert.Empty(t, resp.Header.Get("Content-Security-Policy"), "Swagger UI needs its scripts")
+				require.NotEqual(t, "no-store", resp.Header.Get("Cache-Control"))
+				require.Empty(t, resp.Header.Get("Content-Security-Policy"), "Swagger UI needs its scripts")
 			}
 		})
 	}

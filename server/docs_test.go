@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,9 +32,9 @@ func TestDocsErrorsAreProblems(t *testing.T) {
 			t.Parallel()
 			r := s.do(t, tc.method, tc.path, "", nil, "")
 			require.Equal(t, tc.want, r.Status, "%s", clip(r.Body))
-			assert.Contains(t, r.Header.Get("Content-Type"), tc.ctype)
+			require.Contains(t, r.Header.Get("Content-Type"), tc.ctype)
 			if tc.want >= 400 {
-				assert.Equal(t, tc.want, problemOf(t, r.Body).Status)
+				require.Equal(t, tc.want, problemOf(t, r.Body).Status)
 			}
 		})
 	}

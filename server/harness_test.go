@@ -11,10 +11,10 @@ import (
 
 	"github.com/ordersvc/orders/gen/client"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 const testJWTSecret = "test-secret-0123456789abcdef-0123456789"

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -84,11 +83,11 @@ func reachHashingBusy(t *testing.T, seen *observed) {
 				require.NoError(t, a.err)
 				statuses[a.status]++
 				if a.status == http.StatusServiceUnavailable {
-					assert.Equal(t, "1", a.retryAfter)
+					require.Equal(t, "1", a.retryAfter)
 				}
 			}
-			assert.Positive(t, statuses[http.StatusServiceUnavailable], "statuses %v", statuses)
-			assert.Positive(t, statuses[http.StatusOK]+statuses[http.StatusCreated], "the worker keeps serving: statuses %v", statuses)
+			require.Positive(t, statuses[http.StatusServiceUnavailable], "statuses %v", statuses)
+			require.Positive(t, statuses[http.StatusOK]+statuses[http.StatusCreated], "the worker keeps serving: statuses %v", statuses)
 		})
 	}
 }

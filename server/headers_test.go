@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,7 +40,7 @@ func TestRequestHeaderLimit(t *testing.T) {
 			resp, err := c.Do(req)
 			require.NoError(t, err)
 			require.NoError(t, resp.Body.Close())
-			assert.Equal(t, tc.want, resp.StatusCode)
+			require.Equal(t, tc.want, resp.StatusCode)
 		})
 	}
 }
@@ -84,18 +83,18 @@ func TestRequestIDAcceptedOnlyIfPlain(t *testing.T) {
 			got := r.Header.Get("X-Request-Id")
 			p := problemOf(t, r.Body)
 			require.NotNil(t, p.RequestId)
-			assert.Equal(t, got, *p.RequestId, "the problem names the id the answer carries")
+			require.Equal(t, got, *p.RequestId, "the problem names the id the answer carries")
 			if tc.taken {
-				assert.Equal(t, tc.sent[0], got)
+				require.Equal(t, tc.sent[0], got)
 			} else {
-				assert.True(t, isPlainRequestID(got), "a generated id: %q", got)
-				assert.NotContains(t, tc.sent, got)
+				require.True(t, isPlainRequestID(got), "a generated id: %q", got)
+				require.NotContains(t, tc.sent, got)
 				for _, id := range tc.sent {
-					assert.NotContains(t, ts.logs.String(), id, "the rejected id is never logged")
+					require.NotContains(t, ts.logs.String(), id, "the rejected id is never logged")
 				}
 			}
 			// Access lines are written in batches, at least every 100 ms.
-			assert.Eventually(t, func() bool {
+			require.Eventually(t, func() bool {
 				for _, rec := range ts.logs.Find("request") {
 					if rec["request_id"] == got {
 						return true
@@ -144,7 +143,7 @@ func TestBodyLimitIsExactlyOneMiB(t *testing.T) {
 				r := s.send(t, req)
 				require.Equal(t, tc.want, r.Status, "%s", clip(r.Body))
 				if tc.want == http.StatusRequestEntityTooLarge {
-					assert.Equal(t, "request body is larger than 1 MiB", *problemOf(t, r.Body).Detail)
+					require.Equal(t, "request body is larger than 1 MiB", *problemOf(t, r.Body).Detail)
 				}
 			})
 		}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/hostile"
@@ -27,12 +26,12 @@ func TestHostileShapes(t *testing.T) {
 			defer resp.Body.Close()
 			body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			require.NoError(t, err)
-			assert.Equal(t, shape.Want, resp.StatusCode, "%s", body)
+			require.Equal(t, shape.Want, resp.StatusCode, "%s", body)
 			if resp.StatusCode < http.StatusBadRequest {
 				return
 			}
-			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
-			assert.Less(t, len(body), 8<<10, "the answer is bounded")
+			require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			require.Less(t, len(body), 8<<10, "the answer is bounded")
 			var problem struct {
 				Status int `json:"status"`
 				Errors []struct {
@@ -40,8 +39,8 @@ func TestHostileShapes(t *testing.T) {
 				} `json:"errors"`
 			}
 			require.NoError(t, json.Unmarshal(body, &problem), "%s", body)
-			assert.Equal(t, resp.StatusCode, problem.Status)
-			assert.LessOrEqual(t, len(problem.Errors), maxReportedErrors+1)
+			require.Equal(t, resp.StatusCode, problem.Status)
+			require.LessOrEqual(t, len(problem.Errors), maxReportedErrors+1)
 		})
 	}
 }

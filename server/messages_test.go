@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -95,11 +94,11 @@ func TestDetailsNameNoGoTypes(t *testing.T) {
 			}
 			for _, m := range messages {
 				for _, word := range goTypeWords {
-					assert.NotContains(t, m, word, "answer %d: %s", r.Status, r.Body)
+					require.NotContains(t, m, word, "answer %d: %s", r.Status, r.Body)
 				}
 			}
 			if r.Status == http.StatusUnprocessableEntity {
-				assert.NotEmpty(t, fieldsOf(&p), "%s", r.Body)
+				require.NotEmpty(t, fieldsOf(&p), "%s", r.Body)
 			}
 		})
 	}
@@ -120,9 +119,9 @@ func TestPlainTypeMessages(t *testing.T) {
 		struct{ A int }{}: "must be an object",
 		(*int)(nil):       "has the wrong type",
 	} {
-		assert.Equal(t, want, plainTypeMessage(reflect.TypeOf(v)), "%T", v)
+		require.Equal(t, want, plainTypeMessage(reflect.TypeOf(v)), "%T", v)
 	}
-	assert.Equal(t, "must be an array", plainTypeMessage(reflect.TypeOf([]int{})))
-	assert.Equal(t, "must be an object", plainTypeMessage(reflect.TypeOf(map[string]int{})))
-	assert.Equal(t, "has the wrong type", plainTypeMessage(nil))
+	require.Equal(t, "must be an array", plainTypeMessage(reflect.TypeOf([]int{})))
+	require.Equal(t, "must be an object", plainTypeMessage(reflect.TypeOf(map[string]int{})))
+	require.Equal(t, "has the wrong type", plainTypeMessage(nil))
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,10 +34,10 @@ func TestInventedMethodsDoNotAddSeries(t *testing.T) {
 	send(4, 1004)
 	after := scrapeMetrics(t, s.URL)
 
-	assert.Equal(t, seriesCount(before), seriesCount(after), "series before and after 1,000 invented methods")
-	assert.Contains(t, after, `orders_http_requests_total{method="other",route="unmatched",status="404"} 502`)
-	assert.Contains(t, after, `orders_http_requests_total{method="other",route="/orders/",status="405"} 502`)
-	assert.NotContains(t, after, "ETHOD")
+	require.Equal(t, seriesCount(before), seriesCount(after), "series before and after 1,000 invented methods")
+	require.Contains(t, after, `orders_http_requests_total{method="other",route="unmatched",status="404"} 502`)
+	require.Contains(t, after, `orders_http_requests_total{method="other",route="/orders/",status="405"} 502`)
+	require.NotContains(t, after, "ETHOD")
 }
 
 // seriesCount counts the samples of a Prometheus text exposition.
@@ -58,6 +57,6 @@ func TestMethodLabel(t *testing.T) {
 		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE", "OPTIONS": "OPTIONS",
 		"get": "other", "CONNECT": "other", "TRACE": "other", "PROPFIND": "other", "": "other",
 	} {
-		assert.Equal(t, want, methodLabel(method), "method %q", method)
+		require.Equal(t, want, methodLabel(method), "method %q", method)
 	}
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestMetricsShowRequestsCacheAndRateLimits: /metrics counts requests by
@@ -23,15 +23,15 @@ func TestMetricsShowRequestsCacheAndRateLimits(t *testing.T) {
 	}
 
 	body := scrapeMetrics(t, s.URL)
-	assert.Contains(t, body, `orders_http_requests_total{method="POST",route="/orders/",status="201"} 1`)
-	assert.Contains(t, body, `orders_http_requests_total{method="GET",route="/orders/:order_id/",status="200"} 2`)
-	assert.Contains(t, body, `orders_cache_reads_total{outcome="miss"} 1`, "the first read fills the cache")
-	assert.Contains(t, body, `orders_cache_reads_total{outcome="hit"} 1`, "the second hits")
-	assert.Contains(t, body, `orders_rate_limited_total{bucket="anonymous"} 1`)
-	assert.Contains(t, body, `orders_http_request_duration_seconds_bucket{method="POST",route="/orders/"`)
-	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
-	assert.Contains(t, body, "orders_redis_circuit_open 0")
-	assert.Contains(t, body, `orders_redis_circuit_checks_total{outcome="answered"}`)
+	require.Contains(t, body, `orders_http_requests_total{method="POST",route="/orders/",status="201"} 1`)
+	require.Contains(t, body, `orders_http_requests_total{method="GET",route="/orders/:order_id/",status="200"} 2`)
+	require.Contains(t, body, `orders_cache_reads_total{outcome="miss"} 1`, "the first read fills the cache")
+	require.Contains(t, body, `orders_cache_reads_total{outcome="hit"} 1`, "the second hits")
+	require.Contains(t, body, `orders_rate_limited_total{bucket="anonymous"} 1`)
+	require.Contains(t, body, `orders_http_request_duration_seconds_bucket{method="POST",route="/orders/"`)
+	require.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
+	require.Contains(t, body, "orders_redis_circuit_open 0")
+	require.Contains(t, body, `orders_redis_circuit_checks_total{outcome="answered"}`)
 }
 
 func scrapeMetrics(t *testing.T, base string) string { return testhttp.Get(t, base+"/metrics") }

@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // TestPostgresRestart restarts a real PostgreSQL under load, twice: once as
@@ -52,22 +51,22 @@ func TestPostgresRestart(t *testing.T) {
 	for _, phase := range []string{"steady", "restart", "down", "back"} {
 		t.Logf("%-8s %s", phase, load.summary(phase))
 	}
-	assert.Zero(t, load.count(func(r loadResult) bool { return r.status == http.StatusInternalServerError }), "a restart is an outage, not a bug: no 500")
+	require.Zero(t, load.count(func(r loadResult) bool { return r.status == http.StatusInternalServerError }), "a restart is an outage, not a bug: no 500")
 	for _, r := range load.results() {
 		if r.status != http.StatusServiceUnavailable || r.op == "ready" {
 			continue
 		}
-		assert.Equal(t, "application/problem+json", r.contentType, "%s", r.op)
-		assert.GreaterOrEqual(t, r.retryAfter, 1, "%s: 503 without Retry-After", r.op)
+		require.Equal(t, "application/problem+json", r.contentType, "%s", r.op)
+		require.GreaterOrEqual(t, r.retryAfter, 1, "%s: 503 without Retry-After", r.op)
 	}
-	assert.Positive(t, load.count(func(r loadResult) bool {
+	require.Positive(t, load.count(func(r loadResult) bool {
 		return r.phase == "down" && r.op == "ready" && r.status == http.StatusServiceUnavailable
 	}),
 		"/ready never said 503 while PostgreSQL was down")
 	last := load.tail(300 * time.Millisecond)
 	require.NotEmpty(t, last)
 	for _, r := range last {
-		assert.Less(t, r.status, 300, "%s still failing %s after the restart", r.op, time.Since(r.at))
+		require.Less(t, r.status, 300, "%s still failing %s after the restart", r.op, time.Since(r.at))
 	}
 	// Every order the API said it created is there.
 	created := load.created()

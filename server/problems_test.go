@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
-	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
 )
@@ -38,8 +38,8 @@ func TestProblemForTellsOutagesFromBugs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			status, body := problemFor(tt.err)
-			assert.Equal(t, tt.want, status)
-			assert.Equal(t, tt.want, body.Status)
+			require.Equal(t, tt.want, status)
+			require.Equal(t, tt.want, body.Status)
 		})
 	}
 }

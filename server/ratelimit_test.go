@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
@@ -21,12 +20,12 @@ func requireTooMany(t *testing.T, status int, h http.Header, limit int) {
 	require.Equal(t, http.StatusTooManyRequests, status)
 	retry, err := strconv.Atoi(h.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After %q", h.Get("Retry-After"))
-	assert.GreaterOrEqual(t, retry, 1)
-	assert.Equal(t, strconv.Itoa(limit), h.Get("RateLimit-Limit"))
-	assert.Equal(t, "0", h.Get("RateLimit-Remaining"))
+	require.GreaterOrEqual(t, retry, 1)
+	require.Equal(t, strconv.Itoa(limit), h.Get("RateLimit-Limit"))
+	require.Equal(t, "0", h.Get("RateLimit-Remaining"))
 	reset, err := strconv.Atoi(h.Get("RateLimit-Reset"))
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, reset, retry)
+	require.GreaterOrEqual(t, reset, retry)
 }
 
 // reachTooManyRequests drives every budgeted operation into a 429 through
@@ -112,10 +111,10 @@ func TestEveryBudgetedOperationAnswers429(t *testing.T) {
 	reachTooManyRequests(t, seen)
 	for op, statuses := range contract(t).documented {
 		if statuses[http.StatusTooManyRequests] {
-			assert.True(t, seen.seen[opStatus{op, http.StatusTooManyRequests}], "%s documents 429 but did not answer it", op)
+			require.True(t, seen.seen[opStatus{op, http.StatusTooManyRequests}], "%s documents 429 but did not answer it", op)
 		}
 	}
-	assert.False(t, contract(t).documented["getHealth"][http.StatusTooManyRequests], "probes are never budgeted")
+	require.False(t, contract(t).documented["getHealth"][http.StatusTooManyRequests], "probes are never budgeted")
 }
 
 func TestTooManyRequestsAnswer(t *testing.T) {
@@ -127,22 +126,22 @@ func TestTooManyRequestsAnswer(t *testing.T) {
 	for i, wantRemaining := range []string{"1", "0"} {
 		r := register()
 		require.Equal(t, 201, r.Status, "request %d: %s", i+1, r.Body)
-		assert.Equal(t, "2", r.Header.Get("RateLimit-Limit"))
-		assert.Equal(t, wantRemaining, r.Header.Get("RateLimit-Remaining"))
-		assert.Equal(t, strconv.Itoa(30*(i+1)), r.Header.Get("RateLimit-Reset"), "one request refills in 30 s")
-		assert.Empty(t, r.Header.Get("Retry-After"))
+		require.Equal(t, "2", r.Header.Get("RateLimit-Limit"))
+		require.Equal(t, wantRemaining, r.Header.Get("RateLimit-Remaining"))
+		require.Equal(t, strconv.Itoa(30*(i+1)), r.Header.Get("RateLimit-Reset"), "one request refills in 30 s")
+		require.Empty(t, r.Header.Get("Retry-After"))
 	}
 	r := register()
 	requireTooMany(t, r.Status, r.Header, 2)
-	assert.Equal(t, "30", r.Header.Get("Retry-After"), "the next slot of a 2/1m budget is 30 s away")
-	assert.Equal(t, "60", r.Header.Get("RateLimit-Reset"))
-	assert.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	assert.Equal(t, "no-store", r.Header.Get("Cache-Control"))
+	require.Equal(t, "30", r.Header.Get("Retry-After"), "the next slot of a 2/1m budget is 30 s away")
+	require.Equal(t, "60", r.Header.Get("RateLimit-Reset"))
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Equal(t, "no-store", r.Header.Get("Cache-Control"))
 	p := problemOf(t, r.Body)
-	assert.Equal(t, 429, p.Status)
-	assert.Equal(t, "Too Many Requests", p.Title)
+	require.Equal(t, 429, p.Status)
+	require.Equal(t, "Too Many Requests", p.Title)
 	require.NotNil(t, p.Detail)
-	assert.Contains(t, *p.Detail, "retry after 30 s")
+	require.Contains(t, *p.Detail, "retry after 30 s")
 }
 
 // TestInstancesShareBudgets: two API instances on one database and one Redis
@@ -184,11 +183,11 @@ func TestInstancesShareBudgets(t *testing.T) {
 			for i := range budget {
 				r := tt.request(t, instances[i%2], u)
 				require.Less(t, r.Status, 300, "request %d of %d: %s", i+1, budget, r.Body)
-				assert.Equal(t, strconv.Itoa(budget-1-i), r.Header.Get("RateLimit-Remaining"), "request %d, instance %d", i+1, i%2)
+				require.Equal(t, strconv.Itoa(budget-1-i), r.Header.Get("RateLimit-Remaining"), "request %d, instance %d", i+1, i%2)
 			}
 			for i, s := range instances {
 				r := tt.request(t, s, u)
-				assert.Equal(t, http.StatusTooManyRequests, r.Status, "instance %d after the shared budget is spent", i)
+				require.Equal(t, http.StatusTooManyRequests, r.Status, "instance %d after the shared budget is spent", i)
 			}
 		})
 	}
@@ -219,10 +218,10 @@ func TestLoginBudgetPerEmailAndAddress(t *testing.T) {
 	for _, email := range []string{alice.Email, strings.ToUpper(alice.Email)} {
 		r := token(attacker, email, alice.Password)
 		requireTooMany(t, r.Status, r.Header, budget)
-		assert.Contains(t, *problemOf(t, r.Body).Detail, "this account from this address", "case does not open a new budget")
+		require.Contains(t, *problemOf(t, r.Body).Detail, "this account from this address", "case does not open a new budget")
 	}
-	assert.Equal(t, 200, token(owner, alice.Email, alice.Password).Status, "the owner from their own address")
-	assert.Equal(t, 200, token(attacker, bob.Email, bob.Password).Status, "another account from the attacker's address")
+	require.Equal(t, 200, token(owner, alice.Email, alice.Password).Status, "the owner from their own address")
+	require.Equal(t, 200, token(attacker, bob.Email, bob.Password).Status, "another account from the attacker's address")
 }
 
 // TestForwardedForOnlyFromTrustedProxies: X-Forwarded-For picks the budget
@@ -249,7 +248,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 				req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+"/openapi.json", nil)
 				require.NoError(t, err)
 				req.Header.Set("X-Forwarded-For", xff)
-				assert.Equal(t, tt.want[i], s.send(t, req).Status, "request %d (X-Forwarded-For: %s)", i+1, xff)
+				require.Equal(t, tt.want[i], s.send(t, req).Status, "request %d (X-Forwarded-For: %s)", i+1, xff)
 			}
 		})
 	}
@@ -266,7 +265,7 @@ func TestCredentialBudgetBitesBeforeValidation(t *testing.T) {
 	r = s.do(t, "POST", "/token/", "application/json", jsonBody(`{"username":"a@example.com","password":"x"}`), "")
 	requireTooMany(t, r.Status, r.Header, 1)
 	r = s.do(t, "POST", "/token/", "application/x-www-form-urlencoded", oversized("username=a&password="), "")
-	assert.Equal(t, 413, r.Status, "an oversized body is still 413, whatever the budget")
+	require.Equal(t, 413, r.Status, "an oversized body is still 413, whatever the budget")
 }
 
 func TestProbesAreNotBudgeted(t *testing.T) {
@@ -276,7 +275,7 @@ func TestProbesAreNotBudgeted(t *testing.T) {
 		for _, path := range []string{"/health", "/ready"} {
 			r := s.do(t, "GET", path, "", nil, "")
 			require.Equal(t, 200, r.Status, "%s: %s", path, r.Body)
-			assert.Empty(t, r.Header.Get("RateLimit-Limit"))
+			require.Empty(t, r.Header.Get("RateLimit-Limit"))
 		}
 	}
 }
@@ -287,10 +286,10 @@ func TestRateLimitingCanBeSwitchedOff(t *testing.T) {
 	for range 3 {
 		r := s.do(t, "POST", "/register/", "application/json", jsonBody(`{"email":%q,"password":%q}`, uniqueEmail(), testPassword), "")
 		require.Equal(t, 201, r.Status, "%s", r.Body)
-		assert.Empty(t, r.Header.Get("RateLimit-Limit"))
+		require.Empty(t, r.Header.Get("RateLimit-Limit"))
 	}
 	ready, err := s.Client.GetReadyWithResponse(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 200, ready.StatusCode())
-	assert.Equal(t, "disabled", (*ready.JSON200.Optional)["rate_limits"])
+	require.Equal(t, "disabled", (*ready.JSON200.Optional)["rate_limits"])
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // TestReadyGaugeFollowsTheProbe: orders_ready is what /ready would say, at
@@ -14,7 +14,7 @@ import (
 func TestReadyGaugeFollowsTheProbe(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
-	assert.InDelta(t, 1, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
+	require.InDelta(t, 1, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
 	testdb.RefuseConnections(t, ts.DBURL)
-	assert.InDelta(t, 0, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
+	require.InDelta(t, 0, testhttp.Metric(testhttp.Get(t, ts.URL+"/metrics"), "orders_ready"), 0)
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // The API tells its service manager READY=1 exactly when its /ready would

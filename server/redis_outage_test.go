@@ -6,11 +6,10 @@ import (
 	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/client"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // Log lines an outage must produce exactly once each.
@@ -88,8 +87,8 @@ func TestRedisOutage(t *testing.T) {
 		r, err := c.UpdateOrderStatusWithResponse(t.Context(), before.Id, nil, client.UpdateOrderStatusRequest{Status: client.OrderStatusPAID}, alice.auth())
 		return statusOf(t, r, err)
 	}, 200)
-	assert.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status, "read after PATCH, from PostgreSQL")
-	assert.Equal(t, "0.3", getOrder(t, s, alice, during.Id).TotalPrice.String())
+	require.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status, "read after PATCH, from PostgreSQL")
+	require.Equal(t, "0.3", getOrder(t, s, alice, during.Id).TotalPrice.String())
 	timed("list", func() int {
 		r, err := c.ListUserOrdersWithResponse(t.Context(), alice.ID, nil, alice.auth())
 		require.Len(t, *r.JSON200, 2)
@@ -97,7 +96,7 @@ func TestRedisOutage(t *testing.T) {
 	}, 200)
 	timed("health", func() int { r, err := c.GetHealthWithResponse(t.Context()); return statusOf(t, r, err) }, 200)
 	requireReady(t, s, "degraded", "unavailable", "in-process fallback")
-	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 1")
+	require.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 1")
 
 	// Never unlimited: alice's per-email login budget (3) now counts in
 	// process, so the fourth guess is refused.
@@ -106,7 +105,7 @@ func TestRedisOutage(t *testing.T) {
 		r, err := c.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{Username: alice.Email, Password: "wrong-password"})
 		statuses[i] = statusOf(t, r, err)
 	}
-	assert.Equal(t, []int{401, 401, 401, http.StatusTooManyRequests}, statuses)
+	require.Equal(t, []int{401, 401, 401, http.StatusTooManyRequests}, statuses)
 	t.Logf("slowest request while Redis was down: %s", slowest)
 
 	testredis.Start(t)
@@ -116,30 +115,29 @@ func TestRedisOutage(t *testing.T) {
 		return err == nil && r.JSON200 != nil && r.JSON200.Status == "ok"
 	}, 30*time.Second, 50*time.Millisecond, "the breaker closes by itself once Redis answers") // generous: CI runs every package at once
 	requireReady(t, s, "ok", "ok", "redis")
-	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 0")
-	assert.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_openings_total 1")
+	require.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_open 0")
+	require.Contains(t, scrapeMetrics(t, s.URL), "orders_redis_circuit_openings_total 1")
 	// The orders written during the outage reach the (restarted, empty) cache
 	// by repair, with their current state.
 	require.Eventually(t, func() bool {
 		_, entry, ok := cached.get(t, before.Id)
 		return ok && entry.Status == client.OrderStatusPAID
 	}, 30*time.Second, 20*time.Millisecond, "the PATCH made during the outage reaches the cache by repair")
-	assert.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status)
+	require.Equal(t, client.OrderStatusPAID, getOrder(t, s, alice, before.Id).Status)
 	getOrder(t, s, alice, during.Id)
 	_, _, ok := cached.get(t, during.Id)
-	assert.True(t, ok, "the order created during the outage is cached by a read once Redis is back")
+	require.True(t, ok, "the order created during the outage is cached by a read once Redis is back")
 	getOrder(t, s, alice, during.Id) // a budgeted request: back on the shared budgets
 
 	for _, msg := range []string{logRedisDown, logLimitsFallback, logRedisUp, logLimitsShared} {
 		recs := ts.logs.Find(msg)
-		if assert.Len(t, recs, 1, "logged once: %q", msg) {
-			// One level both ways: at LOG_LEVEL=warn the way back is seen too.
-			assert.Equal(t, "WARN", recs[0]["level"], "%q", msg)
-		}
+		require.Len(t, recs, 1, "logged once: %q", msg)
+		// One level both ways: at LOG_LEVEL=warn the way back is seen too.
+		require.Equal(t, "WARN", recs[0]["level"], "%q", msg)
 	}
 	for _, rec := range ts.logs.Find("request") {
 		status, _ := rec["status"].(float64)
-		assert.Less(t, status, 500.0, "a 5xx during the outage: %v", rec)
+		require.Less(t, status, 500.0, "a 5xx during the outage: %v", rec)
 	}
 }
 
@@ -149,8 +147,8 @@ func requireReady(t *testing.T, s *contractServer, status, redis, rateLimits str
 	r, err := s.Client.GetReadyWithResponse(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 200, r.StatusCode(), "%s", r.Body)
-	assert.Equal(t, status, r.JSON200.Status)
-	assert.Equal(t, map[string]string{"postgres": "ok", "migrations": "ok"}, r.JSON200.Checks)
+	require.Equal(t, status, r.JSON200.Status)
+	require.Equal(t, map[string]string{"postgres": "ok", "migrations": "ok"}, r.JSON200.Checks)
 	require.NotNil(t, r.JSON200.Optional)
-	assert.Equal(t, map[string]string{"redis": redis, "rate_limits": rateLimits}, *r.JSON200.Optional)
+	require.Equal(t, map[string]string{"redis": redis, "rate_limits": rateLimits}, *r.JSON200.Optional)
 }

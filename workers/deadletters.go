@@ -52,7 +52,7 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 	replayed := 0
 	err := withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
 		dl := describe(d)
-		route, ok := messaging.Lookup(dl.Handler)
+		route, ok := topo.Table().Lookup(dl.Handler)
 		if !ok || route.Topic != dl.Topic {
 			return fmt.Errorf("dead letter %s names no known route (topic %q, handler %q); left in the queue", dl.MessageID, dl.Topic, dl.Handler)
 		}

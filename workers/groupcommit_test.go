@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
@@ -63,21 +62,21 @@ func TestGroupCommitAppliesEachTaskOnce(t *testing.T) {
 	for i, r := range results {
 		require.NoError(t, r[0].err)
 		require.NoError(t, r[1].err)
-		assert.False(t, r[0].missing || r[1].missing, "order %d exists", i)
-		assert.True(t, r[0].first != r[1].first, "order %d: exactly one delivery applies the task, got %v and %v", i, r[0].first, r[1].first)
+		require.False(t, r[0].missing || r[1].missing, "order %d exists", i)
+		require.NotEqual(t, r[0].first, r[1].first, "order %d: exactly one delivery applies the task, got %v and %v", i, r[0].first, r[1].first)
 	}
 	for _, m := range missing {
 		require.NoError(t, m.err)
-		assert.True(t, m.missing, "a task for an order that does not exist gets no row")
+		require.True(t, m.missing, "a task for an order that does not exist gets no row")
 	}
 
 	var processed, inbox int
 	require.NoError(t, e.pool.QueryRow(t.Context(), "SELECT count(*) FROM orders WHERE processed_at IS NOT NULL").Scan(&processed))
 	require.NoError(t, e.pool.QueryRow(t.Context(), "SELECT count(*) FROM processed_messages").Scan(&inbox))
-	assert.Equal(t, n, processed)
-	assert.Equal(t, n, inbox, "tasks for missing orders leave no inbox row, so a replay can still apply")
-	assert.Equal(t, int64(2*n+len(missing)), written.Load(), "every request was written")
-	assert.Less(t, groups.Load(), int64(2*n+len(missing)), "concurrent tasks share transactions")
+	require.Equal(t, n, processed)
+	require.Equal(t, n, inbox, "tasks for missing orders leave no inbox row, so a replay can still apply")
+	require.Equal(t, int64(2*n+len(missing)), written.Load(), "every request was written")
+	require.Less(t, groups.Load(), int64(2*n+len(missing)), "concurrent tasks share transactions")
 	t.Logf("%d tasks in %d groups", written.Load(), groups.Load())
 }
 
@@ -99,6 +98,6 @@ func TestGroupCommitReportsErrorsToTheGroup(t *testing.T) {
 	row, err := g.mark(context.Background(), o.ID, "task-1")
 	require.NoError(t, err)
 	require.NotNil(t, row)
-	assert.True(t, row.First, "the failed attempt recorded nothing")
-	assert.NotNil(t, row.ProcessedAt)
+	require.True(t, row.First, "the failed attempt recorded nothing")
+	require.NotNil(t, row.ProcessedAt)
 }

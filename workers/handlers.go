@@ -25,10 +25,14 @@ type handlerDeps struct {
 	m       *workerMetrics
 }
 
+// bindHandler builds the handler function of a route, once per route; the
+// route's instances share it.
+type bindHandler = func(messaging.Route, handlerDeps) message.NoPublishHandlerFunc
+
 // handlers binds the Handler name of each route of messaging.Routes to its
-// handler function, built once per route and shared by the route's
-// instances. A new route is an entry in messaging.Routes and a line here.
-var handlers = map[string]func(messaging.Route, handlerDeps) message.NoPublishHandlerFunc{
+// handler function. A new route is an entry in messaging.Routes and an entry
+// here (CONTRIBUTING.md, "Add an event or a task").
+var handlers = map[string]bindHandler{
 	messaging.StartProcessingHandler: func(r messaging.Route, d handlerDeps) message.NoPublishHandlerFunc {
 		return startProcessing{tasks: d.tasks, topic: r.Emits}.handle
 	},

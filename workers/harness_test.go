@@ -16,10 +16,10 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/process"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
 	"github.com/ordersvc/orders/internal/testkit/proc"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -57,6 +57,13 @@ type workersProc struct {
 // (READY=1: the router runs and PostgreSQL answers).
 func (e *env) start(overrides map[string]string) *workersProc {
 	e.t.Helper()
+	return e.startRun(run, overrides)
+}
+
+// startRun is start with another entry point than run: runRoutes serving a
+// table of routes of the test's own.
+func (e *env) startRun(entry process.Run, overrides map[string]string) *workersProc {
+	e.t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL":           e.dbURL,
 		"AMQP_URL":               e.topo.URL,
@@ -71,7 +78,7 @@ func (e *env) start(overrides map[string]string) *workersProc {
 	for k, v := range overrides {
 		vars[k] = v
 	}
-	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "workers", Run: run, Env: vars, ReadyTimeout: 30 * time.Second})
+	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "workers", Run: entry, Env: vars, ReadyTimeout: 30 * time.Second})
 	require.NoError(e.t, err)
 	w := &workersProc{Proc: p, logs: p.Logs(), addr: p.Addr(process.WorkersHTTPAddr)}
 	e.t.Cleanup(func() {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/sdnotify"
-	"github.com/ordersvc/orders/internal/testhttp"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // The workers tell their service manager (systemd with Type=notify, or a

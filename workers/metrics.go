@@ -24,7 +24,7 @@ type workerMetrics struct {
 	taskGroup  prometheus.Histogram     // tasks written per group commit
 }
 
-func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMetrics {
+func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries, routes messaging.Table) *workerMetrics {
 	m := &workerMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "handler_attempts_total",
@@ -55,7 +55,7 @@ func newWorkerMetrics(reg prometheus.Registerer, queries *db.Queries) *workerMet
 	// Every handler's series exist from the start at 0, so that a first
 	// dead letter or error is an increase (rate, increase and the alerts of
 	// deploy/prometheus see nothing in a series that appears at 1).
-	for _, r := range messaging.Routes {
+	for _, r := range routes {
 		m.deadLetter.WithLabelValues(r.Handler)
 		m.attempts.WithLabelValues(r.Handler, "ok")
 		m.attempts.WithLabelValues(r.Handler, "error")

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 func TestMetricsFollowAnOrderThroughThePipeline(t *testing.T) {
@@ -21,12 +20,12 @@ func TestMetricsFollowAnOrderThroughThePipeline(t *testing.T) {
 	e.waitProcessed(o.ID, 20*time.Second)
 
 	body := scrape(t, w)
-	assert.Contains(t, body, `orders_handler_attempts_total{handler="process_order",outcome="ok"} 1`)
-	assert.Contains(t, body, `orders_handler_attempts_total{handler="start_processing",outcome="ok"} 1`)
-	assert.Contains(t, body, "orders_order_processing_latency_seconds_count 1")
-	assert.Contains(t, body, "orders_outbox_pending 0")
-	assert.Contains(t, body, "orders_outbox_scrape_ok 1")
-	assert.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
+	require.Contains(t, body, `orders_handler_attempts_total{handler="process_order",outcome="ok"} 1`)
+	require.Contains(t, body, `orders_handler_attempts_total{handler="start_processing",outcome="ok"} 1`)
+	require.Contains(t, body, "orders_order_processing_latency_seconds_count 1")
+	require.Contains(t, body, "orders_outbox_pending 0")
+	require.Contains(t, body, "orders_outbox_scrape_ok 1")
+	require.Contains(t, body, `orders_db_pool_connections{state="idle"}`)
 }
 
 func TestMetricsCountDeadLetters(t *testing.T) {
@@ -39,7 +38,7 @@ func TestMetricsCountDeadLetters(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(scrape(t, w), `orders_dead_lettered_total{handler="process_order"} 1`)
 	}, 10*time.Second, 50*time.Millisecond)
-	assert.Contains(t, scrape(t, w), `orders_handler_attempts_total{handler="process_order",outcome="error"} 1`, "undecodable: one attempt, no retry")
+	require.Contains(t, scrape(t, w), `orders_handler_attempts_total{handler="process_order",outcome="error"} 1`, "undecodable: one attempt, no retry")
 }
 
 func scrape(t *testing.T, w *workersProc) string { return testhttp.Get(t, "http://"+w.addr+"/metrics") }

@@ -14,7 +14,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
@@ -23,8 +22,8 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/outbox"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -39,7 +38,7 @@ func TestNewOrderIsProcessedOnce(t *testing.T) {
 	}
 	for _, o := range created {
 		processedAt := e.waitProcessed(o.ID, 20*time.Second)
-		assert.True(t, processedAt.After(o.CreatedAt), "processed_at %s is not after created_at %s", processedAt, o.CreatedAt)
+		require.True(t, processedAt.After(o.CreatedAt), "processed_at %s is not after created_at %s", processedAt, o.CreatedAt)
 	}
 	for _, o := range created {
 		require.Eventually(t, func() bool { return countLogs(w, "order processed", o.ID.String()) == 1 }, 5*time.Second, 20*time.Millisecond,
@@ -47,7 +46,7 @@ func TestNewOrderIsProcessedOnce(t *testing.T) {
 	}
 	backlog, err := db.New(e.pool).OutboxBacklog(context.Background())
 	require.NoError(t, err)
-	assert.Zero(t, backlog.Pending, "every event is forwarded")
+	require.Zero(t, backlog.Pending, "every event is forwarded")
 }
 
 func TestStatusChangeEventReachesItsConsumer(t *testing.T) {
@@ -61,8 +60,8 @@ func TestStatusChangeEventReachesItsConsumer(t *testing.T) {
 
 	require.Eventually(t, func() bool { return countLogs(w, "order status changed", o.ID.String()) == 1 }, 20*time.Second, 20*time.Millisecond)
 	rec := w.logs.Find("order status changed")[0]
-	assert.Equal(t, "PENDING", rec["from"])
-	assert.Equal(t, "PAID", rec["to"])
+	require.Equal(t, "PENDING", rec["from"])
+	require.Equal(t, "PAID", rec["to"])
 }
 
 func TestDuplicateTaskHasOneEffect(t *testing.T) {
@@ -84,8 +83,8 @@ func TestDuplicateTaskHasOneEffect(t *testing.T) {
 	require.NoError(t, pub.Publish(events.TopicProcessOrder, task.Copy()))
 
 	require.Eventually(t, func() bool { return countLogs(w, "duplicate task ignored", o.ID.String()) == 1 }, 20*time.Second, 20*time.Millisecond)
-	assert.Equal(t, 2, countLogs(w, "order processed", o.ID.String()), "the new task id applies once (processed_at kept), its copy not at all")
-	assert.Equal(t, first, e.waitProcessed(o.ID, time.Second), "processed_at is set exactly once")
+	require.Equal(t, 2, countLogs(w, "order processed", o.ID.String()), "the new task id applies once (processed_at kept), its copy not at all")
+	require.Equal(t, first, e.waitProcessed(o.ID, time.Second), "processed_at is set exactly once")
 }
 
 func TestPoisonMessageGoesToDeadLettersAtOnce(t *testing.T) {
@@ -102,18 +101,18 @@ func TestPoisonMessageGoesToDeadLettersAtOnce(t *testing.T) {
 
 	dlq := e.topo.Queue(messaging.DeadLetters)
 	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 10*time.Second, 20*time.Millisecond)
-	assert.Less(t, time.Since(start), 5*time.Second, "an undecodable message is not retried")
+	require.Less(t, time.Since(start), 5*time.Second, "an undecodable message is not retried")
 
 	var out strings.Builder
 	require.NoError(t, run(context.Background(), []string{"dlq", "list"}, e.getenv(), &out))
 	var dl DeadLetter
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out.String())), &dl), out.String())
-	assert.Equal(t, "poison-1", dl.MessageID)
-	assert.Equal(t, events.TopicProcessOrder, dl.Topic)
-	assert.Equal(t, messaging.ProcessOrderHandler, dl.Handler)
-	assert.Contains(t, dl.Reason, "undecodable")
-	assert.Equal(t, 1, e.queueDepth(dlq), "listing leaves dead letters queued")
-	assert.Empty(t, w.logs.Find("order processed"))
+	require.Equal(t, "poison-1", dl.MessageID)
+	require.Equal(t, events.TopicProcessOrder, dl.Topic)
+	require.Equal(t, messaging.ProcessOrderHandler, dl.Handler)
+	require.Contains(t, dl.Reason, "undecodable")
+	require.Equal(t, 1, e.queueDepth(dlq), "listing leaves dead letters queued")
+	require.Empty(t, w.logs.Find("order processed"))
 }
 
 func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
@@ -140,13 +139,13 @@ func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
 	require.NoError(t, err)
 	var out strings.Builder
 	require.NoError(t, run(context.Background(), []string{"dlq", "replay"}, e.getenv(), &out))
-	assert.Contains(t, out.String(), "replayed 1 dead letters")
+	require.Contains(t, out.String(), "replayed 1 dead letters")
 
 	e.waitProcessed(missing, 20*time.Second)
-	assert.Equal(t, 0, e.queueDepth(dlq))
+	require.Equal(t, 0, e.queueDepth(dlq))
 	rec := w.logs.Find("order processed")
 	require.Len(t, rec, 1)
-	assert.Equal(t, "req-1", rec[0]["request_id"], "the replayed message keeps its metadata")
+	require.Equal(t, "req-1", rec[0]["request_id"], "the replayed message keeps its metadata")
 }
 
 func TestShutdownRequeuesTheTaskInHand(t *testing.T) {
@@ -161,10 +160,10 @@ func TestShutdownRequeuesTheTaskInHand(t *testing.T) {
 	w.stop(t)
 
 	// Nothing is lost or left unacked: the task is back in its queue.
-	assert.Equal(t, 1, e.queueDepth(e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler))), "the interrupted task is requeued")
+	require.Equal(t, 1, e.queueDepth(e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler))), "the interrupted task is requeued")
 	row, err := db.New(e.pool).GetOrder(context.Background(), o.ID)
 	require.NoError(t, err)
-	assert.Nil(t, row.ProcessedAt, "interrupted work is not recorded")
+	require.Nil(t, row.ProcessedAt, "interrupted work is not recorded")
 
 	// The next workers process finishes it, once.
 	again := e.start(map[string]string{"PROCESS_ORDER_DURATION": "10ms"})
@@ -186,10 +185,10 @@ func TestForwardedOutboxRowsArePurgedAfterRetention(t *testing.T) {
 
 	backlog, err := q.OutboxBacklog(context.Background())
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, backlog.Pending, "the unforwarded event survives retention")
+	require.EqualValues(t, 1, backlog.Pending, "the unforwarded event survives retention")
 	deleted, err := q.DeleteForwardedOutbox(context.Background(), time.Now())
 	require.NoError(t, err)
-	assert.Zero(t, deleted, "forwarded rows were already purged")
+	require.Zero(t, deleted, "forwarded rows were already purged")
 }
 
 // countLogs counts the records with message msg that mention orderID.
@@ -227,7 +226,7 @@ func TestRefusedEventStaysInTheOutbox(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	backlog, err := q.OutboxBacklog(context.Background())
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, backlog.Pending, "a refused event is not marked forwarded")
+	require.EqualValues(t, 1, backlog.Pending, "a refused event is not marked forwarded")
 
 	_, err = ch.QueueDelete(full, false, false, false)
 	require.NoError(t, err)
@@ -273,7 +272,7 @@ func TestEventCommittedOutOfOrderIsForwarded(t *testing.T) {
 	require.NoError(t, tx.Commit(ctx))
 	committed := time.Now()
 	processedAt := e.waitProcessed(slow, 20*time.Second)
-	assert.Less(t, processedAt.Sub(committed), forwarder.FullScanInterval+2*time.Second,
+	require.Less(t, processedAt.Sub(committed), forwarder.FullScanInterval+2*time.Second,
 		"found by the next full scan")
 }
 
@@ -302,12 +301,12 @@ func TestTaskTheBrokerRefusesWaitsForTheBroker(t *testing.T) {
 
 	// Waits of 50, 100, 200 ms...: k attempts take at least (2^(k-1) - 1) x 50 ms.
 	maxAttempts := int(math.Log2(float64(window/backoff)+1)) + 1
-	assert.Greater(t, attempts, float64(retries+1), "retried past HANDLER_MAX_RETRIES while the broker refuses")
-	assert.LessOrEqual(t, attempts, float64(maxAttempts), "attempts beyond what the backoff allows in %s", window)
+	require.Greater(t, attempts, float64(retries+1), "retried past HANDLER_MAX_RETRIES while the broker refuses")
+	require.LessOrEqual(t, attempts, float64(maxAttempts), "attempts beyond what the backoff allows in %s", window)
 	body := scrape(t, w)
-	assert.InDelta(t, attempts, testhttp.Metric(body, "orders_handler_retries_total"), 1, "each failed attempt is followed by a retry")
-	assert.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body, "a refused task does not park its event")
-	assert.Zero(t, e.queueDepth(e.topo.Queue(messaging.DeadLetters)))
+	require.InDelta(t, attempts, testhttp.Metric(body, "orders_handler_retries_total"), 1, "each failed attempt is followed by a retry")
+	require.NotRegexp(t, `orders_dead_lettered_total\{[^}]*\} [1-9]`, body, "a refused task does not park its event")
+	require.Zero(t, e.queueDepth(e.topo.Queue(messaging.DeadLetters)))
 
 	accept()
 	e.waitProcessed(o.ID, 20*time.Second)

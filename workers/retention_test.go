@@ -9,13 +9,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 	"github.com/ordersvc/orders/money"
 )
 
@@ -55,16 +54,16 @@ func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 
 	left, err := q.DeleteExpiredIdempotencyKeys(t.Context(), db.DeleteExpiredIdempotencyKeysParams{Now: time.Now(), BatchSize: keyPurgeBatch})
 	require.NoError(t, err)
-	assert.Zero(t, left, "every expired key was deleted")
+	require.Zero(t, left, "every expired key was deleted")
 	for i := range live {
 		_, err := q.GetIdempotencyKey(t.Context(), db.GetIdempotencyKeyParams{UserID: user.ID, Key: fmt.Sprintf("live-%d", i)})
-		assert.NoError(t, err, "live key %d kept", i)
+		require.NoError(t, err, "live key %d kept", i)
 	}
 	logged := sink.Find("idempotency key retention")
 	require.Len(t, logged, 1, "one line per run, not per batch")
-	assert.EqualValues(t, expired, logged[0]["deleted"])
+	require.EqualValues(t, expired, logged[0]["deleted"])
 
 	quiet := testlog.NewSink()
 	purgeExpiredKeys(t.Context(), q, slog.New(slog.NewJSONHandler(quiet, nil)))
-	assert.Empty(t, quiet.Find("idempotency key retention"), "nothing deleted, nothing logged")
+	require.Empty(t, quiet.Find("idempotency key retention"), "nothing deleted, nothing logged")
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/events"
@@ -63,9 +62,9 @@ func TestRetryWaitsDoubleFromTheFirstBackoff(t *testing.T) {
 
 	require.ErrorIs(t, err, errTransient)
 	ms := time.Millisecond
-	assert.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms, 12800 * ms, 25600 * ms, 30 * time.Second, 30 * time.Second}, r.waits)
-	assert.Equal(t, 11, attempts, "the first attempt and 10 retries")
-	assert.Equal(t, 10, r.retries, "every retry counted")
+	require.Equal(t, []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms, 12800 * ms, 25600 * ms, 30 * time.Second, 30 * time.Second}, r.waits)
+	require.Equal(t, 11, attempts, "the first attempt and 10 retries")
+	require.Equal(t, 10, r.retries, "every retry counted")
 }
 
 func TestRetryOutcomes(t *testing.T) {
@@ -98,9 +97,9 @@ func TestRetryOutcomes(t *testing.T) {
 			} else {
 				require.ErrorIs(t, err, tc.wantErr)
 			}
-			assert.Len(t, r.waits, tc.wantWaits)
-			assert.Equal(t, tc.wantWaits, r.retries)
-			assert.Equal(t, tc.wantWaits+1, attempts)
+			require.Len(t, r.waits, tc.wantWaits)
+			require.Equal(t, tc.wantWaits, r.retries)
+			require.Equal(t, tc.wantWaits+1, attempts)
 		})
 	}
 }
@@ -121,8 +120,8 @@ func TestRetryStopsWhenTheMessageContextEnds(t *testing.T) {
 
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, err, errTransient)
-	assert.Less(t, time.Since(start), time.Second, "the 200 ms wait is cut short")
-	assert.Equal(t, 1, attempts)
+	require.Less(t, time.Since(start), time.Second, "the 200 ms wait is cut short")
+	require.Equal(t, 1, attempts)
 }
 
 // Each attempt gets the message's own context back: an attempt that
@@ -146,5 +145,5 @@ func TestRetryGivesEachAttemptTheMessageContext(t *testing.T) {
 		return nil, nil
 	})(msg)
 	require.NoError(t, err)
-	assert.Equal(t, 3, attempts)
+	require.Equal(t, 3, attempts)
 }

@@ -26,8 +26,9 @@ import (
 const maxRetryWait = 30 * time.Second
 
 // newRouter builds the one Watermill router of the workers: every handler and
-// its middleware are declared here.
-func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+// its middleware are declared here. It consumes the topology's routes, each
+// with the handler function bound to its name.
+func newRouter(cfg config.Workers, topo messaging.Topology, bound map[string]bindHandler, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.Handlers.Timeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
@@ -41,7 +42,7 @@ func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, 
 		return errors.Join(errs...)
 	}
 
-	instances, err := instancesOf(cfg)
+	instances, err := instancesOf(cfg, topo.Table(), bound)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,7 +120,7 @@ func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, 
 	}
 
 	deps := handlerDeps{cfg: cfg, logger: logger, tasks: tasksPub, queries: db.New(pool), m: m}
-	for _, r := range messaging.Routes {
+	for _, r := range topo.Table() {
 		var sub *amqp.Subscriber
 		if r.Emits != "" {
 			sub, err = amqp.NewSubscriberWithConnection(topo.Subscriber(r), wlog, tasksConn)
@@ -133,7 +134,7 @@ func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, 
 		// Each AMQP subscription handles one message at a time, so
 		// concurrency is several instances competing on the route's queue,
 		// sharing one handler function.
-		handle := handlers[r.Handler](r, deps)
+		handle := bound[r.Handler](r, deps)
 		for _, name := range instances.of(r) {
 			router.AddConsumerHandler(name, r.Topic, sub, handle)
 		}
@@ -145,16 +146,16 @@ func newRouter(cfg config.Workers, topo messaging.Topology, pool *pgxpool.Pool, 
 // ("process_order_3") with the route it was built from, so that the metrics
 // and the dead letters name the route without taking the name apart.
 type instances struct {
-	names  []string // in the order of Routes, then of the instances
+	names  []string // in the order of the routes, then of the instances
 	routes map[string]messaging.Route
 }
 
 // instancesOf names the handler instances of every route, as many as the
 // route's concurrency setting says.
-func instancesOf(cfg config.Workers) (instances, error) {
+func instancesOf(cfg config.Workers, routes messaging.Table, bound map[string]bindHandler) (instances, error) {
 	in := instances{routes: map[string]messaging.Route{}}
-	for _, r := range messaging.Routes {
-		if handlers[r.Handler] == nil {
+	for _, r := range routes {
+		if bound[r.Handler] == nil {
 			return instances{}, fmt.Errorf("route %s: no handler function bound to %q in workers/handlers.go", r.Topic, r.Handler)
 		}
 		n, err := concurrency(cfg, r)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/config"
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testhttp"
+	"github.com/ordersvc/orders/internal/testkit/testhttp"
 )
 
 // Every route of the topology table is wired: a handler function is bound

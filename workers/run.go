@@ -26,12 +26,21 @@ import (
 // drains them when ctx ends: in-flight handlers finish (up to
 // HANDLER_TIMEOUT) and anything unfinished is left unacked for redelivery.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return runRoutes(ctx, args, getenv, stdout, messaging.Routes, handlers)
+}
+
+// runRoutes is run serving routes, each route's handler function bound by
+// bound. The workers serve messaging.Routes with handlers; a test serves an
+// extended copy of both through the same path (workers/new_event_test.go).
+func runRoutes(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer,
+	routes messaging.Table, bound map[string]bindHandler,
+) error {
 	cfg, err := config.LoadWorkers(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
-	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL}
+	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL, Routes: routes}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
@@ -54,9 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
 	}
 	reg := metrics.NewRegistry(pool)
-	m := newWorkerMetrics(reg, db.New(pool))
+	m := newWorkerMetrics(reg, db.New(pool), routes)
 	wlog := messaging.Logger(logger)
-	router, closeRouter, err := newRouter(cfg, topo, pool, m, logger, wlog)
+	router, closeRouter, err := newRouter(cfg, topo, bound, pool, m, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {
 			_ = closeRouter()
@@ -105,11 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return nil
 		}
 		status.running.Store(true)
-		logger.Info("workers running",
-			slog.Int("forwarders", cfg.Outbox.Forwarders),
-			slog.Int("process_concurrency", cfg.Handlers.ProcessConcurrency),
-			slog.Int("start_processing_concurrency", cfg.Handlers.StartConcurrency),
-			slog.String("amqp_namespace", cfg.AMQP.Namespace))
+		logger.Info("workers running", summary(cfg, topo, listener.Addr())...)
 		g.Go(func() error {
 			purgeForwarded(gctx, db.New(pool), cfg.Outbox.Retention, time.Minute, logger)
 			return nil

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/oasdiff/yaml"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,7 +30,7 @@ func promtool(t *testing.T, args ...string) string {
 func TestConfigIsValid(t *testing.T) {
 	t.Parallel()
 	out := promtool(t, "check", "config", "prometheus.yml")
-	assert.Contains(t, out, "SUCCESS: 1 rule files found")
+	require.Contains(t, out, "SUCCESS: 1 rule files found")
 }
 
 // TestAlertRules runs the rule unit tests of alerts_test.yml: each alert
@@ -39,7 +38,7 @@ func TestConfigIsValid(t *testing.T) {
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	out := promtool(t, "test", "rules", "alerts_test.yml")
-	assert.Contains(t, out, "SUCCESS")
+	require.Contains(t, out, "SUCCESS")
 }
 
 // TestEveryAlertIsTested: every rule of alerts.yml is seen firing in
@@ -76,7 +75,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
 			alerts = append(alerts, r.Alert)
-			assert.True(t, slices.Contains(fired, r.Alert), "alert %s is never seen firing in alerts_test.yml", r.Alert)
+			require.True(t, slices.Contains(fired, r.Alert), "alert %s is never seen firing in alerts_test.yml", r.Alert)
 		}
 	}
 	require.NotEmpty(t, alerts)

@@ -1,11 +1,9 @@
 package auth
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -27,7 +25,7 @@ func TestNormalizeEmail(t *testing.T) {
 	for _, tt := range tests {
 		got, err := normalizeEmail("body.email", tt.in)
 		require.NoError(t, err, "%q", tt.in)
-		assert.Equal(t, tt.want, got, "%q", tt.in)
+		require.Equal(t, tt.want, got, "%q", tt.in)
 	}
 }
 
@@ -61,8 +59,8 @@ func TestNormalizeEmailRefusesInvisibleCharacters(t *testing.T) {
 			got, err := normalizeEmail("body.username", in)
 			require.ErrorIs(t, err, apperr.ErrInvalid, "accepted as %q", got)
 			var verr *apperr.ValidationError
-			require.True(t, errors.As(err, &verr))
-			assert.Equal(t, "body.username", verr.Fields[0].Field)
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, "body.username", verr.Fields[0].Field)
 		})
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -120,16 +119,16 @@ func TestPrivateKeyPEM(t *testing.T) {
 			t.Parallel()
 			key, err := PrivateKeyPEM(tt.pem)
 			require.NoError(t, err)
-			assert.Equal(t, tt.alg, key.Algorithm())
-			assert.Len(t, key.ID(), 43, "an RFC 7638 SHA-256 thumbprint in base64url")
+			require.Equal(t, tt.alg, key.Algorithm())
+			require.Len(t, key.ID(), 43, "an RFC 7638 SHA-256 thumbprint in base64url")
 			again, err := PrivateKeyPEM(tt.pem)
 			require.NoError(t, err)
-			assert.Equal(t, key.ID(), again.ID(), "the kid is derived from the key, the same on every instance")
+			require.Equal(t, key.ID(), again.ID(), "the kid is derived from the key, the same on every instance")
 		})
 	}
 	samePair := privateKey(t, pkcs8(t, p256))
 	sec1Key := privateKey(t, pemOf("EC PRIVATE KEY", sec1))
-	assert.Equal(t, samePair.ID(), sec1Key.ID(), "one key in two encodings has one kid")
+	require.Equal(t, samePair.ID(), sec1Key.ID(), "one key in two encodings has one kid")
 
 	bad := []struct {
 		name, pem, want string
@@ -146,7 +145,7 @@ func TestPrivateKeyPEM(t *testing.T) {
 			t.Parallel()
 			_, err := PrivateKeyPEM([]byte(tt.pem))
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
+			require.Contains(t, err.Error(), tt.want)
 		})
 	}
 }
@@ -157,8 +156,8 @@ func TestVerificationKeyPEM(t *testing.T) {
 	ed := newEd25519(t)
 	fromPrivate := verificationKey(t, pkcs8(t, ed))
 	fromPublic := verificationKey(t, pkix(t, ed.Public()))
-	assert.Equal(t, fromPrivate.ID(), fromPublic.ID())
-	assert.Nil(t, fromPrivate.signer)
+	require.Equal(t, fromPrivate.ID(), fromPublic.ID())
+	require.Nil(t, fromPrivate.signer)
 
 	_, err := NewKeys(fromPublic)
 	require.Error(t, err, "a key without its private part cannot sign")
@@ -170,10 +169,10 @@ func TestVerificationKeyPEM(t *testing.T) {
 func TestSecretKeyID(t *testing.T) {
 	t.Parallel()
 	a, b := SecretKey(testKey), SecretKey([]byte("another-key-another-key-another-"))
-	assert.Equal(t, a.ID(), SecretKey(testKey).ID(), "stable")
-	assert.NotEqual(t, a.ID(), b.ID())
-	assert.NotContains(t, a.ID(), string(testKey[:8]))
-	assert.NotContains(t, a.ID(), base64.RawURLEncoding.EncodeToString(testKey)[:8])
+	require.Equal(t, a.ID(), SecretKey(testKey).ID(), "stable")
+	require.NotEqual(t, a.ID(), b.ID())
+	require.NotContains(t, a.ID(), string(testKey[:8]))
+	require.NotContains(t, a.ID(), base64.RawURLEncoding.EncodeToString(testKey)[:8])
 }
 
 // Issued tokens name their key; tokens of every configured key verify, and
@@ -190,17 +189,17 @@ func TestTokensNameTheirKey(t *testing.T) {
 			tokens := tokensWith(mustKeys(t, signing, old))
 			raw := issue(t, tokens, 42)
 			h := header(t, raw)
-			assert.Equal(t, signing.ID(), h["kid"])
-			assert.Equal(t, signing.Algorithm().String(), h["alg"])
+			require.Equal(t, signing.ID(), h["kid"])
+			require.Equal(t, signing.Algorithm().String(), h["alg"])
 			id, err := tokens.Verify(raw)
 			require.NoError(t, err)
-			assert.Equal(t, int64(42), id)
+			require.Equal(t, int64(42), id)
 
 			fromOld := issue(t, tokensWith(mustKeys(t, old)), 7)
-			assert.Equal(t, old.ID(), header(t, fromOld)["kid"])
+			require.Equal(t, old.ID(), header(t, fromOld)["kid"])
 			id, err = tokens.Verify(fromOld)
 			require.NoError(t, err, "a previous key still verifies")
-			assert.Equal(t, int64(7), id)
+			require.Equal(t, int64(7), id)
 
 			_, err = tokensWith(mustKeys(t, signing)).Verify(fromOld)
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated, "without the previous key its tokens are refused")
@@ -218,10 +217,10 @@ func TestTokensWithoutKid(t *testing.T) {
 
 	id, err := tokensWith(mustKeys(t, SecretKey(testKey))).Verify(legacy)
 	require.NoError(t, err)
-	assert.Equal(t, int64(42), id)
+	require.Equal(t, int64(42), id)
 	id, err = tokensWith(mustKeys(t, SecretKey(previous), SecretKey(testKey))).Verify(legacy)
 	require.NoError(t, err, "the secret is a previous one now")
-	assert.Equal(t, int64(42), id)
+	require.Equal(t, int64(42), id)
 
 	ed := privateKey(t, pkcs8(t, newEd25519(t)))
 	_, err = tokensWith(mustKeys(t, ed)).Verify(legacy)
@@ -290,7 +289,7 @@ func TestAlgorithmConfusionIsRefused(t *testing.T) {
 			t.Parallel()
 			id, err := tokens.Verify(token)
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated)
-			assert.Zero(t, id)
+			require.Zero(t, id)
 		})
 	}
 
@@ -298,7 +297,7 @@ func TestAlgorithmConfusionIsRefused(t *testing.T) {
 	for _, key := range []Key{ed, es, secret} {
 		id, err := tokens.Verify(withKid(t, key.alg, key.signer, key.ID(), payload))
 		require.NoError(t, err, key.alg.String())
-		assert.Equal(t, int64(42), id)
+		require.Equal(t, int64(42), id)
 	}
 }
 
@@ -325,17 +324,17 @@ func TestJWKSPublishesPublicKeysOnly(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(raw, &set))
 	require.Len(t, set.Keys, 2, "the secret is not published")
-	assert.Equal(t, map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": ed.ID(), "alg": "EdDSA", "use": "sig", "x": set.Keys[0]["x"]}, set.Keys[0])
-	assert.Equal(t, es.ID(), set.Keys[1]["kid"])
-	assert.Equal(t, "ES256", set.Keys[1]["alg"])
+	require.Equal(t, map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": ed.ID(), "alg": "EdDSA", "use": "sig", "x": set.Keys[0]["x"]}, set.Keys[0])
+	require.Equal(t, es.ID(), set.Keys[1]["kid"])
+	require.Equal(t, "ES256", set.Keys[1]["alg"])
 	for _, k := range set.Keys {
-		assert.NotContains(t, k, "d", "no private part")
-		assert.NotContains(t, k, "k", "no secret")
+		require.NotContains(t, k, "d", "no private part")
+		require.NotContains(t, k, "k", "no secret")
 	}
-	assert.NotContains(t, string(raw), base64.RawURLEncoding.EncodeToString(edPriv.Seed()))
-	assert.NotContains(t, string(raw), base64.RawURLEncoding.EncodeToString(testKey))
+	require.NotContains(t, string(raw), base64.RawURLEncoding.EncodeToString(edPriv.Seed()))
+	require.NotContains(t, string(raw), base64.RawURLEncoding.EncodeToString(testKey))
 
-	assert.Nil(t, mustKeys(t, SecretKey(testKey)).JWKS(), "with secrets only there is no JWKS")
+	require.Nil(t, mustKeys(t, SecretKey(testKey)).JWKS(), "with secrets only there is no JWKS")
 
 	// An independent verifier, holding only the published set, verifies the
 	// tokens as jwx does it: by kid, with the alg the set states.
@@ -345,5 +344,5 @@ func TestJWKSPublishesPublicKeysOnly(t *testing.T) {
 	parsed, err := jwt.ParseString(token, jwt.WithKeySet(published), jwt.WithValidate(false))
 	require.NoError(t, err)
 	sub, _ := parsed.Subject()
-	assert.Equal(t, "42", sub)
+	require.Equal(t, "42", sub)
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
 
@@ -29,9 +28,9 @@ func TestHashAndVerify(t *testing.T) {
 
 	hash, err := h.Hash(ctx, "correct horse battery staple")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(hash, fmt.Sprintf("$argon2id$v=%d$m=7168,t=5,p=1$", argon2.Version)), hash)
-	assert.Len(t, strings.Split(hash, "$"), 6)
-	assert.NotContains(t, hash, "correct horse")
+	require.True(t, strings.HasPrefix(hash, fmt.Sprintf("$argon2id$v=%d$m=7168,t=5,p=1$", argon2.Version)), hash)
+	require.Len(t, strings.Split(hash, "$"), 6)
+	require.NotContains(t, hash, "correct horse")
 
 	tests := []struct {
 		password string
@@ -46,18 +45,18 @@ func TestHashAndVerify(t *testing.T) {
 	for _, tt := range tests {
 		ok, err := h.Verify(ctx, tt.password, hash)
 		require.NoError(t, err, "a wrong password is not an error")
-		assert.Equal(t, tt.want, ok, "password %q", tt.password)
+		require.Equal(t, tt.want, ok, "password %q", tt.password)
 	}
 
 	again, err := h.Hash(ctx, "correct horse battery staple")
 	require.NoError(t, err)
-	assert.NotEqual(t, hash, again, "each hash has its own salt")
+	require.NotEqual(t, hash, again, "each hash has its own salt")
 
 	empty, err := h.Hash(ctx, "")
 	require.NoError(t, err)
 	ok, err := h.Verify(ctx, "", empty)
 	require.NoError(t, err)
-	assert.True(t, ok)
+	require.True(t, ok)
 }
 
 // phc encodes an argon2id hash of password with explicit parameters, as
@@ -91,11 +90,11 @@ func TestVerifyReadsParametersFromHash(t *testing.T) {
 			hash := phc("s3cret", salt, tt.memory, tt.time, tt.threads, argonKeyLen)
 			ok, err := h.Verify(t.Context(), "s3cret", hash)
 			require.NoError(t, err)
-			assert.True(t, ok, "a hash made with other parameters must still verify")
+			require.True(t, ok, "a hash made with other parameters must still verify")
 
 			ok, err = h.Verify(t.Context(), "other", hash)
 			require.NoError(t, err)
-			assert.False(t, ok)
+			require.False(t, ok)
 		})
 	}
 
@@ -106,7 +105,7 @@ func TestVerifyReadsParametersFromHash(t *testing.T) {
 		require.NotEqual(t, hash, tampered)
 		ok, err := h.Verify(t.Context(), "s3cret", tampered)
 		require.NoError(t, err)
-		assert.False(t, ok)
+		require.False(t, ok)
 	})
 }
 
@@ -150,7 +149,7 @@ func TestVerifyMalformedHash(t *testing.T) {
 			var err error
 			require.NotPanics(t, func() { ok, err = h.Verify(t.Context(), "pw", tt.hash) })
 			require.Error(t, err, "hash %q", tt.hash)
-			assert.False(t, ok)
+			require.False(t, ok)
 		})
 	}
 }
@@ -165,9 +164,9 @@ func TestNewHasherWorkers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		h := newHasher(t, tt.workers)
-		assert.Equal(t, tt.slots, cap(h.slots), "workers %d", tt.workers)
-		assert.Zero(t, len(h.slots), "NewHasher must give its slot back")
-		assert.NotEmpty(t, h.dummy)
+		require.Equal(t, tt.slots, cap(h.slots), "workers %d", tt.workers)
+		require.Empty(t, h.slots, "NewHasher must give its slot back")
+		require.NotEmpty(t, h.dummy)
 	}
 }
 
@@ -195,7 +194,7 @@ func TestHasherBoundsConcurrency(t *testing.T) {
 				err := call(ctx)
 				cancel()
 				require.ErrorIs(t, err, context.DeadlineExceeded, "%s must wait for a slot", name)
-				assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, name)
+				require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, name)
 			}
 
 			// A queued hash starts as soon as one slot is released.
@@ -213,7 +212,7 @@ func TestHasherBoundsConcurrency(t *testing.T) {
 			case <-time.After(time.Minute):
 				t.Fatal("hash did not start after a slot was released")
 			}
-			assert.Equal(t, workers-1, len(h.slots), "the finished hash must give its slot back")
+			require.Len(t, h.slots, workers-1, "the finished hash must give its slot back")
 		})
 	}
 }
@@ -231,12 +230,12 @@ func TestHasherQueueDeadline(t *testing.T) {
 	_, err = h.Hash(t.Context(), "pw")
 	took := time.Since(start)
 	require.ErrorIs(t, err, apperr.ErrBusy)
-	assert.GreaterOrEqual(t, took, deadline)
-	assert.Less(t, took, 10*deadline, "it gives up at the deadline, not when the slot frees")
+	require.GreaterOrEqual(t, took, deadline)
+	require.Less(t, took, 10*deadline, "it gives up at the deadline, not when the slot frees")
 
 	// A slot freed within the deadline is taken.
 	go func() { time.Sleep(deadline / 4); <-h.slots }()
 	_, err = h.Hash(t.Context(), "pw")
 	require.NoError(t, err)
-	assert.Zero(t, len(h.slots))
+	require.Empty(t, h.slots)
 }

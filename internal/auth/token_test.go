@@ -11,7 +11,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -92,28 +91,28 @@ func b64json(t *testing.T, v any) string {
 func TestTokensRoundTrip(t *testing.T) {
 	t.Parallel()
 	tokens := tokensAt(testKey, "orders-api", testEpoch)
-	assert.Equal(t, 30*time.Minute, tokens.TTL())
+	require.Equal(t, 30*time.Minute, tokens.TTL())
 
 	raw := issue(t, tokens, 42)
 	id, err := tokens.Verify(raw)
 	require.NoError(t, err)
-	assert.Equal(t, int64(42), id)
+	require.Equal(t, int64(42), id)
 
 	c := claims(t, raw)
-	assert.Equal(t, "42", c["sub"])
-	assert.Equal(t, "orders-api", c["iss"])
-	assert.Equal(t, []any{testAudience}, c["aud"])
-	assert.InDelta(t, testEpoch.Unix(), c["iat"], 0)
-	assert.InDelta(t, testEpoch.Add(30*time.Minute).Unix(), c["exp"], 0)
-	assert.NotEmpty(t, c["jti"])
+	require.Equal(t, "42", c["sub"])
+	require.Equal(t, "orders-api", c["iss"])
+	require.Equal(t, []any{testAudience}, c["aud"])
+	require.InDelta(t, testEpoch.Unix(), c["iat"], 0)
+	require.InDelta(t, testEpoch.Add(30*time.Minute).Unix(), c["exp"], 0)
+	require.NotEmpty(t, c["jti"])
 
 	other := issue(t, tokens, 42)
-	assert.NotEqual(t, c["jti"], claims(t, other)["jti"], "every token has its own id")
+	require.NotEqual(t, c["jti"], claims(t, other)["jti"], "every token has its own id")
 
 	header := strings.Split(raw, ".")[0]
 	b, err := base64.RawURLEncoding.DecodeString(header)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), `"HS256"`)
+	require.Contains(t, string(b), `"HS256"`)
 }
 
 func TestTokensExpiry(t *testing.T) {
@@ -138,11 +137,11 @@ func TestTokensExpiry(t *testing.T) {
 			id, err := tokensAt(testKey, "orders-api", tt.at).Verify(raw)
 			if tt.ok {
 				require.NoError(t, err)
-				assert.Equal(t, int64(7), id)
+				require.Equal(t, int64(7), id)
 				return
 			}
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated)
-			assert.Zero(t, id)
+			require.Zero(t, id)
 		})
 	}
 }
@@ -216,14 +215,14 @@ func TestTokensRejected(t *testing.T) {
 			t.Parallel()
 			id, err := verifier.Verify(tt.token)
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated)
-			assert.Zero(t, id)
+			require.Zero(t, id)
 		})
 	}
 
 	// The control: the untouched token still verifies.
 	id, err := verifier.Verify(good)
 	require.NoError(t, err)
-	assert.Equal(t, int64(42), id)
+	require.Equal(t, int64(42), id)
 }
 
 // A token verified once is remembered, but only until it expires.
@@ -337,7 +336,7 @@ func TestTokensWithBadClaimsAreRejected(t *testing.T) {
 			t.Parallel()
 			id, err := verifier.Verify(signedPayload(t, tt.payload))
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated, "payload %s", tt.payload)
-			assert.Zero(t, id)
+			require.Zero(t, id)
 		})
 	}
 }
@@ -368,7 +367,7 @@ func TestTokensWithUnusualGoodClaimsAreAccepted(t *testing.T) {
 			t.Parallel()
 			id, err := verifier.Verify(signedPayload(t, tt.payload))
 			require.NoError(t, err, "payload %s", tt.payload)
-			assert.Equal(t, int64(42), id)
+			require.Equal(t, int64(42), id)
 		})
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // newService returns a Service on its own migrated database, with
@@ -42,12 +41,12 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 
 	alice, err := s.Register(ctx, "  Alice@Example.com ", "wonderland")
 	require.NoError(t, err)
-	assert.Positive(t, alice.ID)
-	assert.Equal(t, "Alice@Example.com", alice.Email, "stored trimmed, case kept")
+	require.Positive(t, alice.ID)
+	require.Equal(t, "Alice@Example.com", alice.Email, "stored trimmed, case kept")
 
 	bob, err := s.Register(ctx, "bob@example.com", "builder!")
 	require.NoError(t, err)
-	assert.NotEqual(t, alice.ID, bob.ID)
+	require.NotEqual(t, alice.ID, bob.ID)
 
 	t.Run("duplicate email in any case", func(t *testing.T) {
 		for _, email := range []string{"Alice@Example.com", "alice@example.com", "ALICE@EXAMPLE.COM", " alice@example.com"} {
@@ -62,13 +61,13 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 			require.NoError(t, err, email)
 			id, err := s.Authenticate(grant.AccessToken)
 			require.NoError(t, err)
-			assert.Equal(t, alice.ID, id, email)
+			require.Equal(t, alice.ID, id, email)
 		}
 		grant, err := s.Login(ctx, "bob@example.com", "builder!")
 		require.NoError(t, err)
 		id, err := s.Authenticate(grant.AccessToken)
 		require.NoError(t, err)
-		assert.Equal(t, bob.ID, id)
+		require.Equal(t, bob.ID, id)
 	})
 
 	t.Run("the duplicate did not replace the password", func(t *testing.T) {
@@ -83,7 +82,7 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 		for _, err := range []error{wrongPassword, unknownEmail, otherUsersPassword} {
 			require.ErrorIs(t, err, apperr.ErrUnauthenticated)
 		}
-		assert.Equal(t, wrongPassword.Error(), unknownEmail.Error(), "the error must not tell which part was wrong")
+		require.Equal(t, wrongPassword.Error(), unknownEmail.Error(), "the error must not tell which part was wrong")
 	})
 
 	t.Run("authenticate rejects garbage", func(t *testing.T) {
@@ -91,7 +90,7 @@ func TestServiceRegisterAndLogin(t *testing.T) {
 		require.ErrorIs(t, err, apperr.ErrUnauthenticated)
 	})
 
-	assert.Equal(t, 1800, s.TokenTTLSeconds())
+	require.Equal(t, 1800, s.TokenTTLSeconds())
 }
 
 // The users table checks the length, but the domain refuses first, with a
@@ -103,7 +102,7 @@ func TestServiceRegisterRefusesWhatIsNotAnAddress(t *testing.T) {
 		_, err := s.Register(t.Context(), email, "password")
 		var verr *apperr.ValidationError
 		require.ErrorAs(t, err, &verr, "%q", email)
-		assert.Equal(t, "body.email", verr.Fields[0].Field)
+		require.Equal(t, "body.email", verr.Fields[0].Field)
 	}
 }
 
@@ -118,7 +117,7 @@ func TestServiceEmailsAreNormalised(t *testing.T) {
 	require.NoError(t, err)
 	carol, err := s.Register(ctx, "ｃａｒｏｌ@example.com", "carol's password")
 	require.NoError(t, err)
-	assert.Equal(t, "carol@example.com", carol.Email, "stored normalised")
+	require.Equal(t, "carol@example.com", carol.Email, "stored normalised")
 
 	t.Run("register", func(t *testing.T) {
 		for _, email := range []string{"ＡＬＩＣＥ@example.com", "alice＠example.com", "carol@example.com", "CAROL@EXAMPLE.COM"} {
@@ -129,7 +128,7 @@ func TestServiceEmailsAreNormalised(t *testing.T) {
 			_, err := s.Register(ctx, email, "another password")
 			var verr *apperr.ValidationError
 			require.ErrorAs(t, err, &verr, "%q", email)
-			assert.Equal(t, "body.email", verr.Fields[0].Field)
+			require.Equal(t, "body.email", verr.Fields[0].Field)
 		}
 	})
 
@@ -145,13 +144,13 @@ func TestServiceEmailsAreNormalised(t *testing.T) {
 			require.NoError(t, err, email)
 			id, err := s.Authenticate(grant.AccessToken)
 			require.NoError(t, err)
-			assert.Equal(t, want.ID, id, email)
+			require.Equal(t, want.ID, id, email)
 		}
 		for _, email := range []string{"alice\u200b@example.com", "\ufeffalice@example.com", "ali\x00ce@example.com", "\xff@example.com"} {
 			_, err := s.Login(ctx, email, "wonderland")
 			var verr *apperr.ValidationError
 			require.ErrorAs(t, err, &verr, "%q", email)
-			assert.Equal(t, "body.username", verr.Fields[0].Field)
+			require.Equal(t, "body.username", verr.Fields[0].Field)
 		}
 	})
 }
@@ -172,8 +171,8 @@ func TestLoginUnknownEmailWaitsForTheHasher(t *testing.T) {
 	<-h.slots
 
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the unknown-email path must use the hasher")
-	assert.NotErrorIs(t, err, apperr.ErrUnauthenticated)
-	assert.Contains(t, err.Error(), "hashing slot")
+	require.NotErrorIs(t, err, apperr.ErrUnauthenticated)
+	require.Contains(t, err.Error(), "hashing slot")
 
 	_, err = s.Login(t.Context(), "nobody@example.com", "password")
 	require.ErrorIs(t, err, apperr.ErrUnauthenticated)
@@ -210,5 +209,5 @@ func TestLoginUnknownEmailTakesAVerification(t *testing.T) { // not parallel: me
 		unknown = min(unknown, time.Since(start))
 	}
 	t.Logf("one verification: %s, unknown-email login: %s", verify, unknown)
-	assert.GreaterOrEqual(t, unknown, verify/2, "an unknown email must cost about one password verification")
+	require.GreaterOrEqual(t, unknown, verify/2, "an unknown email must cost about one password verification")
 }

@@ -10,11 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // hammer sends GETs from clients goroutines until stop returns true, and
@@ -89,8 +88,8 @@ func TestBreakerStaysClosedWhenCallsMissTheirDeadline(t *testing.T) {
 	require.Positive(t, failed, "no call missed its deadline; the rule was not exercised")
 	require.True(t, r.Available(), "the breaker opened with Redis healthy: %s", logs.String())
 	require.GreaterOrEqual(t, r.breaker.checksAnswered.Load(), uint64(2), "the breaker checked Redis and Redis answered")
-	assert.Empty(t, logs.Find(logOpen))
+	require.Empty(t, logs.Find(logOpen))
 	open, openings := circuitMetrics(t, r)
-	assert.Zero(t, open)
-	assert.Zero(t, openings)
+	require.Zero(t, open)
+	require.Zero(t, openings)
 }

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 const (
@@ -81,17 +80,17 @@ func TestBreakerRule(t *testing.T) {
 				}
 			}
 			require.Eventually(t, func() bool { return settled(b) }, 5*time.Second, time.Millisecond)
-			assert.Equal(t, tt.wantOpen, !b.allow())
+			require.Equal(t, tt.wantOpen, !b.allow())
 			if tt.wantOpen {
-				assert.Len(t, logs.Find(logOpen), 1)
-				assert.EqualValues(t, 1, b.openings.Load())
+				require.Len(t, logs.Find(logOpen), 1)
+				require.EqualValues(t, 1, b.openings.Load())
 				return
 			}
-			assert.Equal(t, tt.wantChecks, probes.Load(), "checks made")
-			assert.Equal(t, uint64(tt.wantChecks), b.checksAnswered.Load())
-			assert.Empty(t, logs.Find(logOpen))
+			require.Equal(t, tt.wantChecks, probes.Load(), "checks made")
+			require.Equal(t, uint64(tt.wantChecks), b.checksAnswered.Load())
+			require.Empty(t, logs.Find(logOpen))
 			if tt.wantChecks > 0 {
-				assert.Zero(t, b.failures.Load(), "an answered check resets the count")
+				require.Zero(t, b.failures.Load(), "an answered check resets the count")
 			}
 		})
 	}
@@ -110,8 +109,8 @@ func TestBreakerChecksOneAtATime(t *testing.T) {
 	}
 	close(release)
 	require.Eventually(t, func() bool { return settled(b) }, 5*time.Second, time.Millisecond)
-	assert.EqualValues(t, 1, probes.Load())
-	assert.True(t, b.allow())
+	require.EqualValues(t, 1, probes.Load())
+	require.True(t, b.allow())
 }
 
 func TestBreakerProbesAndClosesLoggingEachChangeOnceAtWarn(t *testing.T) {
@@ -137,13 +136,13 @@ func TestBreakerProbesAndClosesLoggingEachChangeOnceAtWarn(t *testing.T) {
 	opened, closed := logs.Find(logOpen), logs.Find(logClosed)
 	require.Len(t, opened, 1, "opening is logged once")
 	require.Len(t, closed, 1, "closing is logged once")
-	assert.Equal(t, "WARN", opened[0]["level"])
-	assert.Equal(t, opened[0]["level"], closed[0]["level"], "both changes at the same level: at LOG_LEVEL=warn an open breaker must be seen closing")
+	require.Equal(t, "WARN", opened[0]["level"])
+	require.Equal(t, opened[0]["level"], closed[0]["level"], "both changes at the same level: at LOG_LEVEL=warn an open breaker must be seen closing")
 
 	// After recovery it takes the threshold again to check.
 	b.failure(down)
-	assert.True(t, settled(b))
-	assert.True(t, b.allow())
+	require.True(t, settled(b))
+	require.True(t, b.allow())
 }
 
 func TestBreakerStopEndsTheProbe(t *testing.T) {

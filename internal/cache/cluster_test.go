@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // clusterClient returns a plain cluster client on c, closed when t ends.
@@ -44,12 +43,12 @@ func TestStoreOnCluster(t *testing.T) {
 		s := NewStore(r, "layout")
 		s.Put(t.Context(), "order:v2:1", 7, []byte("v7"), time.Minute)
 		value, meta := s.keys(direct, "order:v2:1")
-		assert.Equal(t, "layout:cache:{order:v2:1}", value)
-		assert.Equal(t, "00000000000000000007v7", raw(t, direct, value))
+		require.Equal(t, "layout:cache:{order:v2:1}", value)
+		require.Equal(t, "00000000000000000007v7", raw(t, direct, value))
 		floor, err := direct.Do(t.Context(), direct.B().Hget().Key(meta).Field("floor").Build()).ToString()
 		require.NoError(t, err)
-		assert.Equal(t, "00000000000000000007", floor)
-		assert.Same(t, cluster.MasterOf(t, value), cluster.MasterOf(t, meta))
+		require.Equal(t, "00000000000000000007", floor)
+		require.Same(t, cluster.MasterOf(t, value), cluster.MasterOf(t, meta))
 	})
 
 	t.Run("purge walks every master", func(t *testing.T) {
@@ -76,8 +75,8 @@ func TestStoreOnCluster(t *testing.T) {
 			keys, err := m.Do(t, "KEYS", "purge:cache:*")
 			require.NoError(t, err)
 			left, _ := keys.AsStrSlice()
-			assert.Empty(t, left, "left on master %d", m.Port)
+			require.Empty(t, left, "left on master %d", m.Port)
 		}
-		assert.Equal(t, "1", raw(t, direct, otherKey), "the purge stays inside the cache's keys")
+		require.Equal(t, "1", raw(t, direct, otherKey), "the purge stays inside the cache's keys")
 	})
 }

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,11 +9,10 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 const testTimeout = 50 * time.Millisecond
@@ -137,11 +135,11 @@ func storeProtocol(t *testing.T, url string, direct rueidis.Client, prefix strin
 			tt.run(t, key)
 			v, _, hit := s.Get(t.Context(), key)
 			if tt.want == "" {
-				assert.False(t, hit, "got %q", v)
+				require.False(t, hit, "got %q", v)
 				return
 			}
 			require.True(t, hit)
-			assert.Equal(t, tt.want, string(v))
+			require.Equal(t, tt.want, string(v))
 		})
 	}
 }
@@ -156,24 +154,24 @@ func TestStoreLayout(t *testing.T) {
 	ctx := t.Context()
 	s.Put(ctx, "order", 21, []byte("v21"), time.Minute)
 
-	assert.Equal(t, "00000000000000000021v21", raw(t, direct, prefix+":cache:order"), "a 20-digit version, then the value")
+	require.Equal(t, "00000000000000000021v21", raw(t, direct, prefix+":cache:order"), "a 20-digit version, then the value")
 	floor, err := direct.Do(ctx, direct.B().Hget().Key(prefix+":cache:order:meta").Field("floor").Build()).ToString()
 	require.NoError(t, err)
-	assert.Equal(t, "00000000000000000021", floor)
+	require.Equal(t, "00000000000000000021", floor)
 	pttl := func(key string) time.Duration {
 		ms, err := direct.Do(ctx, direct.B().Pttl().Key(key).Build()).AsInt64()
 		require.NoError(t, err)
 		return time.Duration(ms) * time.Millisecond
 	}
-	assert.InDelta(t, time.Minute, pttl(prefix+":cache:order"), float64(5*time.Second))
-	assert.InDelta(t, time.Minute+floorMargin, pttl(prefix+":cache:order:meta"), float64(5*time.Second), "the floor outlives the value")
+	require.InDelta(t, time.Minute, pttl(prefix+":cache:order"), float64(5*time.Second))
+	require.InDelta(t, time.Minute+floorMargin, pttl(prefix+":cache:order:meta"), float64(5*time.Second), "the floor outlives the value")
 
 	_, lease, hit := s.Get(ctx, "missing")
 	require.False(t, hit)
 	got, err := direct.Do(ctx, direct.B().Hget().Key(prefix+":cache:missing:meta").Field("lease").Build()).ToString()
 	require.NoError(t, err)
-	assert.Equal(t, lease, got)
-	assert.InDelta(t, leaseTTL, pttl(prefix+":cache:missing:meta"), float64(5*time.Second))
+	require.Equal(t, lease, got)
+	require.InDelta(t, leaseTTL, pttl(prefix+":cache:missing:meta"), float64(5*time.Second))
 }
 
 func TestStoreEntriesExpire(t *testing.T) {
@@ -212,19 +210,19 @@ func TestRedisHangGivesUpAtTheDeadline(t *testing.T) {
 	err := r.Ping(t.Context())
 	require.ErrorIs(t, err, ErrUnavailable, "an open breaker answers without calling Redis")
 	open, openings := circuitMetrics(t, r)
-	assert.Equal(t, 1.0, open)
-	assert.Equal(t, 1.0, openings)
+	require.InDelta(t, 1.0, open, 0)
+	require.InDelta(t, 1.0, openings, 0)
 
 	proxy.frozen.Store(false)
 	require.Eventually(t, r.Available, 10*time.Second, 10*time.Millisecond, "the probe closes the breaker")
 	require.NoError(t, r.Ping(t.Context()))
 	open, _ = circuitMetrics(t, r)
-	assert.Zero(t, open)
+	require.Zero(t, open)
 	opened, closed := logs.Find(logOpen), logs.Find(logClosed)
 	require.Len(t, opened, 1)
 	require.Len(t, closed, 1)
-	assert.Equal(t, "WARN", opened[0]["level"])
-	assert.Equal(t, "WARN", closed[0]["level"], "closing is logged at the level of opening")
+	require.Equal(t, "WARN", opened[0]["level"])
+	require.Equal(t, "WARN", closed[0]["level"], "closing is logged at the level of opening")
 }
 
 // TestStoreRepairsAPutRedisDidNotTake: a Put that times out while Redis still
@@ -273,14 +271,14 @@ func TestStorePurgesAfterLosingWrites(t *testing.T) {
 
 	require.Eventually(t, func() bool { return !s.overflowed.Load() }, 5*time.Second, 10*time.Millisecond)
 	for i := range 3 {
-		assert.Empty(t, raw(t, direct, fmt.Sprintf("%s:cache:%d", prefix, i)))
+		require.Empty(t, raw(t, direct, fmt.Sprintf("%s:cache:%d", prefix, i)))
 	}
-	assert.Equal(t, "1", raw(t, direct, otherKey), "the purge stays inside the cache's keys")
+	require.Equal(t, "1", raw(t, direct, otherKey), "the purge stays inside the cache's keys")
 	_, lease, _ := s.Get(ctx, "0")
 	s.Fill(ctx, "0", lease, 2, time.Minute, bytesOf("fresh"))
 	v, _, hit := s.Get(ctx, "0")
 	require.True(t, hit)
-	assert.Equal(t, "fresh", string(v))
+	require.Equal(t, "fresh", string(v))
 }
 
 func TestRedisReplyErrorsDoNotOpenTheBreaker(t *testing.T) {
@@ -296,9 +294,9 @@ func TestRedisReplyErrorsDoNotOpenTheBreaker(t *testing.T) {
 			return c.Do(ctx, c.B().Lpush().Key(prefix+":not-a-number").Element("x").Build()).Error() // ...LPUSH on it is WRONGTYPE
 		})
 		var reply *rueidis.RedisError
-		require.True(t, errors.As(err, &reply), "%v", err)
+		require.ErrorAs(t, err, &reply, "%v", err)
 	}
-	assert.True(t, r.Available(), "Redis answered every time: that is not an outage")
+	require.True(t, r.Available(), "Redis answered every time: that is not an outage")
 }
 
 func TestOpenRefusesABadURL(t *testing.T) {
@@ -317,8 +315,8 @@ func TestOpenWithRedisUnreachableStartsDegraded(t *testing.T) {
 	require.False(t, r.Available())
 	start := time.Now()
 	require.ErrorIs(t, r.Ping(t.Context()), ErrUnavailable)
-	assert.Less(t, time.Since(start), 10*time.Millisecond)
-	assert.Len(t, logs.Find("redis unavailable: circuit open, serving from PostgreSQL and in-process rate limits"), 1)
+	require.Less(t, time.Since(start), 10*time.Millisecond)
+	require.Len(t, logs.Find("redis unavailable: circuit open, serving from PostgreSQL and in-process rate limits"), 1)
 }
 
 // bytesOf is a Fill value that is already encoded.

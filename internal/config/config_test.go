@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/config"
@@ -182,13 +181,13 @@ func TestLoadTrimsValues(t *testing.T) {
 		"REDIS_URL":          "   ", // blank means unset: the default applies
 	}))
 	require.NoError(t, err)
-	assert.Equal(t, ":9000", c.HTTPAddr)
-	assert.Equal(t, 7, c.Database.MaxConns)
-	assert.Equal(t, 5*time.Minute, c.Tokens.TTL)
-	assert.False(t, c.Database.MigrateOnStart)
-	assert.Equal(t, slog.LevelWarn, c.LogLevel)
-	assert.Equal(t, "json", c.LogFormat)
-	assert.Equal(t, "redis://127.0.0.1:6379/0", c.Redis.URL)
+	require.Equal(t, ":9000", c.HTTPAddr)
+	require.Equal(t, 7, c.Database.MaxConns)
+	require.Equal(t, 5*time.Minute, c.Tokens.TTL)
+	require.False(t, c.Database.MigrateOnStart)
+	require.Equal(t, slog.LevelWarn, c.LogLevel)
+	require.Equal(t, "json", c.LogFormat)
+	require.Equal(t, "redis://127.0.0.1:6379/0", c.Redis.URL)
 }
 
 func TestLoadInvalidNamesTheVariable(t *testing.T) {
@@ -255,8 +254,8 @@ func TestLoadInvalidNamesTheVariable(t *testing.T) {
 			t.Parallel()
 			err := loadBoth(env(map[string]string{tt.name: tt.value}))
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.name)
-			assert.NotContains(t, err.Error(), "hunter2", "an error must not leak a password")
+			require.Contains(t, err.Error(), tt.name)
+			require.NotContains(t, err.Error(), "hunter2", "an error must not leak a password")
 		})
 	}
 }
@@ -291,7 +290,7 @@ func TestLoadReportsEveryInvalidVariable(t *testing.T) {
 	}))
 	require.Error(t, err)
 	for _, name := range []string{"DATABASE_MAX_CONNS", "JWT_TTL", "LOG_LEVEL"} {
-		assert.Contains(t, err.Error(), name)
+		require.Contains(t, err.Error(), name)
 	}
 }
 
@@ -299,11 +298,11 @@ func TestHandlerTimeoutFollowsProcessDuration(t *testing.T) {
 	t.Parallel()
 	c, err := config.LoadWorkers(env(map[string]string{"PROCESS_ORDER_DURATION": "1m"}))
 	require.NoError(t, err)
-	assert.Equal(t, 90*time.Second, c.Handlers.Timeout)
+	require.Equal(t, 90*time.Second, c.Handlers.Timeout)
 
 	_, err = config.LoadWorkers(env(map[string]string{"PROCESS_ORDER_DURATION": "1m", "HANDLER_TIMEOUT": "45s"}))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "HANDLER_TIMEOUT")
+	require.Contains(t, err.Error(), "HANDLER_TIMEOUT")
 }
 
 func TestLogLevels(t *testing.T) {
@@ -324,7 +323,7 @@ func TestLogLevels(t *testing.T) {
 			t.Parallel()
 			c, err := config.LoadAPI(env(map[string]string{"LOG_LEVEL": tt.value}))
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, c.LogLevel)
+			require.Equal(t, tt.want, c.LogLevel)
 		})
 	}
 }
@@ -357,7 +356,7 @@ func TestCheckJWTSecretWithKeysAndPreviousSecrets(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tt.want)
-			assert.NotContains(t, err.Error(), "hunter2", "the error must not print a secret")
+			require.NotContains(t, err.Error(), "hunter2", "the error must not print a secret")
 		})
 	}
 }
@@ -386,10 +385,10 @@ func TestCheckJWTSecret(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "JWT_SECRET")
-			assert.Contains(t, err.Error(), "32")
+			require.Contains(t, err.Error(), "JWT_SECRET")
+			require.Contains(t, err.Error(), "32")
 			if tt.secret != "" {
-				assert.NotContains(t, err.Error(), tt.secret, "the error must not print the secret")
+				require.NotContains(t, err.Error(), tt.secret, "the error must not print the secret")
 			}
 		})
 	}
@@ -414,7 +413,7 @@ func TestCORSAllowedOrigins(t *testing.T) {
 			t.Parallel()
 			c, err := config.LoadAPI(env(map[string]string{"CORS_ALLOWED_ORIGINS": tt.value}))
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, c.Edge.CORSAllowedOrigins)
+			require.Equal(t, tt.want, c.Edge.CORSAllowedOrigins)
 		})
 	}
 }
@@ -455,19 +454,19 @@ func TestGetenvDotEnvFallback(t *testing.T) { // not parallel: t.Chdir, t.Setenv
 
 	getenv, err := config.Getenv()
 	require.NoError(t, err)
-	assert.Equal(t, "from-file", getenv("ORDERS_CONFIG_TEST_FILE_ONLY"))
-	assert.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_BOTH"), "the process environment wins over .env")
-	assert.Equal(t, "a value with spaces", getenv("ORDERS_CONFIG_TEST_QUOTED"))
-	assert.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
+	require.Equal(t, "from-file", getenv("ORDERS_CONFIG_TEST_FILE_ONLY"))
+	require.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_BOTH"), "the process environment wins over .env")
+	require.Equal(t, "a value with spaces", getenv("ORDERS_CONFIG_TEST_QUOTED"))
+	require.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
 
 	c, err := config.LoadAPI(getenv)
 	require.NoError(t, err)
-	assert.Equal(t, "issuer-from-dotenv", c.Tokens.Issuer)
-	assert.Equal(t, []string{"https://env.example"}, c.Edge.CORSAllowedOrigins)
+	require.Equal(t, "issuer-from-dotenv", c.Tokens.Issuer)
+	require.Equal(t, []string{"https://env.example"}, c.Edge.CORSAllowedOrigins)
 
 	// .env only feeds the lookup; it does not change the process environment.
 	_, set := os.LookupEnv("ORDERS_CONFIG_TEST_FILE_ONLY")
-	assert.False(t, set)
+	require.False(t, set)
 }
 
 func TestGetenvWithoutDotEnv(t *testing.T) { // not parallel: t.Chdir, t.Setenv
@@ -477,8 +476,8 @@ func TestGetenvWithoutDotEnv(t *testing.T) { // not parallel: t.Chdir, t.Setenv
 
 	getenv, err := config.Getenv()
 	require.NoError(t, err)
-	assert.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_ENV_ONLY"))
-	assert.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
+	require.Equal(t, "from-env", getenv("ORDERS_CONFIG_TEST_ENV_ONLY"))
+	require.Empty(t, getenv("ORDERS_CONFIG_TEST_MISSING"))
 }
 
 func TestGetenvUnreadableDotEnv(t *testing.T) { // not parallel: t.Chdir
@@ -488,7 +487,7 @@ func TestGetenvUnreadableDotEnv(t *testing.T) { // not parallel: t.Chdir
 
 	_, err := config.Getenv()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), ".env")
+	require.Contains(t, err.Error(), ".env")
 }
 
 func TestGetenvMalformedDotEnv(t *testing.T) { // not parallel: t.Chdir
@@ -496,5 +495,5 @@ func TestGetenvMalformedDotEnv(t *testing.T) { // not parallel: t.Chdir
 
 	_, err := config.Getenv()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), ".env")
+	require.Contains(t, err.Error(), ".env")
 }

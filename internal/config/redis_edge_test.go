@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/config"
@@ -15,18 +14,18 @@ func TestRedisAndEdgeDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := config.LoadAPI(env(nil))
 	require.NoError(t, err)
-	assert.Equal(t, "orders", c.Redis.KeyPrefix)
-	assert.Equal(t, 50*time.Millisecond, c.Redis.Timeout)
-	assert.Equal(t, 3, c.Redis.BreakerFailures)
-	assert.Equal(t, time.Second, c.Redis.BreakerCooldown)
-	assert.Equal(t, time.Second, c.Redis.BreakerProbe)
-	assert.False(t, c.Edge.CORSAllowCredentials)
-	assert.Empty(t, c.Edge.TrustedProxies)
-	assert.True(t, c.Edge.RateLimit.Enabled)
-	assert.Equal(t, config.Rate{Limit: 120, Period: time.Minute}, c.Edge.RateLimit.Anonymous)
-	assert.Equal(t, config.Rate{Limit: 10, Period: time.Minute}, c.Edge.RateLimit.Auth)
-	assert.Equal(t, config.Rate{Limit: 5, Period: time.Minute}, c.Edge.RateLimit.LoginEmail)
-	assert.Equal(t, config.Rate{Limit: 600, Period: time.Minute}, c.Edge.RateLimit.User)
+	require.Equal(t, "orders", c.Redis.KeyPrefix)
+	require.Equal(t, 50*time.Millisecond, c.Redis.Timeout)
+	require.Equal(t, 3, c.Redis.BreakerFailures)
+	require.Equal(t, time.Second, c.Redis.BreakerCooldown)
+	require.Equal(t, time.Second, c.Redis.BreakerProbe)
+	require.False(t, c.Edge.CORSAllowCredentials)
+	require.Empty(t, c.Edge.TrustedProxies)
+	require.True(t, c.Edge.RateLimit.Enabled)
+	require.Equal(t, config.Rate{Limit: 120, Period: time.Minute}, c.Edge.RateLimit.Anonymous)
+	require.Equal(t, config.Rate{Limit: 10, Period: time.Minute}, c.Edge.RateLimit.Auth)
+	require.Equal(t, config.Rate{Limit: 5, Period: time.Minute}, c.Edge.RateLimit.LoginEmail)
+	require.Equal(t, config.Rate{Limit: 600, Period: time.Minute}, c.Edge.RateLimit.User)
 }
 
 func TestRedisAndEdgeVariables(t *testing.T) {
@@ -48,24 +47,24 @@ func TestRedisAndEdgeVariables(t *testing.T) {
 		"RATE_LIMIT_USER":             "1000/1m",
 	}))
 	require.NoError(t, err)
-	assert.Equal(t, "shop:eu-1", c.Redis.KeyPrefix)
-	assert.Equal(t, 20*time.Millisecond, c.Redis.Timeout)
-	assert.Equal(t, 5, c.Redis.BreakerFailures)
-	assert.Equal(t, 250*time.Millisecond, c.Redis.BreakerCooldown)
-	assert.Equal(t, 2*time.Second, c.Redis.BreakerProbe)
-	assert.Zero(t, c.CacheTTL, "0 turns the cache off")
-	assert.True(t, c.Edge.CORSAllowCredentials)
+	require.Equal(t, "shop:eu-1", c.Redis.KeyPrefix)
+	require.Equal(t, 20*time.Millisecond, c.Redis.Timeout)
+	require.Equal(t, 5, c.Redis.BreakerFailures)
+	require.Equal(t, 250*time.Millisecond, c.Redis.BreakerCooldown)
+	require.Equal(t, 2*time.Second, c.Redis.BreakerProbe)
+	require.Zero(t, c.CacheTTL, "0 turns the cache off")
+	require.True(t, c.Edge.CORSAllowCredentials)
 	require.Len(t, c.Edge.TrustedProxies, 3)
-	assert.Equal(t, "10.0.0.0/8", c.Edge.TrustedProxies[0].String())
-	assert.Equal(t, "192.0.2.7/32", c.Edge.TrustedProxies[1].String())
-	assert.True(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::1")))
-	assert.False(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::2")))
-	assert.False(t, c.Edge.RateLimit.Enabled)
-	assert.Equal(t, config.Rate{Limit: 30, Period: 10 * time.Second}, c.Edge.RateLimit.Anonymous)
-	assert.Equal(t, config.Rate{Limit: 3, Period: time.Hour}, c.Edge.RateLimit.Auth)
-	assert.Equal(t, config.Rate{Limit: 2, Period: 15 * time.Minute}, c.Edge.RateLimit.LoginEmail)
-	assert.Equal(t, config.Rate{Limit: 1000, Period: time.Minute}, c.Edge.RateLimit.User)
-	assert.Equal(t, "1000/1m0s", c.Edge.RateLimit.User.String())
+	require.Equal(t, "10.0.0.0/8", c.Edge.TrustedProxies[0].String())
+	require.Equal(t, "192.0.2.7/32", c.Edge.TrustedProxies[1].String())
+	require.True(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::1")))
+	require.False(t, c.Edge.TrustedProxies[2].Contains(net.ParseIP("::2")))
+	require.False(t, c.Edge.RateLimit.Enabled)
+	require.Equal(t, config.Rate{Limit: 30, Period: 10 * time.Second}, c.Edge.RateLimit.Anonymous)
+	require.Equal(t, config.Rate{Limit: 3, Period: time.Hour}, c.Edge.RateLimit.Auth)
+	require.Equal(t, config.Rate{Limit: 2, Period: 15 * time.Minute}, c.Edge.RateLimit.LoginEmail)
+	require.Equal(t, config.Rate{Limit: 1000, Period: time.Minute}, c.Edge.RateLimit.User)
+	require.Equal(t, "1000/1m0s", c.Edge.RateLimit.User.String())
 }
 
 func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
@@ -99,7 +98,7 @@ func TestRedisAndEdgeInvalidNamesTheVariable(t *testing.T) {
 			t.Parallel()
 			_, err := config.LoadAPI(env(tt.env))
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.names)
+			require.Contains(t, err.Error(), tt.names)
 		})
 	}
 }

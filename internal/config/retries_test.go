@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/config"
@@ -14,9 +13,9 @@ func TestRetriesAndConcurrentEditsVariables(t *testing.T) {
 	t.Parallel()
 	c, err := config.LoadAPI(env(nil))
 	require.NoError(t, err)
-	assert.False(t, c.Orders.IdempotencyKeyRequired)
-	assert.Equal(t, 24*time.Hour, c.Orders.IdempotencyKeyTTL)
-	assert.False(t, c.Orders.RequireIfMatch)
+	require.False(t, c.Orders.IdempotencyKeyRequired)
+	require.Equal(t, 24*time.Hour, c.Orders.IdempotencyKeyTTL)
+	require.False(t, c.Orders.RequireIfMatch)
 
 	c, err = config.LoadAPI(env(map[string]string{
 		"IDEMPOTENCY_KEY_REQUIRED": "true",
@@ -24,9 +23,9 @@ func TestRetriesAndConcurrentEditsVariables(t *testing.T) {
 		"REQUIRE_IF_MATCH":         "1",
 	}))
 	require.NoError(t, err)
-	assert.True(t, c.Orders.IdempotencyKeyRequired)
-	assert.Equal(t, 90*time.Minute, c.Orders.IdempotencyKeyTTL)
-	assert.True(t, c.Orders.RequireIfMatch)
+	require.True(t, c.Orders.IdempotencyKeyRequired)
+	require.Equal(t, 90*time.Minute, c.Orders.IdempotencyKeyTTL)
+	require.True(t, c.Orders.RequireIfMatch)
 
 	for name, value := range map[string]string{
 		"IDEMPOTENCY_KEY_REQUIRED": "sometimes",
@@ -35,7 +34,7 @@ func TestRetriesAndConcurrentEditsVariables(t *testing.T) {
 	} {
 		_, err := config.LoadAPI(env(map[string]string{name: value}))
 		require.Error(t, err, name)
-		assert.Contains(t, err.Error(), name)
+		require.Contains(t, err.Error(), name)
 	}
 	_, err = config.LoadAPI(env(map[string]string{"IDEMPOTENCY_KEY_TTL": "a day"}))
 	require.ErrorContains(t, err, "IDEMPOTENCY_KEY_TTL")

@@ -10,13 +10,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	dbfiles "github.com/ordersvc/orders/db"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // migrationVersions lists the versions of the embedded migration files.
@@ -74,23 +73,23 @@ func TestMigrateConcurrently(t *testing.T) {
 	close(start)
 	done.Wait()
 	for i, err := range errs {
-		assert.NoError(t, err, "instance %d", i)
+		require.NoError(t, err, "instance %d", i)
 	}
 
 	conn := connect(t, url)
 	// Each migration ran exactly once: dbmate records a version per run, and
 	// a second run of the same file would have failed on CREATE TABLE.
-	assert.Equal(t, migrationVersions(t), appliedVersions(t, conn))
+	require.Equal(t, migrationVersions(t), appliedVersions(t, conn))
 
 	for _, table := range []string{"users", "orders", "outbox_messages", "processed_messages"} {
 		var exists bool
 		require.NoError(t, conn.QueryRow(t.Context(), `SELECT to_regclass($1) IS NOT NULL`, "public."+table).Scan(&exists))
-		assert.True(t, exists, "table %s", table)
+		require.True(t, exists, "table %s", table)
 	}
 
 	// The lock is released: one more migrator neither waits nor fails.
 	require.NoError(t, database.Migrate(t.Context(), url, quiet()))
-	assert.Equal(t, migrationVersions(t), appliedVersions(t, conn))
+	require.Equal(t, migrationVersions(t), appliedVersions(t, conn))
 }
 
 func TestPending(t *testing.T) {
@@ -100,12 +99,12 @@ func TestPending(t *testing.T) {
 
 	pending, err := database.Pending(url)
 	require.NoError(t, err)
-	assert.Equal(t, files, pending, "an empty database lacks every migration")
+	require.Equal(t, files, pending, "an empty database lacks every migration")
 
 	require.NoError(t, database.Migrate(t.Context(), url, quiet()))
 	pending, err = database.Pending(url)
 	require.NoError(t, err)
-	assert.Zero(t, pending)
+	require.Zero(t, pending)
 }
 
 // TestMigrateLogsOneLine: a fresh database's migrations are one line at
@@ -131,7 +130,7 @@ func TestPendingOnTestTemplate(t *testing.T) {
 	t.Parallel()
 	pending, err := database.Pending(testdb.New(t))
 	require.NoError(t, err)
-	assert.Zero(t, pending, "testdb.New hands out fully migrated databases")
+	require.Zero(t, pending, "testdb.New hands out fully migrated databases")
 }
 
 func TestMigrateFailures(t *testing.T) {
@@ -201,13 +200,13 @@ func TestMigrateCreatesMissingDatabase(t *testing.T) {
 	close(start)
 	done.Wait()
 	for i, err := range errs {
-		assert.NoError(t, err, "instance %d", i)
+		require.NoError(t, err, "instance %d", i)
 	}
 
 	pending, err := database.Pending(url)
 	require.NoError(t, err)
-	assert.Zero(t, pending)
-	assert.Equal(t, migrationVersions(t), appliedVersions(t, connect(t, url)))
+	require.Zero(t, pending)
+	require.Equal(t, migrationVersions(t), appliedVersions(t, connect(t, url)))
 }
 
 func TestOpen(t *testing.T) {
@@ -215,7 +214,7 @@ func TestOpen(t *testing.T) {
 	pool, err := database.Open(t.Context(), testdb.New(t), 3, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	assert.Equal(t, int32(3), pool.Config().MaxConns)
+	require.Equal(t, int32(3), pool.Config().MaxConns)
 	require.NoError(t, pool.Ping(t.Context()))
 
 	_, err = database.Open(t.Context(), "::not a url::", 3, slog.New(slog.DiscardHandler))

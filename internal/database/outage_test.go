@@ -14,14 +14,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // terminate ends the backend pid from another connection, as a PostgreSQL
@@ -111,8 +110,8 @@ func TestUnavailableTellsOutagesFromBugs(t *testing.T) {
 			t.Parallel()
 			err := tt.err(t)
 			require.Error(t, err)
-			assert.Equal(t, tt.unavailable, database.Unavailable(err), "%v", err)
-			assert.Equal(t, tt.unavailable, errors.Is(database.Classify(err), apperr.ErrUnavailable), "%v", err)
+			require.Equal(t, tt.unavailable, database.Unavailable(err), "%v", err)
+			require.Equal(t, tt.unavailable, errors.Is(database.Classify(err), apperr.ErrUnavailable), "%v", err)
 		})
 	}
 }
@@ -135,9 +134,9 @@ func TestUnavailableSQLStates(t *testing.T) {
 		"40001": false, // serialization_failure
 	} {
 		err := fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code})
-		assert.Equal(t, want, database.Unavailable(err), code)
+		require.Equal(t, want, database.Unavailable(err), code)
 	}
-	assert.False(t, database.Unavailable(nil))
+	require.False(t, database.Unavailable(nil))
 }
 
 // createUser is a statement with an effect that a test can count.
@@ -175,8 +174,8 @@ func TestInTxRetriesOnceAfterAnOutageBeforeCommit(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, attempts.Load())
-	assert.Equal(t, 1, countUsers(t, dbURL, "retried@example.com"))
+	require.EqualValues(t, 2, attempts.Load())
+	require.Equal(t, 1, countUsers(t, dbURL, "retried@example.com"))
 }
 
 // TestInTxDoesNotRepeatAnUncertainCommit: when the session dies after the
@@ -200,9 +199,9 @@ func TestInTxDoesNotRepeatAnUncertainCommit(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, apperr.ErrUnavailable)
-	assert.Contains(t, err.Error(), "commit")
-	assert.EqualValues(t, 1, attempts.Load())
-	assert.Zero(t, countUsers(t, dbURL, "uncertain@example.com"))
+	require.Contains(t, err.Error(), "commit")
+	require.EqualValues(t, 1, attempts.Load())
+	require.Zero(t, countUsers(t, dbURL, "uncertain@example.com"))
 }
 
 // TestInTxDoesNotRetryBugs: a failing statement is not an outage; running it
@@ -220,8 +219,8 @@ func TestInTxDoesNotRetryBugs(t *testing.T) {
 		return err
 	})
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, apperr.ErrUnavailable)
-	assert.EqualValues(t, 1, attempts.Load())
+	require.NotErrorIs(t, err, apperr.ErrUnavailable)
+	require.EqualValues(t, 1, attempts.Load())
 }
 
 // TestInTxOutageOutlastingTheRetry: with PostgreSQL unreachable both
@@ -235,7 +234,7 @@ func TestInTxOutageOutlastingTheRetry(t *testing.T) {
 	ran := false
 	err = database.InTx(t.Context(), pool, func(pgx.Tx) error { ran = true; return nil })
 	require.ErrorIs(t, err, apperr.ErrUnavailable)
-	assert.False(t, ran)
+	require.False(t, ran)
 }
 
 // TestPoolDropsDeadConnectionsAfterAnOutage: after a restart every pooled
@@ -271,12 +270,11 @@ func TestPoolDropsDeadConnectionsAfterAnOutage(t *testing.T) {
 			failures++
 		}
 	}
-	assert.Equal(t, 1, failures, "only the first statement meets a dead connection")
+	require.Equal(t, 1, failures, "only the first statement meets a dead connection")
 	// The outage is two lines at warn, its start and its end, whatever it failed.
 	for _, msg := range []string{"PostgreSQL unavailable: requests that need it answer 503 until it is back", "PostgreSQL available again"} {
 		lines := logs.Find(msg)
-		if assert.Len(t, lines, 1, msg) {
-			assert.Equal(t, "WARN", lines[0]["level"])
-		}
+		require.Len(t, lines, 1, msg)
+		require.Equal(t, "WARN", lines[0]["level"])
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/money"
@@ -24,18 +23,18 @@ func TestDecodeHeadAndEventAgree(t *testing.T) {
 	require.NoError(t, err)
 	env, err := DecodeEvent(msg)
 	require.NoError(t, err)
-	assert.Equal(t, Head{ID: env.ID, Type: TypeNewOrder, Version: EnvelopeVersion, OrderID: order.ID}, head)
-	assert.Equal(t, msg.UUID, head.ID.String(), "the event id is the message id")
-	assert.Equal(t, order, env.Order)
+	require.Equal(t, Head{ID: env.ID, Type: TypeNewOrder, Version: EnvelopeVersion, OrderID: order.ID}, head)
+	require.Equal(t, msg.UUID, head.ID.String(), "the event id is the message id")
+	require.Equal(t, order, env.Order)
 
 	task, err := NewProcessOrderTask(head, "req-1")
 	require.NoError(t, err)
 	decoded, err := DecodeProcessOrderTask(task)
 	require.NoError(t, err)
-	assert.Equal(t, ProcessOrderTask{OrderID: order.ID, EventID: head.ID, Version: EnvelopeVersion}, decoded)
+	require.Equal(t, ProcessOrderTask{OrderID: order.ID, EventID: head.ID, Version: EnvelopeVersion}, decoded)
 	again, err := NewProcessOrderTask(head, "req-2")
 	require.NoError(t, err)
-	assert.Equal(t, task.UUID, again.UUID, "a redelivered event yields the same task id")
+	require.Equal(t, task.UUID, again.UUID, "a redelivered event yields the same task id")
 }
 
 func TestUndecodableEvents(t *testing.T) {
@@ -51,9 +50,9 @@ func TestUndecodableEvents(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			msg := message.NewMessage(id, []byte(payload))
 			_, err := DecodeHead(msg)
-			assert.ErrorIs(t, err, ErrUndecodable)
+			require.ErrorIs(t, err, ErrUndecodable)
 			_, err = DecodeEvent(msg)
-			assert.ErrorIs(t, err, ErrUndecodable)
+			require.ErrorIs(t, err, ErrUndecodable)
 		})
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
-	"github.com/ordersvc/orders/internal/testamqp"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 	"github.com/ordersvc/orders/money"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testamqp"
+	"github.com/ordersvc/orders/internal/testkit/testamqp"
 )
 
 const topic = "new_order"

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // TestFormatsCarryTheSameFields: whatever a process logs, LOG_FORMAT=text

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -80,15 +79,15 @@ func TestBrokerOutageIsTwoLines(t *testing.T) {
 	for i := range 3 {
 		l.Info(msgConnected, nil)
 		if i == 1 {
-			assert.NotContains(t, out.String(), "RabbitMQ connection back", "back only when every connection is")
+			require.NotContains(t, out.String(), "RabbitMQ connection back", "back only when every connection is")
 		}
 	}
 	subscriber.Error(msgHandlerError, errors.New("after the outage"), nil)
 
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 4, out.String())
-	assert.Contains(t, lines[0], "level=WARN msg=\"RabbitMQ connection lost; reconnecting\"")
-	assert.Contains(t, lines[1], "an unrelated failure")
-	assert.Contains(t, lines[2], "level=WARN msg=\"RabbitMQ connection back\"")
-	assert.Contains(t, lines[3], "after the outage")
+	require.Contains(t, lines[0], "level=WARN msg=\"RabbitMQ connection lost; reconnecting\"")
+	require.Contains(t, lines[1], "an unrelated failure")
+	require.Contains(t, lines[2], "level=WARN msg=\"RabbitMQ connection back\"")
+	require.Contains(t, lines[3], "after the outage")
 }

@@ -15,8 +15,9 @@ import (
 // Adding an event or a task is one entry here and one handler function
 // bound to its Handler name in workers/handlers.go; TestEveryRouteIsWired
 // (workers) checks that the two meet, that the queues exist once the workers
-// run and that a dead letter of each route goes back to its queue on replay.
-var Routes = []Route{
+// run and that a dead letter of each route goes back to its queue on replay;
+// CONTRIBUTING.md walks through an example (workers/new_event_test.go).
+var Routes = Table{
 	{Topic: events.TopicNewOrder, Kind: Event, Handler: StartProcessingHandler,
 		Concurrency: StartProcessingConcurrency, Emits: events.TopicProcessOrder},
 	{Topic: events.TopicOrderStatusChanged, Kind: Event, Handler: StatusLogHandler},
@@ -94,9 +95,22 @@ func (r Route) Instances(n int) []string {
 	return names
 }
 
+// Table is a list of routes: Routes, or in a test an extended copy of it
+// (Topology.Routes).
+type Table []Route
+
 // Lookup finds the route of a handler (the name a dead letter carries).
-func Lookup(handler string) (Route, bool) {
-	for _, r := range Routes {
+func Lookup(handler string) (Route, bool) { return Routes.Lookup(handler) }
+
+// RouteOf is Routes.RouteOf.
+func RouteOf(handler string) Route { return Routes.RouteOf(handler) }
+
+// Consumers is Routes.Consumers.
+func Consumers(topic string) []Route { return Routes.Consumers(topic) }
+
+// Lookup finds the route of a handler in the table.
+func (routes Table) Lookup(handler string) (Route, bool) {
+	for _, r := range routes {
 		if r.Handler == handler {
 			return r, true
 		}
@@ -106,8 +120,8 @@ func Lookup(handler string) (Route, bool) {
 
 // RouteOf is the route of handler, one of the handler name constants; it
 // panics when the table has none, a mistake no input can cause.
-func RouteOf(handler string) Route {
-	r, ok := Lookup(handler)
+func (routes Table) RouteOf(handler string) Route {
+	r, ok := routes.Lookup(handler)
 	if !ok {
 		panic(fmt.Sprintf("messaging: no route for handler %q", handler))
 	}
@@ -115,9 +129,9 @@ func RouteOf(handler string) Route {
 }
 
 // Consumers lists the routes of topic: where a message of it goes.
-func Consumers(topic string) []Route {
+func (routes Table) Consumers(topic string) []Route {
 	var out []Route
-	for _, r := range Routes {
+	for _, r := range routes {
 		if r.Topic == topic {
 			out = append(out, r)
 		}

@@ -22,6 +22,17 @@ import (
 type Topology struct {
 	Namespace string
 	URL       string
+	// Routes are the routes the namespace serves; nil is the package's
+	// Routes. A test extends a copy to run a route of its own.
+	Routes Table
+}
+
+// Table is the topology's routes: t.Routes, or the package's Routes.
+func (t Topology) Table() Table {
+	if t.Routes == nil {
+		return Routes
+	}
+	return t.Routes
 }
 
 // DeadLetterHandlerKey is the metadata (AMQP header) naming the route
@@ -107,8 +118,9 @@ func (t Topology) Tasks(channels int) amqp.Config {
 
 // Queues lists every queue of the namespace: the routes' and the dead letters'.
 func (t Topology) Queues() []string {
-	queues := make([]string, 0, len(Routes)+1)
-	for _, r := range Routes {
+	routes := t.Table()
+	queues := make([]string, 0, len(routes)+1)
+	for _, r := range routes {
 		queues = append(queues, t.Queue(r))
 	}
 	return append(queues, t.Queue(DeadLetters))
@@ -118,7 +130,7 @@ func (t Topology) Queues() []string {
 func (t Topology) Exchanges() []string {
 	var exchanges []string
 	seen := map[string]bool{}
-	for _, r := range Routes {
+	for _, r := range t.Table() {
 		if x := t.Exchange(r); x != "" && !seen[x] {
 			seen[x] = true
 			exchanges = append(exchanges, x)

@@ -13,12 +13,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/cache"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 const testCacheTTL = time.Hour
@@ -98,9 +97,9 @@ func TestCacheReadThrough(t *testing.T) {
 	require.NoError(t, err)
 	entry, ok := f.entry(t, created.ID)
 	require.True(t, ok, "a read of a processed order fills the cache")
-	assert.Equal(t, StatusPending, entry.Status)
-	assert.Equal(t, "5.8", entry.TotalPrice.String())
-	assert.Equal(t, created.Version, entry.Version)
+	require.Equal(t, StatusPending, entry.Status)
+	require.Equal(t, "5.8", entry.TotalPrice.String())
+	require.Equal(t, created.Version, entry.Version)
 
 	t.Run("a hit answers without the database", func(t *testing.T) {
 		// Rewrite the cached copy: if Get answers with it, it did not ask PostgreSQL.
@@ -113,22 +112,22 @@ func TestCacheReadThrough(t *testing.T) {
 		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(created.ID)).Value(raw[:20]+string(cacheEntry(Order(poisoned), b))).Build()).Error())
 		got, err := f.svc.Get(ctx, owner, created.ID)
 		require.NoError(t, err)
-		assert.Equal(t, int64(99), got.Items[0].ProductID)
+		require.Equal(t, int64(99), got.Items[0].ProductID)
 		encoded, err := f.svc.GetEncoded(ctx, owner, created.ID)
 		require.NoError(t, err)
-		assert.Equal(t, string(b), string(encoded.Body), "the cached bytes, as they are")
-		assert.Equal(t, created.Version, encoded.Version)
+		require.Equal(t, string(b), string(encoded.Body), "the cached bytes, as they are")
+		require.Equal(t, created.Version, encoded.Version)
 	})
 
 	t.Run("a miss reads the database and fills", func(t *testing.T) {
 		f.forget(t, created.ID)
 		got, err := f.svc.Get(ctx, owner, created.ID)
 		require.NoError(t, err)
-		assert.Equal(t, created.Items, got.Items)
-		assert.True(t, created.UpdatedAt.Equal(got.UpdatedAt))
+		require.Equal(t, created.Items, got.Items)
+		require.True(t, created.UpdatedAt.Equal(got.UpdatedAt))
 		entry, ok := f.entry(t, created.ID)
 		require.True(t, ok)
-		assert.Equal(t, created.Items, entry.Items)
+		require.Equal(t, created.Items, entry.Items)
 	})
 
 	t.Run("ownership is checked on hits too", func(t *testing.T) {
@@ -141,14 +140,14 @@ func TestCacheReadThrough(t *testing.T) {
 		_, err := f.svc.Get(ctx, owner, id)
 		require.ErrorIs(t, err, apperr.ErrNotFound)
 		_, ok := f.entry(t, id)
-		assert.False(t, ok)
+		require.False(t, ok)
 	})
 
 	t.Run("an unreadable entry is ignored", func(t *testing.T) {
 		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(created.ID)).Value("00000000000000000000{not json").Build()).Error())
 		got, err := f.svc.Get(ctx, owner, created.ID)
 		require.NoError(t, err, "the database answers")
-		assert.Equal(t, created.Items, got.Items)
+		require.Equal(t, created.Items, got.Items)
 	})
 }
 
@@ -158,7 +157,7 @@ func TestCacheTTL(t *testing.T) {
 	o := f.processed(t, f.user(t))
 	_, err := f.svc.Get(t.Context(), o.UserID, o.ID)
 	require.NoError(t, err)
-	assert.InDelta(t, testCacheTTL, f.ttl(t, o.ID), float64(5*time.Second))
+	require.InDelta(t, testCacheTTL, f.ttl(t, o.ID), float64(5*time.Second))
 }
 
 // TestCacheHoldsOnlyProcessedOrders: the workers process an order without
@@ -174,28 +173,28 @@ func TestCacheHoldsOnlyProcessedOrders(t *testing.T) {
 
 	o := f.order(t, owner)
 	_, ok := f.entry(t, o.ID)
-	assert.False(t, ok, "a create caches nothing: the order is not processed yet")
+	require.False(t, ok, "a create caches nothing: the order is not processed yet")
 	paid, err := f.svc.UpdateStatus(ctx, owner, o.ID, StatusPaid)
 	require.NoError(t, err)
 	_, err = f.svc.Get(ctx, owner, o.ID)
 	require.NoError(t, err)
 	_, ok = f.entry(t, o.ID)
-	assert.False(t, ok, "neither a change nor a read of an unprocessed order caches it")
+	require.False(t, ok, "neither a change nor a read of an unprocessed order caches it")
 
 	processOrder(t, f.fixture, o.ID, "task-"+o.ID.String())
 	got, err := f.svc.Get(ctx, owner, o.ID)
 	require.NoError(t, err)
 	require.NotNil(t, got.ProcessedAt, "the read right after processing sees it")
-	assert.Equal(t, paid.Version+1, got.Version)
+	require.Equal(t, paid.Version+1, got.Version)
 	entry, ok := f.entry(t, o.ID)
 	require.True(t, ok, "processed: cached")
-	assert.Equal(t, got.Version, entry.Version)
+	require.Equal(t, got.Version, entry.Version)
 
 	shipped, err := f.svc.UpdateStatus(ctx, owner, o.ID, StatusShipped)
 	require.NoError(t, err)
 	entry, _ = f.entry(t, o.ID)
-	assert.Equal(t, shipped.Version, entry.Version, "the change cached its version before answering")
-	assert.Equal(t, shipped.Version, f.stored(t, o.ID).Version)
+	require.Equal(t, shipped.Version, entry.Version, "the change cached its version before answering")
+	require.Equal(t, shipped.Version, f.stored(t, o.ID).Version)
 
 	t.Run("an unprocessed entry is never served", func(t *testing.T) {
 		fresh := f.order(t, owner)
@@ -206,10 +205,10 @@ func TestCacheHoldsOnlyProcessedOrders(t *testing.T) {
 		require.NoError(t, f.redis.Do(ctx, f.redis.B().Set().Key(f.key(fresh.ID)).Value("00000000000000000001"+string(cacheEntry(fresh, b))).Build()).Error())
 		got, err := f.svc.Get(ctx, owner, fresh.ID)
 		require.NoError(t, err)
-		assert.Equal(t, int64(1), got.Items[0].ProductID, "read from the database")
+		require.Equal(t, int64(1), got.Items[0].ProductID, "read from the database")
 		encoded, err := f.svc.GetEncoded(ctx, owner, fresh.ID)
 		require.NoError(t, err)
-		assert.NotContains(t, string(encoded.Body), `"product_id":99`, "read from the database")
+		require.NotContains(t, string(encoded.Body), `"product_id":99`, "read from the database")
 	})
 }
 
@@ -225,18 +224,18 @@ func TestCacheUpdatedByPatch(t *testing.T) {
 		require.NoError(t, err)
 		entry, ok := f.entry(t, o.ID)
 		require.True(t, ok)
-		assert.Equal(t, status, entry.Status, "the PATCH wrote the new order before returning")
-		assert.True(t, updated.UpdatedAt.Equal(entry.UpdatedAt))
-		assert.Equal(t, updated.Version, entry.Version)
+		require.Equal(t, status, entry.Status, "the PATCH wrote the new order before returning")
+		require.True(t, updated.UpdatedAt.Equal(entry.UpdatedAt))
+		require.Equal(t, updated.Version, entry.Version)
 		got, err := f.svc.Get(ctx, owner, o.ID)
 		require.NoError(t, err)
-		assert.Equal(t, status, got.Status)
+		require.Equal(t, status, got.Status)
 	}
 
 	_, err := f.svc.UpdateStatus(ctx, owner, o.ID, StatusCanceled)
 	require.ErrorIs(t, err, apperr.ErrConflict)
 	entry, _ := f.entry(t, o.ID)
-	assert.Equal(t, StatusShipped, entry.Status, "a refused change leaves the cache alone")
+	require.Equal(t, StatusShipped, entry.Status, "a refused change leaves the cache alone")
 }
 
 func TestCacheNotFilledByList(t *testing.T) {
@@ -254,7 +253,7 @@ func TestCacheNotFilledByList(t *testing.T) {
 	require.Len(t, page.Orders, 3)
 	for _, o := range orders {
 		_, ok := f.entry(t, o.ID)
-		assert.False(t, ok, "list wrote an entry for %s", o.ID)
+		require.False(t, ok, "list wrote an entry for %s", o.ID)
 	}
 }
 
@@ -291,7 +290,9 @@ func TestCacheStaleFillLosesToPatch(t *testing.T) {
 	readDone := make(chan Order, 1)
 	go func() {
 		got, err := reader.Get(ctx, owner, o.ID)
-		assert.NoError(t, err)
+		if err != nil {
+			t.Errorf("read: %v", err)
+		}
 		readDone <- got
 	}()
 	<-gated.waiting // the reader has the PENDING row and is about to fill
@@ -300,13 +301,13 @@ func TestCacheStaleFillLosesToPatch(t *testing.T) {
 	require.NoError(t, err)
 	f.forget(t, o.ID) // PAID leaves the cache: nothing newer to compare the fill with
 	close(gated.gate) // the stale fill arrives after the PATCH's write
-	assert.Equal(t, StatusPending, (<-readDone).Status, "the reader itself started before the PATCH")
+	require.Equal(t, StatusPending, (<-readDone).Status, "the reader itself started before the PATCH")
 
 	_, ok := f.entry(t, o.ID)
-	assert.False(t, ok, "the stale fill was refused")
+	require.False(t, ok, "the stale fill was refused")
 	got, err := f.svc.Get(ctx, owner, o.ID)
 	require.NoError(t, err)
-	assert.Equal(t, patched.Status, got.Status)
+	require.Equal(t, patched.Status, got.Status)
 }
 
 var statusRank = map[Status]int32{StatusPending: 0, StatusPaid: 1, StatusShipped: 2}
@@ -338,7 +339,8 @@ func TestCacheConcurrentReadersNeverSeeAnOlderStatus(t *testing.T) {
 				for !stop.Load() {
 					floor := acknowledged[i].Load()
 					got, err := readerInstance.Get(ctx, owner, id)
-					if !assert.NoError(t, err) {
+					if err != nil {
+						t.Errorf("read: %v", err)
 						return
 					}
 					reads.Add(1)
@@ -374,6 +376,6 @@ func TestCacheConcurrentReadersNeverSeeAnOlderStatus(t *testing.T) {
 	for _, id := range ids {
 		got, err := readerInstance.Get(ctx, owner, id)
 		require.NoError(t, err)
-		assert.Equal(t, StatusShipped, got.Status, fmt.Sprint("order ", id))
+		require.Equal(t, StatusShipped, got.Status, fmt.Sprint("order ", id))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -71,23 +70,21 @@ func TestServiceConcurrentConflictingPatches(t *testing.T) {
 		winner := -1
 		for j, r := range results[i] {
 			if r.err == nil {
-				assert.Equal(t, -1, winner, "order %s: both %s and %s applied", id, targets[0], targets[1])
+				require.Equal(t, -1, winner, "order %s: both %s and %s applied", id, targets[0], targets[1])
 				winner = j
-				assert.Equal(t, targets[j], r.order.Status, "order %s: the winner returns its own status", id)
+				require.Equal(t, targets[j], r.order.Status, "order %s: the winner returns its own status", id)
 				continue
 			}
-			assert.ErrorIs(t, r.err, apperr.ErrConflict, "order %s: the loser (%s) must get a conflict", id, targets[j])
+			require.ErrorIs(t, r.err, apperr.ErrConflict, "order %s: the loser (%s) must get a conflict", id, targets[j])
 		}
-		if !assert.NotEqual(t, -1, winner, "order %s: neither change applied", id) {
-			continue
-		}
+		require.NotEqual(t, -1, winner, "order %s: neither change applied", id)
 		wins[targets[winner]]++
-		assert.Equal(t, targets[winner], f.stored(t, id).Status, "order %s: the database holds the winner's status", id)
+		require.Equal(t, targets[winner], f.stored(t, id).Status, "order %s: the database holds the winner's status", id)
 	}
 	t.Logf("winners: %v", wins)
 
 	// Exactly one order_status_changed event per order: the loser published nothing.
-	assert.Equal(t, int64(n), outboxEvents(t, f)-eventsBefore)
+	require.Equal(t, int64(n), outboxEvents(t, f)-eventsBefore)
 }
 
 func TestServiceConcurrentIdenticalPatches(t *testing.T) {
@@ -107,17 +104,17 @@ func TestServiceConcurrentIdenticalPatches(t *testing.T) {
 	for i, id := range orderIDs {
 		for _, r := range results[i] {
 			require.NoError(t, r.err, "order %s: setting PAID twice at once must succeed twice", id)
-			assert.Equal(t, StatusPaid, r.order.Status)
+			require.Equal(t, StatusPaid, r.order.Status)
 		}
 		stored := f.stored(t, id)
-		assert.Equal(t, StatusPaid, stored.Status)
+		require.Equal(t, StatusPaid, stored.Status)
 		// One applied the change, the other saw it committed and changed nothing:
 		// both report the same, single update.
 		for _, r := range results[i] {
-			assert.True(t, stored.UpdatedAt.Equal(r.order.UpdatedAt), "order %s: updated_at %s, stored %s", id, r.order.UpdatedAt, stored.UpdatedAt)
+			require.True(t, stored.UpdatedAt.Equal(r.order.UpdatedAt), "order %s: updated_at %s, stored %s", id, r.order.UpdatedAt, stored.UpdatedAt)
 		}
 	}
 
 	// One change applied per order, one no-op: n events, not 2n.
-	assert.Equal(t, int64(n), outboxEvents(t, f)-eventsBefore)
+	require.Equal(t, int64(n), outboxEvents(t, f)-eventsBefore)
 }

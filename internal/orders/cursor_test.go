@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -55,8 +54,8 @@ func TestServiceListGarbageCursor(t *testing.T) {
 			page, err := f.svc.List(t.Context(), owner, owner, ListQuery{Limit: 10, Cursor: tt.cursor})
 			require.ErrorIs(t, err, apperr.ErrInvalid, "listed %d orders", len(page.Orders))
 			var verr *apperr.ValidationError
-			require.True(t, errors.As(err, &verr))
-			assert.Equal(t, "query.cursor", verr.Fields[0].Field)
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, "query.cursor", verr.Fields[0].Field)
 		})
 	}
 }
@@ -71,11 +70,11 @@ func TestServiceListCursorAtTheEndsOfItsRange(t *testing.T) {
 
 	page, err := f.svc.List(t.Context(), owner, owner, ListQuery{Limit: 10, Cursor: encodeCursor(maxCursorTime, uuid.Max)})
 	require.NoError(t, err)
-	assert.Equal(t, []uuid.UUID{o.ID}, ids(page.Orders))
+	require.Equal(t, []uuid.UUID{o.ID}, ids(page.Orders))
 
 	page, err = f.svc.List(t.Context(), owner, owner, ListQuery{Limit: 10, Cursor: encodeCursor(minCursorTime, uuid.Nil)})
 	require.NoError(t, err)
-	assert.Empty(t, page.Orders)
+	require.Empty(t, page.Orders)
 }
 
 func TestCursorRoundTrip(t *testing.T) {
@@ -89,8 +88,8 @@ func TestCursorRoundTrip(t *testing.T) {
 	} {
 		gotAt, gotID, err := decodeCursor(encodeCursor(at, id))
 		require.NoError(t, err, at)
-		assert.True(t, at.Equal(gotAt), "%s != %s", at, gotAt)
-		assert.Equal(t, id, gotID)
+		require.True(t, at.Equal(gotAt), "%s != %s", at, gotAt)
+		require.Equal(t, id, gotID)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
@@ -35,35 +34,35 @@ func TestCreateOnceReplaysTheFirstAnswer(t *testing.T) {
 
 	first, replayed, err := f.svc.CreateOnce(t.Context(), alice, key, items)
 	require.NoError(t, err)
-	assert.False(t, replayed)
-	assert.Equal(t, int64(1), first.Version)
+	require.False(t, replayed)
+	require.Equal(t, int64(1), first.Version)
 
 	// The order moves on; a retry still gets the answer the first request got.
 	_, err = f.svc.UpdateStatus(t.Context(), alice, first.ID, StatusPaid)
 	require.NoError(t, err)
 	again, replayed, err := f.svc.CreateOnce(t.Context(), alice, key, items)
 	require.NoError(t, err)
-	assert.True(t, replayed)
-	assert.Equal(t, first, again)
-	assert.Equal(t, 1, countOrders(t, f, alice), "no second order")
-	assert.EqualValues(t, 2, outboxEvents(t, f), "new_order once, then order_status_changed: no second new_order")
+	require.True(t, replayed)
+	require.Equal(t, first, again)
+	require.Equal(t, 1, countOrders(t, f, alice), "no second order")
+	require.EqualValues(t, 2, outboxEvents(t, f), "new_order once, then order_status_changed: no second new_order")
 
 	t.Run("the same key with other items is refused", func(t *testing.T) {
 		_, _, err := f.svc.CreateOnce(t.Context(), alice, key, []Item{item(42, 3, "2.9")})
 		var verr *apperr.ValidationError
 		require.ErrorAs(t, err, &verr)
 		require.Len(t, verr.Fields, 1)
-		assert.Equal(t, "header.Idempotency-Key", verr.Fields[0].Field)
-		assert.Contains(t, verr.Fields[0].Message, first.ID.String(), "names the order the key created")
-		assert.Equal(t, 1, countOrders(t, f, alice))
+		require.Equal(t, "header.Idempotency-Key", verr.Fields[0].Field)
+		require.Contains(t, verr.Fields[0].Message, first.ID.String(), "names the order the key created")
+		require.Equal(t, 1, countOrders(t, f, alice))
 	})
 
 	t.Run("another user's identical key is another request", func(t *testing.T) {
 		theirs, replayed, err := f.svc.CreateOnce(t.Context(), bob, key, items)
 		require.NoError(t, err)
-		assert.False(t, replayed)
-		assert.NotEqual(t, first.ID, theirs.ID)
-		assert.Equal(t, bob, theirs.UserID)
+		require.False(t, replayed)
+		require.NotEqual(t, first.ID, theirs.ID)
+		require.Equal(t, bob, theirs.UserID)
 	})
 
 	t.Run("no key, no promise", func(t *testing.T) {
@@ -71,8 +70,8 @@ func TestCreateOnceReplaysTheFirstAnswer(t *testing.T) {
 		require.NoError(t, err)
 		b, replayedB, err := f.svc.CreateOnce(t.Context(), alice, nil, items)
 		require.NoError(t, err)
-		assert.False(t, replayedA || replayedB)
-		assert.NotEqual(t, a.ID, b.ID)
+		require.False(t, replayedA || replayedB)
+		require.NotEqual(t, a.ID, b.ID)
 	})
 }
 
@@ -92,13 +91,13 @@ func TestCreateOnceRefusesMalformedKeys(t *testing.T) {
 		_, _, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
 		var verr *apperr.ValidationError
 		require.ErrorAs(t, err, &verr, name)
-		assert.Equal(t, "header.Idempotency-Key", verr.Fields[0].Field, name)
+		require.Equal(t, "header.Idempotency-Key", verr.Fields[0].Field, name)
 	}
 	for _, key := range []string{"k", strings.Repeat("~", MaxKeyLength), ` "quoted" key with spaces `} {
 		_, _, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
 		require.NoError(t, err, "%q", key)
 	}
-	assert.Equal(t, 3, countOrders(t, f, alice), "only the valid keys created orders")
+	require.Equal(t, 3, countOrders(t, f, alice), "only the valid keys created orders")
 }
 
 func TestCreateOnceRequiresAKeyWhenConfigured(t *testing.T) {
@@ -109,7 +108,7 @@ func TestCreateOnceRequiresAKeyWhenConfigured(t *testing.T) {
 	_, _, err := svc.CreateOnce(t.Context(), alice, nil, []Item{item(1, 1, "1")})
 	var missing *apperr.MissingError
 	require.ErrorAs(t, err, &missing)
-	assert.Equal(t, "header.Idempotency-Key", missing.Field)
+	require.Equal(t, "header.Idempotency-Key", missing.Field)
 	_, err = svc.Create(t.Context(), alice, []Item{item(1, 1, "1")})
 	require.ErrorAs(t, err, &missing, "Create is CreateOnce without a key")
 	_, _, err = svc.CreateOnce(t.Context(), alice, ptr("k"), []Item{item(1, 1, "1")})
@@ -161,14 +160,14 @@ func TestCreateOnceConcurrentRetries(t *testing.T) {
 			if id == uuid.Nil {
 				id = r.order.ID
 			}
-			assert.Equal(t, id, r.order.ID, "every answer is the one order")
+			require.Equal(t, id, r.order.ID, "every answer is the one order")
 		}
 	}
 	t.Logf("%d created, %d replays, %d in flight", created, replays, inFlight)
-	assert.Equal(t, 1, created)
-	assert.Equal(t, n, created+replays+inFlight)
-	assert.Equal(t, 1, countOrders(t, f, alice))
-	assert.EqualValues(t, 1, outboxEvents(t, f), "one new_order event")
+	require.Equal(t, 1, created)
+	require.Equal(t, n, created+replays+inFlight)
+	require.Equal(t, 1, countOrders(t, f, alice))
+	require.EqualValues(t, 1, outboxEvents(t, f), "one new_order event")
 }
 
 // holdKey creates an order with (userID, key) in a transaction it keeps
@@ -200,17 +199,17 @@ func TestCreateOnceWhileTheKeyIsInFlight(t *testing.T) {
 	_, _, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
 	waited := time.Since(began)
 	require.ErrorIs(t, err, apperr.ErrInProgress)
-	assert.GreaterOrEqual(t, waited, keyLockWait/2, "it waited for the first request a little")
-	assert.Less(t, waited, keyLockWait+2*time.Second, "and not long")
-	assert.Equal(t, 0, countOrders(t, f, alice))
+	require.GreaterOrEqual(t, waited, keyLockWait/2, "it waited for the first request a little")
+	require.Less(t, waited, keyLockWait+2*time.Second, "and not long")
+	require.Equal(t, 0, countOrders(t, f, alice))
 
 	// The first request fails: its key is free for a corrected retry.
 	release()
 	o, replayed, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
 	require.NoError(t, err)
-	assert.False(t, replayed)
-	assert.Equal(t, alice, o.UserID)
-	assert.Equal(t, 1, countOrders(t, f, alice))
+	require.False(t, replayed)
+	require.Equal(t, alice, o.UserID)
+	require.Equal(t, 1, countOrders(t, f, alice))
 }
 
 func TestCreateOnceWaitsForTheFirstToCommit(t *testing.T) {
@@ -246,9 +245,9 @@ func TestCreateOnceWaitsForTheFirstToCommit(t *testing.T) {
 	require.NoError(t, tx.Commit(t.Context()))
 	r := <-done
 	require.NoError(t, r.err)
-	assert.True(t, r.replayed)
-	assert.Equal(t, first.ID, r.order.ID)
-	assert.Equal(t, 1, countOrders(t, f, alice))
+	require.True(t, r.replayed)
+	require.Equal(t, first.ID, r.order.ID)
+	require.Equal(t, 1, countOrders(t, f, alice))
 }
 
 func TestCreateOnceKeysExpire(t *testing.T) {
@@ -265,18 +264,18 @@ func TestCreateOnceKeysExpire(t *testing.T) {
 	clock = clock.Add(59 * time.Minute)
 	_, replayed, err := f.svc.CreateOnce(t.Context(), alice, key, []Item{item(1, 1, "1")})
 	require.NoError(t, err)
-	assert.True(t, replayed, "remembered within its TTL")
+	require.True(t, replayed, "remembered within its TTL")
 
 	clock = clock.Add(2 * time.Minute)
 	second, replayed, err := f.svc.CreateOnce(t.Context(), alice, key, []Item{item(2, 2, "2")})
 	require.NoError(t, err, "after the TTL the key is free, whatever the body")
-	assert.False(t, replayed)
-	assert.NotEqual(t, first.ID, second.ID)
+	require.False(t, replayed)
+	require.NotEqual(t, first.ID, second.ID)
 	again, replayed, err := f.svc.CreateOnce(t.Context(), alice, key, []Item{item(2, 2, "2")})
 	require.NoError(t, err)
-	assert.True(t, replayed, "and remembered again for the new order")
-	assert.Equal(t, second.ID, again.ID)
-	assert.Equal(t, 2, countOrders(t, f, alice))
+	require.True(t, replayed, "and remembered again for the new order")
+	require.Equal(t, second.ID, again.ID)
+	require.Equal(t, 2, countOrders(t, f, alice))
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -1,11 +1,9 @@
 package orders
 
 import (
-	"errors"
 	"slices"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/apperr"
@@ -39,7 +37,7 @@ func TestTotal(t *testing.T) {
 			t.Parallel()
 			got, err := Total(tt.items)
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, got.String())
+			require.Equal(t, tt.want, got.String())
 		})
 	}
 }
@@ -74,15 +72,15 @@ func TestTotalRejects(t *testing.T) {
 			t.Parallel()
 			got, err := Total(tt.items)
 			require.ErrorIs(t, err, apperr.ErrInvalid)
-			assert.Zero(t, got.Cents())
+			require.Zero(t, got.Cents())
 			var verr *apperr.ValidationError
-			require.True(t, errors.As(err, &verr), "want a *apperr.ValidationError, got %T", err)
+			require.ErrorAs(t, err, &verr, "want a *apperr.ValidationError, got %T", err)
 			fields := make([]string, 0, len(verr.Fields))
 			for _, f := range verr.Fields {
 				fields = append(fields, f.Field)
-				assert.NotEmpty(t, f.Message, f.Field)
+				require.NotEmpty(t, f.Message, f.Field)
 			}
-			assert.Equal(t, tt.fields, fields)
+			require.Equal(t, tt.fields, fields)
 		})
 	}
 }

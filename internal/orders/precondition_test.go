@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
@@ -42,25 +41,25 @@ func TestEveryWriteIncrementsTheVersion(t *testing.T) {
 
 	paid, err := f.svc.UpdateStatus(t.Context(), owner, o.ID, StatusPaid)
 	require.NoError(t, err)
-	assert.Equal(t, int64(2), paid.Version)
+	require.Equal(t, int64(2), paid.Version)
 
 	same, err := f.svc.UpdateStatus(t.Context(), owner, o.ID, StatusPaid)
 	require.NoError(t, err)
-	assert.Equal(t, int64(2), same.Version, "a no-op change writes nothing")
+	require.Equal(t, int64(2), same.Version, "a no-op change writes nothing")
 
 	_, err = f.svc.UpdateStatus(t.Context(), owner, o.ID, StatusPending)
 	require.ErrorIs(t, err, apperr.ErrConflict)
-	assert.Equal(t, int64(2), f.stored(t, o.ID).Version, "a refused change writes nothing")
+	require.Equal(t, int64(2), f.stored(t, o.ID).Version, "a refused change writes nothing")
 
 	processOrder(t, f, o.ID, "task-1")
-	assert.Equal(t, int64(3), f.stored(t, o.ID).Version, "processing changes processed_at: a new version")
+	require.Equal(t, int64(3), f.stored(t, o.ID).Version, "processing changes processed_at: a new version")
 	processOrder(t, f, o.ID, "task-1")
 	processOrder(t, f, o.ID, "task-2")
-	assert.Equal(t, int64(3), f.stored(t, o.ID).Version, "a redelivered or second task changes nothing")
+	require.Equal(t, int64(3), f.stored(t, o.ID).Version, "a redelivered or second task changes nothing")
 
 	got, err := f.svc.Get(t.Context(), owner, o.ID)
 	require.NoError(t, err)
-	assert.Equal(t, int64(3), got.Version)
+	require.Equal(t, int64(3), got.Version)
 }
 
 func TestUpdateStatusIf(t *testing.T) {
@@ -105,14 +104,14 @@ func TestUpdateStatusIf(t *testing.T) {
 			if tc.want != nil {
 				require.ErrorIs(t, err, tc.want)
 				row := f.stored(t, o.ID)
-				assert.Equal(t, o.Status, row.Status, "nothing changed")
-				assert.Equal(t, o.Version, row.Version, "nothing changed")
+				require.Equal(t, o.Status, row.Status, "nothing changed")
+				require.Equal(t, o.Version, row.Version, "nothing changed")
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tc.to, got.Status)
-			assert.Equal(t, o.Version+1, got.Version)
-			assert.Equal(t, got.Version, f.stored(t, o.ID).Version)
+			require.Equal(t, tc.to, got.Status)
+			require.Equal(t, o.Version+1, got.Version)
+			require.Equal(t, got.Version, f.stored(t, o.ID).Version)
 		})
 	}
 }
@@ -126,7 +125,7 @@ func TestUpdateStatusIfRequired(t *testing.T) {
 
 	_, err := svc.UpdateStatus(t.Context(), owner, o.ID, StatusPaid)
 	require.ErrorIs(t, err, apperr.ErrPreconditionRequired)
-	assert.Equal(t, StatusPending, f.stored(t, o.ID).Status)
+	require.Equal(t, StatusPending, f.stored(t, o.ID).Status)
 	_, err = svc.UpdateStatusIf(t.Context(), owner, o.ID, StatusPaid, &Precondition{Any: true})
 	require.NoError(t, err)
 }
@@ -160,8 +159,8 @@ func TestConcurrentPatchesWithOneIfMatch(t *testing.T) {
 			}
 			require.ErrorIs(t, err, apperr.ErrPreconditionFailed, "round %d", round)
 		}
-		assert.Equal(t, 1, applied, "round %d", round)
-		assert.Equal(t, int64(2), f.stored(t, o.ID).Version, "round %d", round)
+		require.Equal(t, 1, applied, "round %d", round)
+		require.Equal(t, int64(2), f.stored(t, o.ID).Version, "round %d", round)
 	}
-	assert.EqualValues(t, 20, outboxEvents(t, f), "10 new_order and 10 order_status_changed events: one change per order")
+	require.EqualValues(t, 20, outboxEvents(t, f), "10 new_order and 10 order_status_changed events: one change per order")
 }

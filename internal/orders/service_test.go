@@ -12,13 +12,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testdb"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 // fixture is a Service on its own migrated database.
@@ -76,43 +75,43 @@ func TestServiceCreateAndGet(t *testing.T) {
 	items := []Item{item(42, 3, "0.1"), item(7, 1, "0.2")}
 	created, err := f.svc.Create(ctx, owner, items)
 	require.NoError(t, err)
-	assert.Equal(t, uuid.Version(7), created.ID.Version())
-	assert.Equal(t, owner, created.UserID)
-	assert.Equal(t, items, created.Items)
-	assert.Equal(t, "0.5", created.TotalPrice.String())
-	assert.Equal(t, StatusPending, created.Status)
-	assert.WithinDuration(t, time.Now(), created.CreatedAt, time.Minute)
-	assert.True(t, created.UpdatedAt.Equal(created.CreatedAt))
-	assert.Nil(t, created.ProcessedAt)
+	require.Equal(t, uuid.Version(7), created.ID.Version())
+	require.Equal(t, owner, created.UserID)
+	require.Equal(t, items, created.Items)
+	require.Equal(t, "0.5", created.TotalPrice.String())
+	require.Equal(t, StatusPending, created.Status)
+	require.WithinDuration(t, time.Now(), created.CreatedAt, time.Minute)
+	require.True(t, created.UpdatedAt.Equal(created.CreatedAt))
+	require.Nil(t, created.ProcessedAt)
 
 	t.Run("owner reads it back", func(t *testing.T) {
 		got, err := f.svc.Get(ctx, owner, created.ID)
 		require.NoError(t, err)
-		assert.Equal(t, created.ID, got.ID)
-		assert.Equal(t, items, got.Items)
-		assert.Equal(t, created.TotalPrice, got.TotalPrice)
-		assert.Equal(t, StatusPending, got.Status)
-		assert.True(t, created.CreatedAt.Equal(got.CreatedAt))
-		assert.True(t, created.UpdatedAt.Equal(got.UpdatedAt))
-		assert.Nil(t, got.ProcessedAt)
+		require.Equal(t, created.ID, got.ID)
+		require.Equal(t, items, got.Items)
+		require.Equal(t, created.TotalPrice, got.TotalPrice)
+		require.Equal(t, StatusPending, got.Status)
+		require.True(t, created.CreatedAt.Equal(got.CreatedAt))
+		require.True(t, created.UpdatedAt.Equal(got.UpdatedAt))
+		require.Nil(t, got.ProcessedAt)
 	})
 
 	t.Run("stored exactly", func(t *testing.T) {
 		row := f.stored(t, created.ID)
-		assert.Equal(t, "0.5", row.TotalPrice.String())
+		require.Equal(t, "0.5", row.TotalPrice.String())
 		var stored []map[string]json.Number
 		dec := json.NewDecoder(bytes.NewReader(row.Items))
 		dec.UseNumber()
 		require.NoError(t, dec.Decode(&stored))
 		require.Len(t, stored, 2)
-		assert.Equal(t, json.Number("0.1"), stored[0]["price"], "price kept as a plain decimal: %s", row.Items)
-		assert.Equal(t, json.Number("0.2"), stored[1]["price"])
+		require.Equal(t, json.Number("0.1"), stored[0]["price"], "price kept as a plain decimal: %s", row.Items)
+		require.Equal(t, json.Number("0.2"), stored[1]["price"])
 	})
 
 	t.Run("another user is forbidden", func(t *testing.T) {
 		_, err := f.svc.Get(ctx, other, created.ID)
 		require.ErrorIs(t, err, apperr.ErrForbidden)
-		assert.NotErrorIs(t, err, apperr.ErrNotFound)
+		require.NotErrorIs(t, err, apperr.ErrNotFound)
 	})
 
 	t.Run("unknown id is not found", func(t *testing.T) {
@@ -143,15 +142,15 @@ func TestServiceCreateInvalid(t *testing.T) {
 			_, err := f.svc.Create(t.Context(), owner, tt.items)
 			require.ErrorIs(t, err, apperr.ErrInvalid)
 			var verr *apperr.ValidationError
-			require.True(t, errors.As(err, &verr))
+			require.ErrorAs(t, err, &verr)
 			require.NotEmpty(t, verr.Fields)
-			assert.Equal(t, tt.field, verr.Fields[0].Field)
+			require.Equal(t, tt.field, verr.Fields[0].Field)
 		})
 	}
 
 	page, err := f.svc.List(t.Context(), owner, owner, ListQuery{Limit: 100})
 	require.NoError(t, err)
-	assert.Empty(t, page.Orders, "an invalid order must not be stored")
+	require.Empty(t, page.Orders, "an invalid order must not be stored")
 }
 
 func TestServiceCreateUnknownUser(t *testing.T) {
@@ -159,7 +158,7 @@ func TestServiceCreateUnknownUser(t *testing.T) {
 	f := newFixture(t)
 	_, err := f.svc.Create(t.Context(), 987654321, []Item{item(1, 1, "1")})
 	require.Error(t, err, "the users foreign key must refuse an order of nobody")
-	assert.NotErrorIs(t, err, apperr.ErrInvalid)
+	require.NotErrorIs(t, err, apperr.ErrInvalid)
 }
 
 func TestServiceUpdateStatus(t *testing.T) {
@@ -193,27 +192,27 @@ func TestServiceUpdateStatus(t *testing.T) {
 				switch {
 				case from == to: // no-op: succeeds, changes nothing
 					require.NoError(t, err)
-					assert.Equal(t, from, got.Status)
-					assert.Equal(t, from, after.Status)
-					assert.True(t, beforeRow.UpdatedAt.Equal(after.UpdatedAt), "updated_at moved on a no-op")
-					assert.True(t, beforeRow.UpdatedAt.Equal(got.UpdatedAt))
+					require.Equal(t, from, got.Status)
+					require.Equal(t, from, after.Status)
+					require.True(t, beforeRow.UpdatedAt.Equal(after.UpdatedAt), "updated_at moved on a no-op")
+					require.True(t, beforeRow.UpdatedAt.Equal(got.UpdatedAt))
 				case allowed[[2]Status{from, to}]:
 					require.NoError(t, err)
-					assert.Equal(t, to, got.Status)
-					assert.Equal(t, to, after.Status)
-					assert.True(t, after.UpdatedAt.After(beforeRow.UpdatedAt), "updated_at %s not after %s", after.UpdatedAt, beforeRow.UpdatedAt)
-					assert.True(t, after.UpdatedAt.Equal(got.UpdatedAt))
-					assert.True(t, after.CreatedAt.Equal(beforeRow.CreatedAt))
-					assert.Equal(t, before.Items, got.Items)
-					assert.Equal(t, before.TotalPrice, got.TotalPrice)
+					require.Equal(t, to, got.Status)
+					require.Equal(t, to, after.Status)
+					require.True(t, after.UpdatedAt.After(beforeRow.UpdatedAt), "updated_at %s not after %s", after.UpdatedAt, beforeRow.UpdatedAt)
+					require.True(t, after.UpdatedAt.Equal(got.UpdatedAt))
+					require.True(t, after.CreatedAt.Equal(beforeRow.CreatedAt))
+					require.Equal(t, before.Items, got.Items)
+					require.Equal(t, before.TotalPrice, got.TotalPrice)
 				default:
 					require.ErrorIs(t, err, apperr.ErrConflict)
 					var conflict *apperr.ConflictError
-					require.True(t, errors.As(err, &conflict))
-					assert.Contains(t, conflict.Detail, string(from))
-					assert.Contains(t, conflict.Detail, string(to))
-					assert.Equal(t, from, after.Status, "a refused change must not apply")
-					assert.True(t, beforeRow.UpdatedAt.Equal(after.UpdatedAt))
+					require.ErrorAs(t, err, &conflict)
+					require.Contains(t, conflict.Detail, string(from))
+					require.Contains(t, conflict.Detail, string(to))
+					require.Equal(t, from, after.Status, "a refused change must not apply")
+					require.True(t, beforeRow.UpdatedAt.Equal(after.UpdatedAt))
 				}
 			})
 		}
@@ -252,12 +251,12 @@ func TestServiceUpdateStatusErrors(t *testing.T) {
 			_, err := f.svc.UpdateStatus(t.Context(), tt.caller, id, tt.status)
 			require.ErrorIs(t, err, tt.want)
 			after := f.stored(t, o.ID)
-			assert.Equal(t, StatusPending, after.Status)
-			assert.True(t, o.UpdatedAt.Equal(after.UpdatedAt))
+			require.Equal(t, StatusPending, after.Status)
+			require.True(t, o.UpdatedAt.Equal(after.UpdatedAt))
 			if errors.Is(tt.want, apperr.ErrInvalid) {
 				var verr *apperr.ValidationError
-				require.True(t, errors.As(err, &verr))
-				assert.Equal(t, "body.status", verr.Fields[0].Field)
+				require.ErrorAs(t, err, &verr)
+				require.Equal(t, "body.status", verr.Fields[0].Field)
 			}
 		})
 	}
@@ -329,8 +328,8 @@ func TestServiceListPagination(t *testing.T) {
 		t.Run(fmt.Sprintf("limit %d", tt.limit), func(t *testing.T) {
 			t.Parallel()
 			got, sizes := walk(t, f.svc, owner, ListQuery{Limit: tt.limit})
-			assert.Equal(t, tt.sizes, sizes)
-			assert.Equal(t, ids(want), ids(got), "newest first, each order once, only the owner's")
+			require.Equal(t, tt.sizes, sizes)
+			require.Equal(t, ids(want), ids(got), "newest first, each order once, only the owner's")
 		})
 	}
 }
@@ -359,7 +358,7 @@ func TestServiceListSameCreatedAt(t *testing.T) {
 
 	for _, limit := range []int{1, 2, 4} {
 		got, _ := walk(t, f.svc, owner, ListQuery{Limit: limit})
-		assert.Equal(t, ids(want), ids(got), "limit %d", limit)
+		require.Equal(t, ids(want), ids(got), "limit %d", limit)
 	}
 }
 
@@ -382,7 +381,7 @@ func TestServiceListCursorIsStable(t *testing.T) {
 	// next page continues where the previous one ended.
 	f.order(t, owner)
 	rest, _ := walk(t, f.svc, owner, ListQuery{Limit: 2, Cursor: first.Next})
-	assert.Equal(t, ids(want), ids(append(first.Orders, rest...)))
+	require.Equal(t, ids(want), ids(append(first.Orders, rest...)))
 }
 
 func TestServiceListStatusFilter(t *testing.T) {
@@ -408,9 +407,9 @@ func TestServiceListStatusFilter(t *testing.T) {
 			want := slices.Clone(byStatus[status])
 			slices.SortFunc(want, byNewest)
 			got, _ := walk(t, f.svc, owner, ListQuery{Limit: 2, Status: &status})
-			assert.Equal(t, ids(want), ids(got))
+			require.Equal(t, ids(want), ids(got))
 			for _, o := range got {
-				assert.Equal(t, status, o.Status)
+				require.Equal(t, status, o.Status)
 			}
 		})
 	}
@@ -418,7 +417,7 @@ func TestServiceListStatusFilter(t *testing.T) {
 	t.Run("no filter", func(t *testing.T) {
 		t.Parallel()
 		got, _ := walk(t, f.svc, owner, ListQuery{Limit: 3})
-		assert.Len(t, got, 7)
+		require.Len(t, got, 7)
 	})
 
 	t.Run("no match is an empty page", func(t *testing.T) {
@@ -426,9 +425,9 @@ func TestServiceListStatusFilter(t *testing.T) {
 		fresh := f.user(t)
 		page, err := f.svc.List(t.Context(), fresh, fresh, ListQuery{Limit: 10})
 		require.NoError(t, err)
-		assert.NotNil(t, page.Orders, "an empty list, not null")
-		assert.Empty(t, page.Orders)
-		assert.Empty(t, page.Next)
+		require.NotNil(t, page.Orders, "an empty list, not null")
+		require.Empty(t, page.Orders)
+		require.Empty(t, page.Next)
 	})
 }
 

@@ -3,7 +3,7 @@ package orders
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCanTransition(t *testing.T) {
@@ -33,11 +33,11 @@ func TestCanTransition(t *testing.T) {
 		{StatusCanceled, StatusShipped, false},
 		{StatusCanceled, StatusCanceled, false},
 	}
-	assert.Len(t, tests, len(allStatuses())*len(allStatuses()))
+	require.Len(t, tests, len(allStatuses())*len(allStatuses()))
 	for _, tt := range tests {
 		t.Run(string(tt.from)+"->"+string(tt.to), func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tt.want, CanTransition(tt.from, tt.to))
+			require.Equal(t, tt.want, CanTransition(tt.from, tt.to))
 		})
 	}
 }
@@ -46,7 +46,7 @@ func TestFinalStatuses(t *testing.T) {
 	t.Parallel()
 	for _, final := range []Status{StatusShipped, StatusCanceled} {
 		for _, to := range allStatuses() {
-			assert.False(t, CanTransition(final, to), "%s is final but may move to %s", final, to)
+			require.False(t, CanTransition(final, to), "%s is final but may move to %s", final, to)
 		}
 	}
 }
@@ -54,9 +54,9 @@ func TestFinalStatuses(t *testing.T) {
 func TestCanTransitionUnknownStatus(t *testing.T) {
 	t.Parallel()
 	for _, s := range allStatuses() {
-		assert.False(t, CanTransition("LOST", s))
-		assert.False(t, CanTransition(s, "LOST"))
-		assert.False(t, CanTransition(s, ""))
+		require.False(t, CanTransition("LOST", s))
+		require.False(t, CanTransition(s, "LOST"))
+		require.False(t, CanTransition(s, ""))
 	}
 }
 
@@ -74,7 +74,7 @@ func TestSourcesOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.to), func(t *testing.T) {
 			t.Parallel()
-			assert.ElementsMatch(t, tt.want, sourcesOf(tt.to))
+			require.ElementsMatch(t, tt.want, sourcesOf(tt.to))
 		})
 	}
 }

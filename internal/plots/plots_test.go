@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/plots"
@@ -51,14 +50,14 @@ func TestChaosTimelineNextToItsResult(t *testing.T) {
 	path := place(t, "chaos.json")
 	svgPath, err := plots.WriteNextTo(path)
 	require.NoError(t, err)
-	assert.Equal(t, filepath.Join(filepath.Dir(path), "chaos.svg"), svgPath)
+	require.Equal(t, filepath.Join(filepath.Dir(path), "chaos.svg"), svgPath)
 	svg := readSVG(t, svgPath)
 	for _, want := range []string{
 		"RabbitMQ application stopped", "PostgreSQL stopped and started", // each fault window labelled
 		"orders waiting", "requests answered", "orders processed", "5xx", "no answer",
 		"seconds since the load started", "chaos run (fixture plan)",
 	} {
-		assert.Contains(t, svg, want)
+		require.Contains(t, svg, want)
 	}
 }
 
@@ -70,7 +69,7 @@ func TestChaosTimelinePanels(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, tl.Panels, 3, "backlog, throughput, errors")
 	require.Len(t, tl.Faults, 2)
-	assert.Equal(t, plots.Fault{Label: "PostgreSQL stopped and started", Start: 7, Down: 7.2, Up: 9}, tl.Faults[1])
+	require.Equal(t, plots.Fault{Label: "PostgreSQL stopped and started", Start: 7, Down: 7.2, Up: 9}, tl.Faults[1])
 
 	// A result from before the per-second counts draws the backlog alone.
 	old, err := plots.ChaosTimeline([]byte(`{"plan":{"name":"full"},"windows":[{"fault":"Redis shut down","start_s":1,"down_s":1,"up_s":3}],
@@ -79,7 +78,7 @@ func TestChaosTimelinePanels(t *testing.T) {
 	require.Len(t, old.Panels, 1)
 	var buf bytes.Buffer
 	require.NoError(t, old.WriteSVG(&buf))
-	assert.Contains(t, buf.String(), "Redis shut down")
+	require.Contains(t, buf.String(), "Redis shut down")
 
 	_, err = plots.ChaosTimeline([]byte(`{"windows":[],"audit":{}}`))
 	require.Error(t, err, "nothing to draw")
@@ -92,14 +91,14 @@ func TestBenchChartNextToItsResult(t *testing.T) {
 	require.NoError(t, err)
 	svg := readSVG(t, svgPath)
 	for _, want := range []string{"get_cached", "create", "login", "9538", "p50", "p99.9", "requests per second", "latency (ms, log scale)"} {
-		assert.Contains(t, svg, want)
+		require.Contains(t, svg, want)
 	}
 
 	title, workloads, err := plots.BenchWorkloads([]byte(`{"plan":{"name":"quick"},"medians":{"b":{"rps":2},"a":{"rps":1,"p50_ms":0}}}`))
 	require.NoError(t, err)
-	assert.Contains(t, title, "quick plan")
+	require.Contains(t, title, "quick plan")
 	require.Len(t, workloads, 2)
-	assert.Equal(t, []string{"a", "b"}, []string{workloads[0].Name, workloads[1].Name}, "by name")
+	require.Equal(t, []string{"a", "b"}, []string{workloads[0].Name, workloads[1].Name}, "by name")
 	var buf bytes.Buffer
 	require.NoError(t, plots.WriteBenchSVG(&buf, title, workloads), "a zero latency is left out of the log scale, not a panic")
 }
@@ -112,7 +111,7 @@ func TestWriteNextToRejectsWhatItCannotDraw(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 		_, err := plots.WriteNextTo(path)
 		require.Error(t, err, name)
-		assert.NoFileExists(t, filepath.Join(dir, name[:len(name)-len(".json")]+".svg"))
+		require.NoFileExists(t, filepath.Join(dir, name[:len(name)-len(".json")]+".svg"))
 	}
 	_, err := plots.WriteNextTo(filepath.Join(dir, "absent.json"))
 	require.Error(t, err)

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // TestBudgetsSharedOnCluster: on a 3-master Redis Cluster, three API
@@ -49,9 +48,9 @@ func TestBudgetsSharedOnCluster(t *testing.T) {
 	}
 	wg.Wait()
 	for s := range subjects {
-		assert.Equal(t, int64(10), allowed[s].Load(), "subject s%d: one budget across the instances", s)
+		require.Equal(t, int64(10), allowed[s].Load(), "subject s%d: one budget across the instances", s)
 	}
 	for _, l := range instances {
-		assert.False(t, l.fallback.Load(), "every decision was made in Redis, none in process")
+		require.False(t, l.fallback.Load(), "every decision was made in Redis, none in process")
 	}
 }

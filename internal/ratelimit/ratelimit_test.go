@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/cache"
-	"github.com/ordersvc/orders/internal/testlog"
-	"github.com/ordersvc/orders/internal/testredis"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 
 // newLimiter returns a Limiter with its own Redis connection on url.
@@ -42,22 +41,22 @@ func TestAllowSpendsTheBurstThenRefuses(t *testing.T) {
 			for i := range 5 {
 				r := l.Allow(t.Context(), "burst", name, rate)
 				require.True(t, r.Allowed, "request %d", i+1)
-				assert.Equal(t, 5, r.Limit)
-				assert.Equal(t, 4-i, r.Remaining, "request %d", i+1)
-				assert.Zero(t, r.RetryAfter)
-				assert.InDelta(t, float64(2*(i+1))*float64(time.Second), float64(r.ResetAfter), float64(time.Second),
+				require.Equal(t, 5, r.Limit)
+				require.Equal(t, 4-i, r.Remaining, "request %d", i+1)
+				require.Zero(t, r.RetryAfter)
+				require.InDelta(t, float64(2*(i+1))*float64(time.Second), float64(r.ResetAfter), float64(time.Second),
 					"each request adds one emission interval (2s) to refill")
 			}
 			r := l.Allow(t.Context(), "burst", name, rate)
 			require.False(t, r.Allowed, "the sixth request within the period")
-			assert.Zero(t, r.Remaining)
-			assert.InDelta(t, float64(2*time.Second), float64(r.RetryAfter), float64(time.Second), "the next slot is one interval away")
-			assert.InDelta(t, float64(10*time.Second), float64(r.ResetAfter), float64(time.Second))
+			require.Zero(t, r.Remaining)
+			require.InDelta(t, float64(2*time.Second), float64(r.RetryAfter), float64(time.Second), "the next slot is one interval away")
+			require.InDelta(t, float64(10*time.Second), float64(r.ResetAfter), float64(time.Second))
 
 			other := l.Allow(t.Context(), "burst", name+"-other", rate)
-			assert.True(t, other.Allowed, "budgets are per subject")
+			require.True(t, other.Allowed, "budgets are per subject")
 			otherBucket := l.Allow(t.Context(), "other-bucket", name, rate)
-			assert.True(t, otherBucket.Allowed, "and per bucket")
+			require.True(t, otherBucket.Allowed, "and per bucket")
 		})
 	}
 }
@@ -74,7 +73,7 @@ func TestAllowRefillsEvenly(t *testing.T) {
 	time.Sleep(denied.RetryAfter + 20*time.Millisecond)
 	again := l.Allow(t.Context(), "refill", "a", rate)
 	require.True(t, again.Allowed, "one slot is back after Retry-After")
-	assert.Equal(t, 0, again.Remaining)
+	require.Equal(t, 0, again.Remaining)
 }
 
 // TestInstancesShareOneBudget: limiters with their own Redis connections (as
@@ -103,7 +102,7 @@ func TestInstancesShareOneBudget(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.Equal(t, 30, allowed, "100 concurrent requests over two instances against one budget of 30")
+	require.Equal(t, 30, allowed, "100 concurrent requests over two instances against one budget of 30")
 }
 
 func TestFallbackIsEnforcedAndLoggedOnce(t *testing.T) {
@@ -116,8 +115,8 @@ func TestFallbackIsEnforcedAndLoggedOnce(t *testing.T) {
 			allowed++
 		}
 	}
-	assert.Equal(t, 3, allowed, "without Redis the limit still holds: never unlimited")
-	assert.Len(t, logs.Find("rate limiting falls back to in-process budgets (per instance) while redis is unavailable"), 1)
+	require.Equal(t, 3, allowed, "without Redis the limit still holds: never unlimited")
+	require.Len(t, logs.Find("rate limiting falls back to in-process budgets (per instance) while redis is unavailable"), 1)
 }
 
 func TestLocalForgetsFullBudgets(t *testing.T) {
@@ -131,18 +130,18 @@ func TestLocalForgetsFullBudgets(t *testing.T) {
 	require.Len(t, l.tats, pruneEvery-1)
 	now = now.Add(2 * time.Second) // every budget is full again
 	l.allow("one-more", interval, interval*10, 10)
-	assert.Len(t, l.tats, 1, "the sweep dropped the keys that carry no state")
+	require.Len(t, l.tats, 1, "the sweep dropped the keys that carry no state")
 }
 
 func TestSubjectHidesTheValue(t *testing.T) {
 	t.Parallel()
 	a := Subject("Alice@Example.com ")
-	assert.Equal(t, a, Subject("alice@example.com"), "case and spaces do not make a new budget")
-	assert.Equal(t, a, Subject("ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "neither do full-width letters, which log in to the same account")
-	assert.Equal(t, a, Subject("Ａlice@example.com"), "nor one full-width letter")
-	assert.NotContains(t, a, "alice")
-	assert.Len(t, a, 32)
-	assert.NotEqual(t, a, Subject("bob@example.com"))
+	require.Equal(t, a, Subject("alice@example.com"), "case and spaces do not make a new budget")
+	require.Equal(t, a, Subject("ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "neither do full-width letters, which log in to the same account")
+	require.Equal(t, a, Subject("Ａlice@example.com"), "nor one full-width letter")
+	require.NotContains(t, a, "alice")
+	require.Len(t, a, 32)
+	require.NotEqual(t, a, Subject("bob@example.com"))
 }
 
 func TestHugeBudgetsDoNotBreak(t *testing.T) {
@@ -157,7 +156,7 @@ func TestHugeBudgetsDoNotBreak(t *testing.T) {
 			for range 100 {
 				r := l.Allow(t.Context(), "huge", name, rate)
 				require.True(t, r.Allowed)
-				assert.Equal(t, rate.Limit, r.Limit)
+				require.Equal(t, rate.Limit, r.Limit)
 			}
 		})
 	}

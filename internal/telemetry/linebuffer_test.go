@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,7 +45,7 @@ func TestLineBufferBatchesUntilTheNextFlush(t *testing.T) {
 	out.mu.Lock()
 	writes := out.writes
 	out.mu.Unlock()
-	assert.Less(t, writes, 10, "fewer writes than lines")
+	require.Less(t, writes, 10, "fewer writes than lines")
 }
 
 func TestLineBufferKeepsOrderAndLosesNothing(t *testing.T) {
@@ -55,10 +54,10 @@ func TestLineBufferKeepsOrderAndLosesNothing(t *testing.T) {
 	b := NewLineBuffer(out, 256, time.Hour) // only a full buffer, a direct line or Close writes
 	_, err := b.Buffered().Write([]byte("request 1\n"))
 	require.NoError(t, err)
-	assert.Empty(t, out.String(), "a buffered line waits")
+	require.Empty(t, out.String(), "a buffered line waits")
 	_, err = b.Write([]byte("error\n"))
 	require.NoError(t, err)
-	assert.Equal(t, "request 1\nerror\n", out.String(), "a direct line goes out at once, after what was pending")
+	require.Equal(t, "request 1\nerror\n", out.String(), "a direct line goes out at once, after what was pending")
 
 	const writers, lines = 8, 500
 	var wg sync.WaitGroup
@@ -90,5 +89,5 @@ func TestLineBufferKeepsOrderAndLosesNothing(t *testing.T) {
 			require.True(t, seen[fmt.Sprintf("w%d-%d", w, i)], "line w%d-%d lost", w, i)
 		}
 	}
-	assert.Equal(t, []string{"last before shutdown", "after close"}, got[len(got)-2:], "Close wrote what was pending")
+	require.Equal(t, []string{"last before shutdown", "after close"}, got[len(got)-2:], "Close wrote what was pending")
 }

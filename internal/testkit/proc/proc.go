@@ -20,7 +20,7 @@ import (
 
 	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/sdnotify"
-	"github.com/ordersvc/orders/internal/testlog"
+	"github.com/ordersvc/orders/internal/testkit/testlog"
 )
 
 // DefaultReadyTimeout bounds the wait for READY=1 unless a Spec says otherwise.

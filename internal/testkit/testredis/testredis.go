@@ -16,7 +16,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/ordersvc/orders/internal/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // URL is the Redis the tests use; TEST_REDIS_URL overrides the local default.

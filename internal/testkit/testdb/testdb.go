@@ -21,7 +21,7 @@ import (
 
 	dbfiles "github.com/ordersvc/orders/db"
 	"github.com/ordersvc/orders/internal/database"
-	"github.com/ordersvc/orders/internal/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // AdminURL is the database the harness connects to for CREATE/DROP DATABASE.

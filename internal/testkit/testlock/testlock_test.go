@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,7 +57,7 @@ func TestExclusiveWaitsHoldingNothing(t *testing.T) {
 				close(took)
 			}()
 			time.Sleep(200 * time.Millisecond)
-			assert.True(t, free(t, first), "the first lock is free while the second is busy")
+			require.True(t, free(t, first), "the first lock is free while the second is busy")
 			select {
 			case <-took:
 				t.Fatal("Exclusive returned while another test held the lock shared")
@@ -70,12 +69,12 @@ func TestExclusiveWaitsHoldingNothing(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Exclusive did not take the locks once they were free")
 			}
-			assert.False(t, free(t, first))
-			assert.False(t, free(t, second))
+			require.False(t, free(t, first))
+			require.False(t, free(t, second))
 		})
 	})
-	assert.True(t, free(t, first), "released when the test ended")
-	assert.True(t, free(t, second), "released when the test ended")
+	require.True(t, free(t, first), "released when the test ended")
+	require.True(t, free(t, second), "released when the test ended")
 }
 
 // TestHolderMayAskAgain: a test holding a lock exclusively may take it again,
@@ -95,5 +94,5 @@ func TestHolderMayAskAgain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the holder waited for itself")
 	}
-	assert.False(t, free(t, name))
+	require.False(t, free(t, name))
 }

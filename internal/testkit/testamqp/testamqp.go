@@ -16,7 +16,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersvc/orders/internal/messaging"
-	"github.com/ordersvc/orders/internal/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // URL is the broker the tests use; TEST_AMQP_URL overrides the local default.

@@ -3,7 +3,6 @@ package testlog
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,13 +13,13 @@ func TestLineSplitAcrossWrites(t *testing.T) {
 	s := NewSink()
 	_, err := s.Write([]byte(`{"msg":"first"}` + "\n" + `{"msg":"sec`))
 	require.NoError(t, err)
-	assert.Len(t, s.Records(), 1, "the unfinished line waits for its end")
+	require.Len(t, s.Records(), 1, "the unfinished line waits for its end")
 	_, err = s.Write([]byte(`ond","n":2}` + "\n"))
 	require.NoError(t, err)
 	records := s.Records()
 	require.Len(t, records, 2)
-	assert.Equal(t, "second", records[1]["msg"])
-	assert.Len(t, s.Find("second"), 1)
+	require.Equal(t, "second", records[1]["msg"])
+	require.Len(t, s.Find("second"), 1)
 }
 
 // TestTextLines: LOG_FORMAT=text lines are records too, quoted values

@@ -3,6 +3,7 @@ package testhttp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,23 +14,33 @@ import (
 // Get fetches url, requires 200 and returns the body.
 func Get(t testing.TB, url string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	body, err := Fetch(context.Background(), url)
 	if err != nil {
 		t.Fatalf("testhttp: %v", err)
 	}
+	return body
+}
+
+// Fetch is Get for goroutines other than the test's, where a failure is
+// reported (t.Errorf) rather than required.
+func Fetch(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("testhttp: GET %s: %v", url, err)
+		return "", fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("testhttp: read %s: %v", url, err)
+		return "", fmt.Errorf("read %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("testhttp: GET %s: status %d: %s", url, resp.StatusCode, b)
+		return "", fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, b)
 	}
-	return string(b)
+	return string(b), nil
 }
 
 // Metric reads the value of one series (name and labels, as exposed) from a

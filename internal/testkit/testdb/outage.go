@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordersvc/orders/internal/testlock"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // Outage returns the URL of a fresh database for a test that will stop
