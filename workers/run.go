@@ -27,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := telemetry.NewLogger(stdout, cfg.LogLevel)
-	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL}
+	topo := messaging.Topology{Namespace: cfg.AMQPNamespace, URL: cfg.AMQPURL, QueueType: cfg.AMQPQueueType}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
@@ -51,6 +51,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := metrics.NewRegistry(pool)
 	m := newWorkerMetrics(reg, db.New(pool))
 	wlog := messaging.Logger(logger)
+	// A queue of another type (AMQP_QUEUE_TYPE changed on a namespace in
+	// use) stops the start here, with the migration in the message.
+	if err := topo.DeclareQueues(); err != nil {
+		return err
+	}
 	router, closeRouter, err := newRouter(cfg, topo, pool, m, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {
@@ -95,7 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		slog.Int("forwarders", cfg.OutboxForwarders),
 		slog.Int("process_concurrency", cfg.ProcessConcurrency),
 		slog.Int("start_processing_concurrency", cfg.StartConcurrency),
-		slog.String("amqp_namespace", cfg.AMQPNamespace))
+		slog.String("amqp_namespace", cfg.AMQPNamespace),
+		slog.String("amqp_queue_type", cfg.AMQPQueueType))
 
 	pending := map[string]chan error{"router": routerDone, "forwarders": forwardDone}
 	var errs []error

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // Config is the configuration shared by the server and the workers.
@@ -73,6 +76,7 @@ type Config struct {
 	// Workers process.
 	WorkersHTTPAddr     string
 	AMQPNamespace       string
+	AMQPQueueType       string
 	OutboxForwarders    int
 	OutboxBatchSize     int
 	OutboxPollInterval  time.Duration
@@ -106,7 +110,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:          r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		DatabaseMaxConns:     r.positiveInt("DATABASE_MAX_CONNS", 16),
 		RedisURL:             r.url("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		AMQPURL:              r.url("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		AMQPURL:              r.brokers("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
 		JWTSecret:            []byte(getenv("JWT_SECRET")),
 		JWTTTL:               r.duration("JWT_TTL", 30*time.Minute),
 		JWTIssuer:            r.str("JWT_ISSUER", "orders-api"),
@@ -140,6 +144,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 		WorkersHTTPAddr:     r.str("WORKERS_HTTP_ADDR", ":8081"),
 		AMQPNamespace:       r.name("AMQP_NAMESPACE", "orders"),
+		AMQPQueueType:       r.oneOf("AMQP_QUEUE_TYPE", messaging.ClassicQueues, messaging.QuorumQueues),
 		OutboxForwarders:    r.positiveInt("OUTBOX_FORWARDERS", 8),
 		OutboxBatchSize:     r.positiveInt("OUTBOX_BATCH_SIZE", 100),
 		OutboxPollInterval:  r.duration("OUTBOX_POLL_INTERVAL", 20*time.Millisecond),
@@ -225,6 +230,26 @@ func (r *reader) url(name, def string) string {
 	// without "//", which rueidis silently turns into localhost:6379.
 	if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Opaque != "" {
 		r.fail(name, "must be a URL such as scheme://host:port/..., got %q", redact(v))
+	}
+	return v
+}
+
+// brokers reads AMQP_URL: one broker URL or several, comma-separated (see
+// messaging.ParseBrokers).
+func (r *reader) brokers(name, def string) string {
+	v := r.str(name, def)
+	if _, err := messaging.ParseBrokers(v); err != nil {
+		r.fail(name, "%v", err)
+	}
+	return v
+}
+
+// oneOf reads a value that must be one of allowed; the first is the default.
+func (r *reader) oneOf(name string, allowed ...string) string {
+	v := r.str(name, allowed[0])
+	if !slices.Contains(allowed, v) {
+		r.fail(name, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+		return allowed[0]
 	}
 	return v
 }
