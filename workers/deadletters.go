@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -62,7 +63,11 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 			case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey,
 				messaging.DeadLetterHandlerKey:
 			default:
-				headers[k] = v
+				// The broker's own headers (x-death, x-delivery-count on a
+				// letter a quorum queue parked) stay with the letter.
+				if !strings.HasPrefix(k, "x-") {
+					headers[k] = v
+				}
 			}
 		}
 		// Straight to the route's queue through the default exchange: an

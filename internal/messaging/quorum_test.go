@@ -155,3 +155,38 @@ func TestSeveralBrokersTriedInTurn(t *testing.T) {
 	_, err = topo.Dial()
 	require.Error(t, err, "no broker answers")
 }
+
+// A message a quorum queue redelivers carries x-delivery-count, an integer
+// header: the subscriber still hands it to its handler.
+func TestRedeliveredQuorumMessageIsConsumed(t *testing.T) {
+	t.Parallel()
+	topo := testamqp.Namespace(t)
+	topo.QueueType = messaging.QuorumQueues
+	require.NoError(t, topo.DeclareQueues())
+	task := messaging.RouteOf(messaging.ProcessOrderHandler)
+	conn, err := topo.Dial()
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	require.NoError(t, ch.Publish("", topo.Queue(task), false, false, amqp091.Publishing{
+		DeliveryMode: amqp091.Persistent, Headers: amqp091.Table{amqp.DefaultMessageUUIDHeaderKey: "m1"}, Body: []byte(`{}`)}))
+	require.Eventually(t, func() bool {
+		d, ok, err := ch.Get(topo.Queue(task), false)
+		return err == nil && ok && d.Nack(false, true) == nil
+	}, 10*time.Second, 10*time.Millisecond)
+
+	sub, err := amqp.NewSubscriber(topo.Subscriber(task), watermill.NopLogger{})
+	require.NoError(t, err)
+	defer sub.Close()
+	msgs, err := sub.Subscribe(t.Context(), task.Topic)
+	require.NoError(t, err)
+	select {
+	case msg := <-msgs:
+		require.Equal(t, "m1", msg.UUID)
+		require.Equal(t, "1", msg.Metadata.Get("x-delivery-count"))
+		msg.Ack()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the redelivered message never reached the subscriber")
+	}
+}

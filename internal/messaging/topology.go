@@ -173,6 +173,7 @@ func (t Topology) Exchanges() []string {
 
 func (t Topology) withConfirms(cfg amqp.Config, channels int) amqp.Config {
 	cfg.Connection = t.connection()
+	cfg.Marshaler = marshaler{}
 	cfg.Publish.ConfirmDelivery = true
 	// Pooled channels let several publishes wait for their confirms at once;
 	// without a pool every publish would also open and close a channel.
