@@ -49,7 +49,7 @@ func TestClassicAcceptsQueuesDeclaredWithoutArguments(t *testing.T) {
 	topo := testamqp.Namespace(t)
 	conn, err := topo.Dial()
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	for _, q := range topo.Queues() {
@@ -70,7 +70,7 @@ func TestQuorumDeliveryLimitDeadLettersOnce(t *testing.T) {
 	require.NoError(t, topo.DeclareQueues())
 	conn, err := topo.Dial()
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	task := messaging.RouteOf(messaging.ProcessOrderHandler)
@@ -143,10 +143,10 @@ func TestSeveralBrokersTriedInTurn(t *testing.T) {
 
 	pub, err := amqp.NewPublisher(topo.Tasks(1), watermill.NopLogger{})
 	require.NoError(t, err)
-	defer pub.Close()
+	defer func() { _ = pub.Close() }()
 	sub, err := amqp.NewSubscriber(topo.Subscriber(messaging.DeadLetters), watermill.NopLogger{})
 	require.NoError(t, err)
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 	require.NoError(t, sub.SubscribeInitialize(messaging.DeadLetters.Topic))
 	require.NoError(t, pub.Publish(messaging.DeadLetters.Topic, message.NewMessage("m1", []byte("x"))))
 	require.Equal(t, 1, testamqp.QueueDepth(t, topo.Queue(messaging.DeadLetters)))
@@ -166,7 +166,7 @@ func TestRedeliveredQuorumMessageIsConsumed(t *testing.T) {
 	task := messaging.RouteOf(messaging.ProcessOrderHandler)
 	conn, err := topo.Dial()
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	require.NoError(t, ch.Publish("", topo.Queue(task), false, false, amqp091.Publishing{
@@ -178,7 +178,7 @@ func TestRedeliveredQuorumMessageIsConsumed(t *testing.T) {
 
 	sub, err := amqp.NewSubscriber(topo.Subscriber(task), watermill.NopLogger{})
 	require.NoError(t, err)
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 	msgs, err := sub.Subscribe(t.Context(), task.Topic)
 	require.NoError(t, err)
 	select {

@@ -1,10 +1,12 @@
 package testamqp
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -70,8 +72,8 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	must(t, os.WriteFile(filepath.Join(home, ".erlang.cookie"), []byte(strings.ToUpper(hex.EncodeToString(cookie))), 0o400))
 	envFile := filepath.Join(dir, "rabbitmq-env.conf")
 	plugins := filepath.Join(dir, "enabled_plugins")
-	must(t, os.WriteFile(envFile, nil, 0o644))
-	must(t, os.WriteFile(plugins, nil, 0o644))
+	must(t, os.WriteFile(envFile, nil, 0o600))
+	must(t, os.WriteFile(plugins, nil, 0o600))
 	c.env = append(os.Environ(), "HOME="+home,
 		// Not /etc/rabbitmq/rabbitmq-env.conf: it names the shared node.
 		"RABBITMQ_CONF_ENV_FILE="+envFile,
@@ -82,7 +84,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		must(t, os.MkdirAll(filepath.Join(node.dir, "mnesia"), 0o755))
 		must(t, os.MkdirAll(filepath.Join(node.dir, "log"), 0o755))
 		must(t, os.WriteFile(filepath.Join(node.dir, "rabbitmq.conf"),
-			fmt.Appendf(nil, "listeners.tcp.1 = 127.0.0.1:%d\n", node.AMQPPort), 0o644))
+			fmt.Appendf(nil, "listeners.tcp.1 = 127.0.0.1:%d\n", node.AMQPPort), 0o600))
 		c.Nodes = append(c.Nodes, node)
 	}
 	if os.Geteuid() == 0 {
@@ -115,26 +117,38 @@ func must(t testing.TB, err error) {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	must(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
 func rabbitmqUser(t testing.TB) *syscall.Credential {
 	u, err := user.Lookup("rabbitmq")
 	must(t, err)
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	must(t, err)
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	must(t, err)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
 
+// chownAll hands the cluster's files to the nodes' user: the directory
+// tree is ours, made just now, so a walk meets no one else's links.
 func chownAll(dir string, uid, gid int) error {
-	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return err
+	}
+	return fs.WalkDir(root.FS(), ".", func(path string, _ fs.DirEntry, err error) error {
+		if err != nil || path == "." {
 			return err
 		}
-		return os.Lchown(path, uid, gid)
+		return root.Lchown(path, uid, gid)
 	})
 }
 
