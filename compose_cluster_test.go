@@ -146,7 +146,7 @@ func TestComposeCluster(t *testing.T) {
 			pooled, err := url.Parse(env["DATABASE_URL"])
 			require.NoError(t, err)
 			require.Equal(t, "pgbouncer", pooled.Hostname(), "%s goes through PgBouncer", svc)
-			require.Contains(t, []string{"exec", "simple_protocol"}, pooled.Query().Get("default_query_exec_mode"),
+			require.Equal(t, "cache_describe", pooled.Query().Get("default_query_exec_mode"),
 				"%s: pgx must not use named prepared statements behind a transaction pooler", svc)
 			direct, err := url.Parse(env["MIGRATION_DATABASE_URL"])
 			require.NoError(t, err)

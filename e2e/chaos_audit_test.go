@@ -229,7 +229,7 @@ func auditOrders(t *testing.T, pool *pgxpool.Pool, topo messaging.Topology, star
 			a.LoggedTwice++
 		}
 	}
-	a.DeadLetters = testamqp.QueueDepth(t, topo.Queue(messaging.DeadLetters))
+	a.DeadLetters = testamqp.QueueDepthAt(t, topo, topo.Queue(messaging.DeadLetters))
 	return a
 }
 

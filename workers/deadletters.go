@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -41,7 +42,7 @@ type DeadLetter struct {
 // are fetched without ack and return to the queue when the channel closes.
 func listDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Writer) error {
 	return withDeadLetters(ctx, topo, func(_ *amqp091.Channel, d amqp091.Delivery) error {
-		return json.NewEncoder(stdout).Encode(describe(d))
+		return json.NewEncoder(stdout).Encode(describe(topo, d))
 	}, false)
 }
 
@@ -51,7 +52,7 @@ func listDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Wri
 func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.Writer) error {
 	replayed := 0
 	err := withDeadLetters(ctx, topo, func(ch *amqp091.Channel, d amqp091.Delivery) error {
-		dl := describe(d)
+		dl := describe(topo, d)
 		route, ok := topo.Table().Lookup(dl.Handler)
 		if !ok || route.Topic != dl.Topic {
 			return fmt.Errorf("dead letter %s names no known route (topic %q, handler %q); left in the queue", dl.MessageID, dl.Topic, dl.Handler)
@@ -62,7 +63,11 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 			case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey,
 				messaging.DeadLetterHandlerKey:
 			default:
-				headers[k] = v
+				// The broker's own headers (x-death, x-delivery-count on a
+				// letter a quorum queue parked) stay with the letter.
+				if !strings.HasPrefix(k, "x-") {
+					headers[k] = v
+				}
 			}
 		}
 		// Straight to the route's queue through the default exchange: an
@@ -96,7 +101,7 @@ func replayDeadLetters(ctx context.Context, topo messaging.Topology, stdout io.W
 // workers run is parked anew, and is not replayed a second time by the
 // same command.
 func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp091.Channel, amqp091.Delivery) error, confirms bool) error {
-	conn, err := amqp091.Dial(topo.URL)
+	conn, err := topo.Dial()
 	if err != nil {
 		return fmt.Errorf("connect to AMQP_URL: %w", err)
 	}
@@ -135,7 +140,7 @@ func withDeadLetters(ctx context.Context, topo messaging.Topology, fn func(*amqp
 	return nil
 }
 
-func describe(d amqp091.Delivery) DeadLetter {
+func describe(topo messaging.Topology, d amqp091.Delivery) DeadLetter {
 	header := func(k string) string {
 		if v, ok := d.Headers[k].(string); ok {
 			return v
@@ -153,6 +158,16 @@ func describe(d amqp091.Delivery) DeadLetter {
 	// has a single consumer.
 	if consumers := messaging.Consumers(dl.Topic); dl.Handler == "" && len(consumers) == 1 {
 		dl.Handler = consumers[0].Handler
+	}
+	// A letter the broker parked (a quorum queue's delivery limit) names
+	// the queue it came from.
+	if queue := header("x-first-death-queue"); dl.Handler == "" && queue != "" {
+		for _, r := range messaging.Routes {
+			if topo.Queue(r) == queue {
+				dl.Topic, dl.Handler = r.Topic, r.Handler
+				dl.Reason = fmt.Sprintf("RabbitMQ: %s (delivered %d times without an ack)", header("x-first-death-reason"), messaging.DeliveryLimit+1)
+			}
+		}
 	}
 	if json.Valid(d.Body) {
 		dl.Payload = d.Body

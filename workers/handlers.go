@@ -79,10 +79,41 @@ func (h startProcessing) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	task.SetContext(ctx)
 	telemetry.Inject(ctx, task) // the task continues the event's trace
-	if err := h.tasks.Publish(h.topic, task); err != nil {
+	if err := publishWithin(h.tasks, h.topic, task, taskConfirmTimeout); err != nil {
 		return fmt.Errorf("order %s: %w: %w", event.OrderID, errTaskNotPublished, err)
 	}
 	return nil
+}
+
+// taskConfirmTimeout bounds the wait for the broker's confirm of a task. A
+// quorum queue confirms once a majority of its nodes has the message, so
+// while it elects a new leader, or has lost its majority, a confirm can take
+// long or never come on a channel that stays open.
+const taskConfirmTimeout = 5 * time.Second
+
+// errConfirmTimeout: the broker did not confirm a task in time; it may still
+// deliver it, and the retry publishes the same task id again, which the
+// task handler's inbox recognises.
+var errConfirmTimeout = errors.New("no confirm from RabbitMQ in time")
+
+// publishWithin publishes msg and waits for its confirm at most d.
+// Watermill's publisher waits for the confirm with no deadline, so the
+// publish runs aside; one given up on still holds its pooled channel until
+// the broker confirms or the connection closes. It does not also end with
+// the event's context: in TestShutdownRequeuesTheTaskInHand that context
+// was cancelled while the publish was under way, and the error handed the
+// event back for a redelivery, over and over (cause not yet understood).
+func publishWithin(pub message.Publisher, topic string, msg *message.Message, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- pub.Publish(topic, msg) }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("%w (%s)", errConfirmTimeout, d)
+	}
 }
 
 // logStatusChange consumes order_status_changed events. It gives the topic a

@@ -68,6 +68,7 @@ func (e *env) startRun(entry process.Run, overrides map[string]string) *workersP
 		"DATABASE_URL":           e.dbURL,
 		"AMQP_URL":               e.topo.URL,
 		"AMQP_NAMESPACE":         e.topo.Namespace,
+		"AMQP_QUEUE_TYPE":        e.topo.QueueType,
 		"WORKERS_HTTP_ADDR":      "127.0.0.1:0",
 		"PROCESS_ORDER_DURATION": "10ms",
 		"PROCESS_CONCURRENCY":    "4",

@@ -203,7 +203,8 @@ func countLogs(w *workersProc, msg, orderID string) int {
 }
 
 func (e *env) getenv() func(string) string {
-	vars := map[string]string{"DATABASE_URL": e.dbURL, "AMQP_URL": e.topo.URL, "AMQP_NAMESPACE": e.topo.Namespace}
+	vars := map[string]string{"DATABASE_URL": e.dbURL, "AMQP_URL": e.topo.URL, "AMQP_NAMESPACE": e.topo.Namespace,
+		"AMQP_QUEUE_TYPE": e.topo.QueueType}
 	return func(k string) string { return vars[k] }
 }
 

@@ -40,7 +40,7 @@ func runRoutes(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := logging.New(stdout, cfg.LogLevel, cfg.LogFormat)
-	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL, Routes: routes}
+	topo := messaging.Topology{Namespace: cfg.AMQP.Namespace, URL: cfg.AMQP.URL, QueueType: cfg.AMQP.QueueType, Routes: routes}
 
 	if len(args) > 0 {
 		return runCommand(ctx, args, topo, stdout)
@@ -65,6 +65,11 @@ func runRoutes(ctx context.Context, args []string, getenv func(string) string, s
 	reg := metrics.NewRegistry(pool)
 	m := newWorkerMetrics(reg, db.New(pool), routes)
 	wlog := messaging.Logger(logger)
+	// A queue of another type (AMQP_QUEUE_TYPE changed on a namespace in
+	// use) stops the start here, with the migration in the message.
+	if err := topo.DeclareQueues(); err != nil {
+		return err
+	}
 	router, closeRouter, err := newRouter(cfg, topo, bound, pool, m, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
 )
 
 // Shared is what both processes read.
@@ -120,8 +121,9 @@ type Workers struct {
 
 // AMQP is the RabbitMQ connection and the prefix of every exchange and queue.
 type AMQP struct {
-	URL       string
+	URL       string // one broker, or several comma-separated, tried in turn
 	Namespace string
+	QueueType string // messaging.ClassicQueues or messaging.QuorumQueues
 }
 
 // Outbox paces the forwarders that move outbox rows to RabbitMQ.
@@ -218,8 +220,9 @@ func LoadWorkers(getenv func(string) string) (Workers, error) {
 		Shared:   loadShared(r),
 		HTTPAddr: get(r, "WORKERS_HTTP_ADDR", parseString),
 		AMQP: AMQP{
-			URL:       get(r, "AMQP_URL", parseURL),
+			URL:       get(r, "AMQP_URL", parseBrokers),
 			Namespace: get(r, "AMQP_NAMESPACE", parseName),
+			QueueType: get(r, "AMQP_QUEUE_TYPE", parseQueueType),
 		},
 		Outbox: Outbox{
 			Forwarders:   get(r, "OUTBOX_FORWARDERS", parsePositiveInt),

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ordersvc/orders/internal/messaging"
 )
 
 // reader collects every invalid variable, so that one start reports them all.
@@ -98,6 +100,23 @@ func parseLogFormat(v string) (string, error) {
 		return f, nil
 	}
 	return "", fmt.Errorf("must be json or text (unset: text on a terminal, JSON otherwise), got %q", v)
+}
+
+// parseBrokers reads AMQP_URL: one broker URL or several, comma-separated
+// (see messaging.ParseBrokers).
+func parseBrokers(v string) (string, error) {
+	if _, err := messaging.ParseBrokers(v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func parseQueueType(v string) (string, error) {
+	switch f := strings.ToLower(v); f {
+	case messaging.ClassicQueues, messaging.QuorumQueues:
+		return f, nil
+	}
+	return "", fmt.Errorf("must be %s or %s, got %q", messaging.ClassicQueues, messaging.QuorumQueues, v)
 }
 
 func parseDuration(v string) (time.Duration, error) {

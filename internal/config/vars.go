@@ -175,7 +175,11 @@ var Vars = []Var{
 	{Name: "WORKERS_HTTP_ADDR", Process: ProcessWorkers, Default: ":8081",
 		Doc: "workers status endpoint (`/health`, `/ready`, `/outbox`, `/metrics`)"},
 	{Name: "AMQP_URL", Process: ProcessWorkers, Default: "amqp://guest:guest@127.0.0.1:5672/", //nolint:gosec // RabbitMQ's local default account, not a secret
-		Doc: "RabbitMQ URL (event bus and task queue)"},
+		Doc: "RabbitMQ URL (event bus and task queue); several brokers of one cluster comma-separated (`amqp://u:p@h1:5672/,amqp://u:p@h2:5672/`), tried in turn on every (re)connect"},
+	{Name: "AMQP_QUEUE_TYPE", Process: ProcessWorkers, Default: "classic",
+		Doc: "`classic` or `quorum`: the type of every queue. Quorum queues are replicated on a RabbitMQ cluster (see " +
+			"[Scaling out](#scaling-out)); a queue cannot change type in place, so changing it on a namespace in use stops the " +
+			"workers at start with the migration to follow (a new `AMQP_NAMESPACE`, the old workers draining the old queues)"},
 	{Name: "AMQP_NAMESPACE", Process: ProcessWorkers, Default: "orders",
 		Doc: "prefix of every RabbitMQ exchange and queue (deployments sharing a broker differ here)"},
 	{Name: "OUTBOX_FORWARDERS", Process: ProcessWorkers, Default: "8",

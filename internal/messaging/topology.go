@@ -21,7 +21,12 @@ import (
 // Messages are persistent and every publish waits for the broker's confirm.
 type Topology struct {
 	Namespace string
-	URL       string
+	// URL is AMQP_URL: one broker, or several (comma-separated) tried in
+	// turn; see ParseBrokers.
+	URL string
+	// QueueType is AMQP_QUEUE_TYPE, the type of every queue: QuorumQueues
+	// or ClassicQueues (the default when empty).
+	QueueType string
 	// Routes are the routes the namespace serves; nil is the package's
 	// Routes. A test extends a copy to run a route of its own.
 	Routes Table
@@ -34,6 +39,28 @@ func (t Topology) Table() Table {
 	}
 	return t.Routes
 }
+
+// The queue types (AMQP_QUEUE_TYPE).
+const (
+	// ClassicQueues live on one node: fast, and lost with it (RabbitMQ 4
+	// removed classic mirroring).
+	ClassicQueues = "classic"
+	// QuorumQueues are replicated on a majority of the cluster's nodes
+	// (Raft): they survive the loss of a minority.
+	QuorumQueues = "quorum"
+)
+
+// DeliveryLimit is the quorum queues' delivery limit (x-delivery-limit): how
+// many times the broker hands a message out without an ack before it
+// dead-letters it to the dead-letter queue. It is a backstop, not the retry
+// policy: the workers retry a failed message within one delivery
+// (HANDLER_MAX_RETRIES) and park it in the dead-letter queue themselves, so
+// a delivery ends without their ack or reject only when a workers process
+// dies or loses its connection, or shuts down, holding it. Twenty such
+// endings (RabbitMQ 4's own default) are enough for restarts and
+// failovers, and stop a message that crashes every process taking it from
+// going round forever.
+const DeliveryLimit = 20
 
 // DeadLetterHandlerKey is the metadata (AMQP header) naming the route
 // handler that parked a dead letter: the poison queue's own handler header
@@ -73,11 +100,28 @@ func (t Topology) RoutingKey(r Route) string {
 }
 
 // QueueArguments are the arguments every declaration of r's queue passes
-// (the workers' subscribers through Subscriber, the dead-letter commands):
-// the broker refuses to declare a queue again with other arguments. Classic
-// queues need none; the queue type (x-queue-type), a delivery limit and
-// broker-side dead-lettering belong here.
-func (t Topology) QueueArguments(Route) amqp091.Table { return nil }
+// (the workers' subscribers through Subscriber, CheckQueues, the dead-letter
+// commands): the broker refuses to declare a queue again with other
+// arguments. Classic queues need none. A route's quorum queue has the
+// delivery limit, and dead-letters what exceeds it to the dead-letter queue
+// at least once (the broker keeps the message until the dead-letter queue
+// has confirmed it, which needs overflow reject-publish). The dead-letter
+// queue has no limit: `workers dlq list` hands every letter back unacked.
+func (t Topology) QueueArguments(r Route) amqp091.Table {
+	if t.QueueType != QuorumQueues {
+		return nil
+	}
+	args := amqp091.Table{"x-queue-type": QuorumQueues}
+	if r == DeadLetters {
+		return args
+	}
+	args["x-delivery-limit"] = DeliveryLimit
+	args["x-dead-letter-exchange"] = ""
+	args["x-dead-letter-routing-key"] = t.Queue(DeadLetters)
+	args["x-dead-letter-strategy"] = "at-least-once"
+	args["x-overflow"] = "reject-publish"
+	return args
+}
 
 // Subscriber returns the config for consuming r as its handler, or, for
 // DeadLetters, for declaring its queue.
@@ -94,14 +138,14 @@ func (t Topology) Subscriber(r Route) amqp.Config {
 // handler. Publishers of events are the forwarders, each with a channel of its
 // own (forwarder.PipelinedPublisher), so there is no channel pool.
 func (t Topology) Events(handler string) amqp.Config {
-	cfg := amqp.NewDurablePubSubConfig(t.URL, func(topic string) string { return t.EventQueue(topic, handler) })
+	cfg := amqp.NewDurablePubSubConfig("", func(topic string) string { return t.EventQueue(topic, handler) })
 	cfg.Exchange.GenerateName = t.Name
 	// Event handlers are quick: a few messages waiting at each consumer
 	// spare it the broker round trip between its ack and the next delivery.
 	// Tasks keep Watermill's prefetch of 1, so a long task never holds
 	// others back while another consumer is free.
 	cfg.Consume.Qos.PrefetchCount = eventPrefetch
-	return withConfirms(cfg, 0)
+	return t.withConfirms(cfg, 0)
 }
 
 // eventPrefetch is how many event messages RabbitMQ hands each consumer
@@ -110,10 +154,10 @@ const eventPrefetch = 4
 
 // Tasks returns the config for the task queue and the dead-letter queue.
 func (t Topology) Tasks(channels int) amqp.Config {
-	cfg := amqp.NewDurableQueueConfig(t.URL)
+	cfg := amqp.NewDurableQueueConfig("")
 	cfg.Queue.GenerateName = t.Name
 	cfg.Publish.GenerateRoutingKey = t.Name
-	return withConfirms(cfg, channels)
+	return t.withConfirms(cfg, channels)
 }
 
 // Queues lists every queue of the namespace: the routes' and the dead letters'.
@@ -139,7 +183,9 @@ func (t Topology) Exchanges() []string {
 	return exchanges
 }
 
-func withConfirms(cfg amqp.Config, channels int) amqp.Config {
+func (t Topology) withConfirms(cfg amqp.Config, channels int) amqp.Config {
+	cfg.Connection = t.connection()
+	cfg.Marshaler = marshaler{}
 	cfg.Publish.ConfirmDelivery = true
 	// Pooled channels let several publishes wait for their confirms at once;
 	// without a pool every publish would also open and close a channel.
@@ -150,7 +196,7 @@ func withConfirms(cfg amqp.Config, channels int) amqp.Config {
 // Delete removes every queue and exchange of the namespace, messages
 // included: for tests and benchmarks that made a namespace of their own.
 func (t Topology) Delete() error {
-	conn, err := amqp091.Dial(t.URL)
+	conn, err := t.Dial()
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,14 @@ func rabbitmqctl(t testing.TB, args ...string) {
 // QueueDepth returns the number of ready messages in queue.
 func QueueDepth(t testing.TB, queue string) int {
 	t.Helper()
-	conn, err := amqp091.Dial(URL())
+	return QueueDepthAt(t, messaging.Topology{URL: URL()}, queue)
+}
+
+// QueueDepthAt returns the number of ready messages in queue on topo's
+// brokers (a Cluster's, say).
+func QueueDepthAt(t testing.TB, topo messaging.Topology, queue string) int {
+	t.Helper()
+	conn, err := topo.Dial()
 	if err != nil {
 		t.Fatalf("testamqp: dial: %v", err)
 	}
