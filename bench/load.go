@@ -24,6 +24,9 @@ type Result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	P999ms      float64 `json:"p999_ms"`
+	// APICPUms is the CPU time (user + system, from /proc) the API process
+	// serving the workload spent per answered request; 0 for a ceiling.
+	APICPUms float64 `json:"api_cpu_ms_per_request,omitempty"`
 }
 
 // closedLoop runs fn from `concurrency` goroutines, each issuing the next

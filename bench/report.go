@@ -27,6 +27,7 @@ func targets(r *Report) []Target {
 		{Name: "create with Idempotency-Key vs without", Want: ">= 0.9", Got: r.Ratios["create_keyed/create"], Unit: "x", Met: r.Ratios["create_keyed/create"] >= 0.9},
 		{Name: "pipeline backlog growth at full create rate", Want: "<= 2% of rate", Got: growth, Unit: "orders/s", Met: flat},
 		{Name: "commit -> processed p99 at half load", Want: "<= 100", Got: half.CommitToProcP99, Unit: "ms", Met: half.CommitToProcP99 > 0 && half.CommitToProcP99 <= 100},
+		{Name: "API CPU per create", Want: "<= 0.2", Got: r.Medians["create"].APICPUms, Unit: "ms", Met: r.Medians["create"].APICPUms > 0 && r.Medians["create"].APICPUms <= 0.2},
 		{Name: "API RSS under load", Want: "<= 64", Got: r.RSSMiB["api"], Unit: "MiB", Met: r.RSSMiB["api"] > 0 && r.RSSMiB["api"] <= 64},
 	}
 }
@@ -53,7 +54,7 @@ func backlogGrowth(p PipelineResult) float64 {
 
 func printReport(r *Report) {
 	fmt.Printf("\nResults (%s mode, medians of %d round(s); %d CPUs, %s, %s)\n", r.Plan.Name, r.Plan.Rounds, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GoVersion)
-	fmt.Printf("%-16s %10s %9s %9s %9s %7s\n", "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors")
+	fmt.Printf("%-16s %10s %9s %9s %9s %7s %12s\n", "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "api cpu ms")
 	names := make([]string, 0, len(r.Medians))
 	for n := range r.Medians {
 		names = append(names, n)
@@ -61,7 +62,7 @@ func printReport(r *Report) {
 	slices.Sort(names)
 	for _, n := range names {
 		m := r.Medians[n]
-		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors)
+		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d %12.3f\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors, m.APICPUms)
 	}
 	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_redis %.2f (p99 %.2f), get_cached/ceiling_http %.2f, create_keyed/create %.2f, get_304/get_cached %.2f\n",
 		r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_redis"], r.Ratios["get_cached/ceiling_redis_p99"], r.Ratios["get_cached/ceiling_http"],

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,11 @@ func runBench(ctx context.Context, p plan, o options) error {
 			fmt.Fprintln(os.Stderr, "bench: settle:", err)
 		}
 		var stop func()
+		server := sys.api
+		if name == "get_uncached" {
+			server = sys.uncached
+		}
+		cpuBefore := procCPU(strconv.Itoa(server.Pid()))
 		if ours {
 			stop = sampleRSS(sys, rep.RSSMiB, name)
 			if profileDir != "" && len(rep.Runs[name]) == 0 {
@@ -121,8 +127,11 @@ func runBench(ctx context.Context, p plan, o options) error {
 		if stop != nil {
 			stop()
 		}
+		if ours && r.Requests > 0 {
+			r.APICPUms = (procCPU(strconv.Itoa(server.Pid())) - cpuBefore) * 1000 / float64(r.Requests)
+		}
 		rep.Runs[name] = append(rep.Runs[name], r)
-		fmt.Printf("  %-16s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", name, r.RPS, r.P50ms, r.P99ms, r.Errors)
+		fmt.Printf("  %-16s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  api cpu %.3f ms/req\n", name, r.RPS, r.P50ms, r.P99ms, r.Errors, r.APICPUms)
 	}
 	for round := 1; round <= p.Rounds; round++ {
 		fmt.Printf("round %d/%d\n", round, p.Rounds)
@@ -253,6 +262,7 @@ func medians(runs map[string][]Result) map[string]Result {
 		m.P50ms = pick(func(r Result) float64 { return r.P50ms })
 		m.P99ms = pick(func(r Result) float64 { return r.P99ms })
 		m.P999ms = pick(func(r Result) float64 { return r.P999ms })
+		m.APICPUms = pick(func(r Result) float64 { return r.APICPUms })
 		m.Errors = 0
 		for _, r := range rs {
 			m.Errors += r.Errors

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
 )
 
 // operationKey names an operation the way Echo routes it: the method and the
@@ -22,6 +23,19 @@ func contractOperations(spec *openapi3.T) map[operationKey]*openapi3.Operation {
 		}
 	}
 	return ops
+}
+
+// contractRoutes indexes the spec's operations as kin-openapi routes by Echo
+// route, so that the validator takes the operation of the route Echo matched.
+func contractRoutes(spec *openapi3.T) map[operationKey]*routers.Route {
+	out := map[operationKey]*routers.Route{}
+	for path, item := range spec.Paths.Map() {
+		route := echoRoute(path)
+		for method, op := range item.Operations() {
+			out[operationKey{method, route}] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return out
 }
 
 // echoRoute turns an OpenAPI path template into Echo's: {id} becomes :id.

@@ -115,7 +115,11 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	// within the contract's bounds, into the canonical copy the validator
 	// and the handler both read.
 	e.Use(newBodyGate(contractOperations(spec)).middleware)
-	e.Use(requestValidator(spec))
+	validator, err := requestValidator(spec)
+	if err != nil {
+		return nil, err
+	}
+	e.Use(validator)
 
 	api.RegisterHandlers(e, api.NewStrictHandler(srv, nil))
 	if err := authn.checkRoutes(e); err != nil {

@@ -7,11 +7,14 @@ import (
 	"mime"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/oapi-codegen/echo-middleware"
@@ -22,10 +25,17 @@ import (
 
 // requestValidator validates every request against openapi.yaml, including
 // its security requirements, which the authenticator has already met or
-// refused from the headers (see securityDecided).
-func requestValidator(spec *openapi3.T) echo.MiddlewareFunc {
+// refused from the headers (see securityDecided). It takes the operation
+// from the route Echo matched (see echoRoutedRequest) rather than matching
+// the path a second time.
+func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 	spec.Servers = nil // match on path only, whatever Host the request names
-	return echomw.OapiRequestValidatorWithOptions(spec, &echomw.Options{
+	fallback, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("route the contract's paths: %w", err)
+	}
+	routes := contractRoutes(spec)
+	options := &echomw.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
 			AuthenticationFunc: securityDecided,
@@ -37,18 +47,60 @@ func requestValidator(spec *openapi3.T) echo.MiddlewareFunc {
 				openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail)),
 			},
 		},
-		Skipper: func(c echo.Context) bool { return isOutsideContract(c.Request().URL.Path) },
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: "request does not match the contract", Internal: me}
 		},
-		ErrorHandler: func(_ echo.Context, err *echo.HTTPError) error {
-			var me openapi3.MultiError
-			if errors.As(err.Internal, &me) {
-				return classifyValidation(me)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if isOutsideContract(c.Request().URL.Path) {
+				return next(c)
 			}
-			return err // route not found (404) or method not allowed (405)
-		},
-	})
+			router := &echoRoutedRequest{c: c, routes: routes, fallback: fallback}
+			if err := echomw.ValidateRequestFromContext(c, router, options); err != nil {
+				var me openapi3.MultiError
+				if errors.As(err.Internal, &me) {
+					return classifyValidation(me)
+				}
+				return err // route not found (404) or method not allowed (405)
+			}
+			return next(c)
+		}
+	}, nil
+}
+
+// echoRoutedRequest is the validator's router for one request: the route
+// Echo matched, looked up in the contract's routes, with the parameters
+// Echo extracted. A request Echo matched to none of them (404, 405), or to
+// one with an empty parameter (the contract's paths have none), is matched
+// by kin-openapi's own router, whose answer names what is wrong.
+type echoRoutedRequest struct {
+	c        echo.Context
+	routes   map[operationKey]*routers.Route
+	fallback routers.Router
+}
+
+func (r *echoRoutedRequest) FindRoute(req *http.Request) (*routers.Route, map[string]string, error) {
+	route, ok := r.routes[operationKey{req.Method, r.c.Path()}]
+	if !ok {
+		return r.fallback.FindRoute(req)
+	}
+	names, values := r.c.ParamNames(), r.c.ParamValues()
+	params := make(map[string]string, len(names))
+	for i, name := range names {
+		if values[i] == "" {
+			return r.fallback.FindRoute(req)
+		}
+		// The validator unescapes what a router returns, as kin-openapi's
+		// routers match the escaped path; Echo's values are escaped only
+		// when the request's path had to be (URL.RawPath set).
+		v := values[i]
+		if req.URL.RawPath == "" {
+			v = url.PathEscape(v)
+		}
+		params[name] = v
+	}
+	return route, params, nil
 }
 
 // securityDecided is the validator's AuthenticationFunc. The authenticator

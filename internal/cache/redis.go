@@ -72,6 +72,12 @@ func Open(opts Options) (*Redis, error) {
 	// the old order (see Store).
 	ropt.DisableCache = true
 	ropt.Dialer.Timeout = time.Second
+	// rueidis gives each connection 0.5 MiB read and write buffers by
+	// default (4 pipelined connections: 4 MiB of heap); our commands and
+	// replies are a few KiB, and a larger one still passes through a
+	// smaller buffer.
+	ropt.ReadBufferEachConn = connBufferBytes
+	ropt.WriteBufferEachConn = connBufferBytes
 	// A connection that stops answering is dropped after this long (rueidis
 	// pings idle connections at the same interval).
 	ropt.ConnWriteTimeout = 3 * time.Second
@@ -103,6 +109,10 @@ func Open(opts Options) (*Redis, error) {
 	}
 	return r, nil
 }
+
+// connBufferBytes is the size of each Redis connection's read and write
+// buffer.
+const connBufferBytes = 64 << 10
 
 // errConfig marks a client rueidis refuses to make whatever Redis answers.
 var errConfig = errors.New("redis client configuration")
