@@ -46,7 +46,7 @@ func TestManyInstances(t *testing.T) {
 	topo := testamqp.Namespace(t)
 	sys := newSystem(t, testdb.New(t), topo, map[string]string{
 		"PROCESS_ORDER_DURATION": "5ms",
-		"DATABASE_MAX_CONNS":     "8", // five processes on one PostgreSQL shared with other tests
+		"DATABASE_MAX_CONNS":     "4", // five processes on one PostgreSQL shared with other tests
 		"RATE_LIMIT_AUTH":        "1000/1h",
 		"RATE_LIMIT_LOGIN_EMAIL": fmt.Sprintf("%d/1h", scaleLoginBudget),
 		"RATE_LIMIT_USER":        "1000000/1m",

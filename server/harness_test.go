@@ -90,6 +90,7 @@ func serverEnv(t testing.TB, env map[string]string) map[string]string {
 	}
 	vars := map[string]string{
 		"DATABASE_URL":           testdb.New(t),
+		"DATABASE_MAX_CONNS":     "8", // tests run side by side on one PostgreSQL (100 connections)
 		"JWT_SECRET":             testJWTSecret,
 		"HTTP_ADDR":              "127.0.0.1:0",
 		"LOG_LEVEL":              "debug",
