@@ -65,16 +65,9 @@ func TestEverythingClustered(t *testing.T) {
 	lb := newFailover(t, apis)
 	pool := openPool(t, dbURL) // the test's own reads: direct
 
-	// Orders for the stale-read checks, processed and cached before the load.
+	// Orders for the stale-read checks, processed before the load.
 	staleUser, staleAuth := sys.newUser()
-	var staleOrders []uuid.UUID
-	for range scaleStaleReads {
-		resp, err := sys.client.CreateOrderWithResponse(t.Context(), nil, oneItemOrder(), staleAuth)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
-		staleOrders = append(staleOrders, resp.JSON201.Id)
-	}
-	waitAllProcessed(t, pool, staleOrders, 60*time.Second)
+	staleOrders := processedOrders(t, sys, pool, staleAuth, scaleStaleReads)
 
 	load := &clusterLoad{t: t, lb: lb, statuses: map[string]int{}}
 	for range clients {
@@ -104,7 +97,7 @@ func TestEverythingClustered(t *testing.T) {
 	staleChecks := checkNoStaleReads(t, lb, staleUser, staleAuth, staleOrders)
 	redisGap := waitNoFallback(t, apis, redisKilled)
 	fallbacks := cacheReads(t, apis, "fallback") - fallbacksBefore
-	require.Equal(t, 1, promotedReplicas(t, redis), "the killed master's replica took over")
+	require.Equal(t, 1, redis.PromotedReplicas(t), "the killed master's replica took over")
 
 	// Its slots are served from the cache again: each of its orders read
 	// twice, no read falls back to PostgreSQL and the second ones are hits.
@@ -209,22 +202,6 @@ func waitNoFallback(t *testing.T, apis []*proc.Proc, since time.Time) time.Durat
 		}
 	}
 	return lastChange.Sub(since)
-}
-
-// promotedReplicas counts the cluster's replicas that are masters now.
-func promotedReplicas(t *testing.T, c *testredis.Cluster) int {
-	t.Helper()
-	promoted := 0
-	for _, n := range c.Replicas {
-		if m, err := n.Do(t, "ROLE"); err == nil {
-			if role, _ := m.ToArray(); len(role) > 0 {
-				if s, _ := role[0].ToString(); s == "master" {
-					promoted++
-				}
-			}
-		}
-	}
-	return promoted
 }
 
 // clusterLoad creates orders with an Idempotency-Key, reads orders back and
