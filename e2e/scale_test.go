@@ -65,14 +65,7 @@ func TestManyInstances(t *testing.T) {
 	// Orders for the stale-read checks, processed (only processed orders
 	// are cached) before the load starts.
 	staleUser, staleAuth := sys.newUser()
-	staleOrders := make([]uuid.UUID, 0, scaleStaleReads)
-	for range scaleStaleReads {
-		resp, err := sys.client.CreateOrderWithResponse(t.Context(), nil, oneItemOrder(), staleAuth)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
-		staleOrders = append(staleOrders, resp.JSON201.Id)
-	}
-	waitAllProcessed(t, pool, staleOrders, 60*time.Second)
+	staleOrders := processedOrders(t, sys, pool, staleAuth, scaleStaleReads)
 
 	users := make([]client.RequestEditorFn, scaleClients)
 	for i := range users {
@@ -133,6 +126,21 @@ func TestManyInstances(t *testing.T) {
 		processedAtKill-scaleStaleReads, *scaleOrders, processingGap(t, pool, workersKilled).Round(time.Millisecond), duplicates)
 	t.Logf("no stale read: %d changes made on one instance read back at once on the other, under the load, in %s (cache hits on the second instance: %.0f)",
 		staleChecks, staleTook.Round(time.Millisecond), hits)
+}
+
+// processedOrders creates n orders for the user of auth and waits until
+// every one is processed (only processed orders are cached).
+func processedOrders(t *testing.T, sys *system, pool *pgxpool.Pool, auth client.RequestEditorFn, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, 0, n)
+	for range n {
+		resp, err := sys.client.CreateOrderWithResponse(t.Context(), nil, oneItemOrder(), auth)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusCreated, resp.StatusCode(), string(resp.Body))
+		ids = append(ids, resp.JSON201.Id)
+	}
+	waitAllProcessed(t, pool, ids, 60*time.Second)
+	return ids
 }
 
 // failover sends each request to the API instances in turn; an instance that

@@ -40,17 +40,7 @@ func TestRedisClusterFailover(t *testing.T) {
 		victim.Kill(t)
 		return affected
 	})
-	promoted := 0
-	for _, n := range cluster.Replicas {
-		if m, err := n.Do(t, "ROLE"); err == nil {
-			if role, _ := m.ToArray(); len(role) > 0 {
-				if s, _ := role[0].ToString(); s == "master" {
-					promoted++
-				}
-			}
-		}
-	}
-	require.Equal(t, 1, promoted, "the killed master's replica took over")
+	require.Equal(t, 1, cluster.PromotedReplicas(t), "the killed master's replica took over")
 }
 
 // TestRedisSentinelFailover: the API on a Sentinel-managed master with one

@@ -253,6 +253,23 @@ func (c *Cluster) MasterOf(t testing.TB, key string) *Node {
 	return nil
 }
 
+// PromotedReplicas counts the replicas of the cluster's start that are
+// masters now (ROLE): one per master that failed over.
+func (c *Cluster) PromotedReplicas(t testing.TB) int {
+	t.Helper()
+	promoted := 0
+	for _, n := range c.Replicas {
+		if m, err := n.Do(t, "ROLE"); err == nil {
+			if role, _ := m.ToArray(); len(role) > 0 {
+				if s, _ := role[0].ToString(); s == "master" {
+					promoted++
+				}
+			}
+		}
+	}
+	return promoted
+}
+
 // Sentinel is a master, one replica and three sentinels of a test's own.
 type Sentinel struct {
 	Master, Replica *Node
