@@ -35,7 +35,7 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE for the API and the workers (repeatable), e.g. -env OUTBOX_FORWARDERS=8")
 	duration := flag.Duration("duration", 0, "length of each run (default: the mode's)")
 	rounds := flag.Int("rounds", 0, "rounds of each workload (default: the mode's); the figures are their medians")
-	only := flag.String("only", "", "comma-separated workloads to run (default all), e.g. -only create,pipeline")
+	only := flag.String("only", "", "comma-separated workloads to run (default all: the workloads, pipeline, wakeup, idle), e.g. -only create,pipeline")
 	flag.Parse()
 
 	if *ceiling != "" {
@@ -69,11 +69,15 @@ type plan struct {
 	Duration time.Duration `json:"duration_per_run"`
 	Rounds   int           `json:"rounds"`
 	Pipeline time.Duration `json:"pipeline_duration"`
+	// WakeupSamples is how many single orders follow a quiet spell; Idle
+	// is the window over which the idle system's transactions are counted.
+	WakeupSamples int           `json:"wakeup_samples"`
+	Idle          time.Duration `json:"idle_window"`
 }
 
 var (
-	quickPlan = plan{Name: "quick", Duration: 3 * time.Second, Rounds: 1, Pipeline: 8 * time.Second}
-	fullPlan  = plan{Name: "full", Duration: 10 * time.Second, Rounds: 3, Pipeline: 30 * time.Second}
+	quickPlan = plan{Name: "quick", Duration: 3 * time.Second, Rounds: 1, Pipeline: 8 * time.Second, WakeupSamples: 5, Idle: 10 * time.Second}
+	fullPlan  = plan{Name: "full", Duration: 10 * time.Second, Rounds: 3, Pipeline: 30 * time.Second, WakeupSamples: 9, Idle: 30 * time.Second}
 )
 
 // options are the command-line choices of a run.
