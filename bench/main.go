@@ -3,11 +3,12 @@
 // drives closed-loop load per workload, runs the ceilings (the same create
 // transaction straight through pgx; a bare Echo server returning a cached
 // GET's bytes) alternating with our runs, and measures the event pipeline at
-// half and full create rate. Results: a table on stdout and JSON under
+// half and full create rate, the first event after quiet spells and the
+// database transactions of the idle system. Results: a table on stdout and JSON under
 // bench/results/.
 //
 //	go run ./bench            full mode (several minutes)
-//	go run ./bench -quick     quick mode (under 2 minutes)
+//	go run ./bench -quick     quick mode (about 3 minutes)
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 	ceiling := flag.String("serve-ceiling", "", "internal: serve the HTTP ceiling with this body file")
 	ceilingRedis := flag.String("ceiling-redis", "", "internal: with -serve-ceiling, fetch the body from this Redis on every request")
 	ceilingKey := flag.String("ceiling-key", "", "internal: the Redis key of -ceiling-redis")
-	quick := flag.Bool("quick", false, "short runs (under 2 minutes in all)")
+	quick := flag.Bool("quick", false, "short runs (about 3 minutes in all)")
 	concurrency := flag.Int("c", 32, "concurrent clients per workload")
 	adminURL := flag.String("admin-url", envOr("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL URL allowed to CREATE DATABASE")
 	out := flag.String("out", "bench/results", "directory for the JSON results")

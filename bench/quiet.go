@@ -44,8 +44,10 @@ func wakeupRun(ctx context.Context, a *api, pool *pgxpool.Pool, n int) (WakeupRe
 		if err := a.createOrder(ctx, i, 0); err != nil {
 			return res, fmt.Errorf("wake-up sample %d: %w", i+1, err)
 		}
+		// A minute: long enough for a sample caught by a broker outage to
+		// count with its real, large figure instead of ending the run.
 		var lat []float64
-		for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait); {
+		for wait := time.Now().Add(time.Minute); time.Now().Before(wait); {
 			if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 				return res, err
 			}
