@@ -28,6 +28,8 @@ type Report struct {
 	Ratios    map[string]float64        `json:"ratios"`
 	RSSMiB    map[string]float64        `json:"max_rss_mib"`
 	Pipeline  map[string]PipelineResult `json:"pipeline"`
+	Wakeup    *WakeupResult             `json:"wakeup_after_quiet,omitempty"`
+	Idle      *IdleResult               `json:"idle,omitempty"`
 	Targets   []Target                  `json:"targets"`
 }
 
@@ -37,6 +39,10 @@ type Machine struct {
 	GoVersion string `json:"go"`
 	OS        string `json:"os"`
 	CPUModel  string `json:"cpu_model"`
+	// The load averages (1, 5, 15 min) at the start and at the end of the
+	// run: the machine may have been busy with other work.
+	LoadStart string `json:"load_average_start"`
+	LoadEnd   string `json:"load_average_end"`
 }
 
 // Target is one goal of the performance issue, met or not.
@@ -52,7 +58,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 	concurrency, profileDir := o.concurrency, o.profileDir
 	rep := &Report{
 		StartedAt: time.Now().UTC(), Plan: p,
-		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUModel: cpuModel()},
+		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUModel: cpuModel(), LoadStart: loadAverage()},
 		Runs:    map[string][]Result{}, RSSMiB: map[string]float64{}, Pipeline: map[string]PipelineResult{},
 	}
 	fmt.Printf("bench: %s mode, %d clients, %s per run, %d round(s)\n", p.Name, concurrency, p.Duration, p.Rounds)
@@ -160,11 +166,25 @@ func runBench(ctx context.Context, p plan, o options) error {
 		"get_304/get_cached":           ratio(rep.Medians["get_304"].RPS, rep.Medians["get_cached"].RPS),
 	}
 
+	if err := runPipeline(ctx, rep, a, sys, pool, p, o); err != nil {
+		return err
+	}
+	if err := runQuiet(ctx, rep, a, sys, pool, p, o); err != nil {
+		return err
+	}
+	rep.Machine.LoadEnd = loadAverage()
+	rep.Targets = targets(rep)
+	printReport(rep)
+	return writeReport(rep, o.outDir)
+}
+
+// runPipeline measures the event pipeline at half and at full create rate
+// (the create workload's median), and with creates as fast as the API answers.
+func runPipeline(ctx context.Context, rep *Report, a *api, sys *system, pool *pgxpool.Pool, p plan, o options) error {
+	concurrency := o.concurrency
 	maxRate := rep.Medians["create"].RPS
 	if !o.runs("pipeline") || maxRate == 0 {
-		rep.Targets = targets(rep)
-		printReport(rep)
-		return writeReport(rep, o.outDir)
+		return nil
 	}
 	for _, run := range []struct {
 		name string
@@ -186,9 +206,35 @@ func runBench(ctx context.Context, p plan, o options) error {
 		}
 		rep.Pipeline[run.name] = res
 	}
-	rep.Targets = targets(rep)
-	printReport(rep)
-	return writeReport(rep, o.outDir)
+	return nil
+}
+
+// runQuiet measures the system at rest: the first event after quiet spells
+// ("wakeup") and the database transactions of the idle system ("idle").
+func runQuiet(ctx context.Context, rep *Report, a *api, sys *system, pool *pgxpool.Pool, p plan, o options) error {
+	if o.runs("wakeup") {
+		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
+			return err
+		}
+		fmt.Printf("first event after %d quiet spells of %s\n", p.WakeupSamples, wakeupQuiet)
+		w, err := wakeupRun(ctx, a, pool, p.WakeupSamples)
+		if err != nil {
+			return fmt.Errorf("wake-up: %w", err)
+		}
+		rep.Wakeup = &w
+	}
+	if o.runs("idle") {
+		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
+			return err
+		}
+		fmt.Printf("idle system: database transactions over %s\n", p.Idle)
+		idle, err := idleRun(ctx, sys, p.Idle)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		rep.Idle = &idle
+	}
+	return nil
 }
 
 // sampleRSS records the largest RSS of the API and the workers until
