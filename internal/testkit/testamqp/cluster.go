@@ -1,13 +1,11 @@
 package testamqp
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,6 +20,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersvc/orders/internal/messaging"
+	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 
 // rabbitmqBin holds Debian's unwrapped scripts: /usr/sbin's wrappers switch
@@ -79,7 +78,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		"RABBITMQ_CONF_ENV_FILE="+envFile,
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+plugins)
 	for i := range n {
-		node := &Node{Name: fmt.Sprintf("rabbit-t%s%d@localhost", id, i+1), AMQPPort: freePort(t), distPort: freePort(t),
+		node := &Node{Name: fmt.Sprintf("rabbit-t%s%d@localhost", id, i+1), AMQPPort: ports.Free(t), distPort: ports.Free(t),
 			dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), exited: make(chan struct{})}
 		must(t, os.MkdirAll(filepath.Join(node.dir, "mnesia"), 0o755))
 		must(t, os.MkdirAll(filepath.Join(node.dir, "log"), 0o755))
@@ -114,13 +113,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatalf("testamqp: cluster: %v", err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	must(t, err)
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func rabbitmqUser(t testing.TB) *syscall.Credential {

@@ -3,13 +3,14 @@ package testdb
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 
 // Cluster is a PostgreSQL server of one test's own, on a free port, for the
@@ -41,7 +42,7 @@ func NewCluster(t testing.TB) *Cluster {
 		t.Fatalf("testdb: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	c := &Cluster{t: t, bin: bin, dir: dir, port: freePort(t)}
+	c := &Cluster{t: t, bin: bin, dir: dir, port: ports.Free(t)}
 	if os.Geteuid() == 0 {
 		chownToPostgres(t, dir)
 	}
@@ -100,14 +101,4 @@ func (c *Cluster) run(tool string, args ...string) {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
 		c.t.Fatalf("testdb: %s %s: %v\n%s\nserver log:\n%s", tool, strings.Join(args, " "), err, out, log)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	defer ln.Close() //nolint:errcheck // only its port number is wanted
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 
 // PgBouncerPath is Debian's PgBouncer, installed by .ci/install-pgbouncer.
@@ -53,7 +55,7 @@ func StartPgBouncer(t testing.TB, dbURL string, poolSize int) *PgBouncer {
 		t.Fatalf("testdb: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	b := &PgBouncer{t: t, dir: dir, port: freePort(t), dbName: strings.TrimPrefix(u.Path, "/"), user: u.User.Username()}
+	b := &PgBouncer{t: t, dir: dir, port: ports.Free(t), dbName: strings.TrimPrefix(u.Path, "/"), user: u.User.Username()}
 	// Trust on both sides, as the local PostgreSQL: the auth file only
 	// names the user PgBouncer lets in.
 	ini := fmt.Sprintf(`[databases]

@@ -3,7 +3,6 @@ package testredis
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 
 // Node is a redis-server (or sentinel) process of a test's own, on a free
@@ -76,7 +77,7 @@ func (n *Node) info(t testing.TB, section, field string) string {
 func startNode(t testing.TB, sentinel bool, args func(dir string) []string) *Node {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := ports.Free(t, 10000) // and its cluster bus port, +10000
 		dir := t.TempDir()
 		n := &Node{Port: port, Dir: dir, done: make(chan struct{})}
 		all := append([]string{}, args(dir)...)
@@ -119,30 +120,6 @@ func (n *Node) waitUp(within time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
-}
-
-// freePort returns a port from 20000-29999 that, and whose +10000 (a
-// cluster bus port), can be bound now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		port := 20000 + rand.IntN(10000) //nolint:gosec // not a secret
-		if bindable(port) && bindable(port+10000) {
-			return port
-		}
-	}
-	t.Fatal("testredis: no free port pair found")
-	return 0
-}
-
-func bindable(port int) bool {
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
 }
 
 // waitFor polls cond every 50 ms until it holds, failing t after 30 s.
