@@ -124,6 +124,21 @@ func (q *Queries) DeleteExpiredIdempotencyKeys(ctx context.Context, arg DeleteEx
 	return result.RowsAffected(), nil
 }
 
+const endKeyLockWait = `-- name: EndKeyLockWait :exec
+SELECT set_config('lock_timeout', reset_val, true) FROM pg_catalog.pg_settings WHERE name = 'lock_timeout'
+`
+
+// Gives the rest of the transaction back its usual lock_timeout (the
+// session's, as RESET would), once the key is ours: the bound set by
+// CreateOrderWithKey is for waiting on another request's key only. Kept, it
+// would also bound the commit, which waits for PostgreSQL's notification
+// lock when the outbox trigger notifies; under load that wait is not a stuck
+// request, and cutting it short would fail a create that did nothing wrong.
+func (q *Queries) EndKeyLockWait(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, endKeyLockWait)
+	return err
+}
+
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one
 SELECT fingerprint, order_id, response, expires_at
 FROM idempotency_keys

@@ -105,6 +105,12 @@ func validKey(key string) bool {
 func (s *Service) createWithKey(ctx context.Context, q *db.Queries, keyed db.CreateOrderWithKeyParams) (db.Order, *Order, error) {
 	for range 2 { // a second pass only after an expired record was removed
 		row, err := q.CreateOrderWithKey(ctx, keyed)
+		if err == nil {
+			if err := q.EndKeyLockWait(ctx); err != nil {
+				return db.Order{}, nil, fmt.Errorf("end the key's lock wait: %w", err)
+			}
+			return row, nil, nil
+		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return row, nil, keyError(err)
 		}

@@ -284,3 +284,34 @@ func mustJSON(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestCreateOnceBoundsOnlyTheKeyWait: the lock wait bounded by keyLockWait
+// is the wait for another request's key. A keyed create that holds its key
+// and then waits on another lock (the outbox table, here held by another
+// transaction for longer than keyLockWait; under load, PostgreSQL's
+// notification lock at commit) waits and succeeds instead of failing.
+func TestCreateOnceBoundsOnlyTheKeyWait(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice := f.user(t)
+	key := uuid.NewString()
+
+	tx, err := f.pool.Begin(t.Context())
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+	_, err = tx.Exec(t.Context(), "LOCK TABLE outbox_messages IN SHARE MODE")
+	require.NoError(t, err)
+	held := 2 * keyLockWait
+	go func() {
+		time.Sleep(held)
+		_ = tx.Rollback(context.Background())
+	}()
+
+	began := time.Now()
+	o, replayed, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
+	require.NoError(t, err, "a lock wait after the key is ours is not cut at keyLockWait")
+	require.False(t, replayed)
+	require.Equal(t, alice, o.UserID)
+	require.GreaterOrEqual(t, time.Since(began), held*9/10, "it waited for the outbox lock")
+	require.Equal(t, 1, countOrders(t, f, alice))
+}
