@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
-
 )
 
 // Shared is what both processes read.
