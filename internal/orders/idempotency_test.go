@@ -298,14 +298,16 @@ func TestCreateOnceBoundsOnlyTheKeyWait(t *testing.T) {
 
 	tx, err := f.pool.Begin(t.Context())
 	require.NoError(t, err)
-	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
 	_, err = tx.Exec(t.Context(), "LOCK TABLE outbox_messages IN SHARE MODE")
 	require.NoError(t, err)
 	held := 2 * keyLockWait
+	released := make(chan struct{})
 	go func() {
+		defer close(released)
 		time.Sleep(held)
 		_ = tx.Rollback(context.Background())
 	}()
+	t.Cleanup(func() { <-released })
 
 	began := time.Now()
 	o, replayed, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
