@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/services"
+	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // secret is in every URL the tests build; no message may show it.
@@ -132,7 +133,11 @@ func TestCheckReportsEachMissingService(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	// The defaults are this machine's running services.
+	// The defaults are this machine's running services; the outage tests
+	// stop them only while no test holds them shared.
+	for _, service := range []string{"postgres", "redis", "rabbitmq"} {
+		testlock.Shared(t, service)
+	}
 	svcs, err := services.FromEnv(getenvOf(nil))
 	require.NoError(t, err)
 	require.Empty(t, services.Check(ctx, svcs, 3*time.Second))
