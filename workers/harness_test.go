@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/database"
+	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/orders"
 	"github.com/ordersvc/orders/internal/process"
@@ -134,6 +137,21 @@ func (e *env) amqpChannel() *amqp091.Channel {
 
 // queueDepth returns the number of ready messages in queue.
 func (e *env) queueDepth(queue string) int { return testamqp.QueueDepth(e.t, queue) }
+
+// publishTaskForMissingOrder publishes a process_order task for an order
+// that does not exist (yet), which fails every attempt, and returns the
+// order's id and the task's message id.
+func (e *env) publishTaskForMissingOrder(requestID string) (orderID uuid.UUID, messageID string) {
+	e.t.Helper()
+	missing := uuid.Must(uuid.NewV7())
+	task, err := events.NewProcessOrderTask(events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: missing}, requestID)
+	require.NoError(e.t, err)
+	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { _ = pub.Close() })
+	require.NoError(e.t, pub.Publish(events.TopicProcessOrder, task))
+	return missing, task.UUID
+}
 
 // publishing is a persistent AMQP message with a Watermill message id.
 func publishing(body []byte) amqp091.Publishing {

@@ -121,18 +121,12 @@ func TestDeadLetterReplayedAfterTheCauseIsFixed(t *testing.T) {
 	w := e.start(nil)
 
 	// A task for an order that does not exist yet fails every retry.
-	missing := uuid.Must(uuid.NewV7())
-	task, err := events.NewProcessOrderTask(events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: missing}, "req-1")
-	require.NoError(t, err)
-	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
+	missing, _ := e.publishTaskForMissingOrder("req-1")
 	dlq := e.topo.Queue(messaging.DeadLetters)
 	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 20*time.Second, 20*time.Millisecond)
 
 	// Fix the cause, then replay.
-	_, err = db.New(e.pool).CreateOrder(context.Background(), db.CreateOrderParams{
+	_, err := db.New(e.pool).CreateOrder(context.Background(), db.CreateOrderParams{
 		ID: missing, UserID: e.userID, Items: json.RawMessage(`[{"product_id":1,"quantity":1,"price":1}]`),
 		TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
 	})

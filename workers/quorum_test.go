@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
-	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
@@ -27,13 +25,7 @@ func TestPoisonTaskOnQuorumQueueIsDeadLetteredOnce(t *testing.T) {
 	w := e.start(map[string]string{"HANDLER_MAX_RETRIES": "3"})
 
 	// A task for an order that does not exist fails every attempt.
-	missing := uuid.Must(uuid.NewV7())
-	task, err := events.NewProcessOrderTask(events.Head{ID: uuid.Must(uuid.NewV7()), OrderID: missing}, "")
-	require.NoError(t, err)
-	pub, err := amqp.NewPublisher(e.topo.Tasks(1), watermill.NopLogger{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	require.NoError(t, pub.Publish(events.TopicProcessOrder, task))
+	_, taskID := e.publishTaskForMissingOrder("")
 
 	dlq := e.topo.Queue(messaging.DeadLetters)
 	require.Eventually(t, func() bool { return e.queueDepth(dlq) == 1 }, 20*time.Second, 20*time.Millisecond)
@@ -43,7 +35,7 @@ func TestPoisonTaskOnQuorumQueueIsDeadLetteredOnce(t *testing.T) {
 	require.Equal(t, 0, e.queueDepth(e.topo.Queue(messaging.RouteOf(messaging.ProcessOrderHandler))))
 	retries := 0
 	for _, r := range w.logs.Find("handler failed, retrying") {
-		if r["message_id"] == task.UUID {
+		if r["message_id"] == taskID {
 			retries++
 		}
 	}
@@ -53,7 +45,7 @@ func TestPoisonTaskOnQuorumQueueIsDeadLetteredOnce(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"dlq", "list"}, e.getenv(), &out))
 	var dl DeadLetter
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out.String())), &dl), out.String())
-	require.Equal(t, task.UUID, dl.MessageID)
+	require.Equal(t, taskID, dl.MessageID)
 	require.Equal(t, messaging.ProcessOrderHandler, dl.Handler)
 }
 
