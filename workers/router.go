@@ -37,7 +37,7 @@ func newRouter(cfg config.Workers, topo messaging.Topology, bound map[string]bin
 	closeAll := func() error {
 		var errs []error
 		for _, c := range slices.Backward(closers) {
-			errs = append(errs, c())
+			errs = append(errs, closeRecovering(c))
 		}
 		return errors.Join(errs...)
 	}
@@ -202,4 +202,17 @@ func concurrency(cfg config.Workers, r messaging.Route) (int, error) {
 	default:
 		return 0, fmt.Errorf("route %s: unknown concurrency setting %s", r.Handler, r.Concurrency)
 	}
+}
+
+// closeRecovering runs closer, turning a panic into an error: after a
+// reconnect, watermill-amqp's channel pool (v3.0.2) can hold a nil channel
+// that its Close dereferences. By then every message is acked or back in
+// its queue; a panic would only turn a clean shutdown into a crash.
+func closeRecovering(closer func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("close: recovered from a panic in the AMQP client: %v", r)
+		}
+	}()
+	return closer()
 }
