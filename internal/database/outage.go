@@ -138,13 +138,18 @@ func (w *outageWatch) TraceConnectEnd(_ context.Context, data pgx.TraceConnectEn
 }
 
 // observe runs after every statement: the common case, a success while
-// PostgreSQL is up, is one atomic load.
+// PostgreSQL is up, is one atomic load. A statement on a connection pgx had
+// already closed (ErrConnClosed) says nothing new: either an outage was seen
+// on that connection first, or this side closed it, as pgx does when a
+// caller's context ends mid-statement (a process stopping, a client gone)
+// and the rollback that follows finds it closed.
 func (w *outageWatch) observe(err error) {
 	switch {
 	case err == nil:
 		if w.down.Load() && w.down.CompareAndSwap(true, false) {
 			w.logger.Warn("PostgreSQL available again")
 		}
+	case errors.Is(err, pgconn.ErrConnClosed):
 	case Unavailable(err):
 		if pool := w.pool.Load(); pool != nil {
 			pool.Reset()

@@ -278,3 +278,27 @@ func TestPoolDropsDeadConnectionsAfterAnOutage(t *testing.T) {
 		require.Equal(t, "WARN", lines[0]["level"])
 	}
 }
+
+// TestCancelledStatementIsNoOutage: a process stopping cancels the statements
+// in flight, and pgx closes their connections; the rollback that follows
+// meets a closed connection. None of that is PostgreSQL going away, so
+// nothing is logged as an outage.
+func TestCancelledStatementIsNoOutage(t *testing.T) {
+	t.Parallel()
+	logs := testlog.NewSink()
+	pool, err := database.Open(t.Context(), testdb.New(t), 2, slog.New(slog.NewJSONHandler(logs, nil)))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	tx, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err = tx.Exec(ctx, "SELECT pg_sleep(5)")
+	require.Error(t, err)
+	require.False(t, database.Unavailable(err), "%v", err)
+	rollbackErr := tx.Rollback(context.Background())
+	t.Logf("rollback after the cancel: %v", rollbackErr)
+	_, err = pool.Exec(t.Context(), "SELECT 1")
+	require.NoError(t, err)
+	require.Empty(t, logs.Find("PostgreSQL unavailable: requests that need it answer 503 until it is back"), logs.String())
+}
