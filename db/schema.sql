@@ -27,20 +27,6 @@ CREATE TYPE public.order_status AS ENUM (
 
 
 --
--- Name: notify_outbox_written(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.notify_outbox_written() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM pg_notify('outbox_messages', '');
-    RETURN NULL;
-END;
-$$;
-
-
---
 -- Name: notify_token_revoked(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -359,13 +345,6 @@ CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(ema
 
 
 --
--- Name: outbox_messages outbox_messages_notify; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER outbox_messages_notify AFTER INSERT ON public.outbox_messages FOR EACH STATEMENT EXECUTE FUNCTION public.notify_outbox_written();
-
-
---
 -- Name: revoked_tokens revoked_tokens_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -414,4 +393,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261127000001'),
     ('20261127000002'),
     ('20261127100000'),
-    ('20261128000001');
+    ('20261128000001'),
+    ('20261129000001');

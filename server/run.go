@@ -93,10 +93,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(redis.Collector())
 	observed := newHTTPMetrics(reg)
 	edge := newEdgeConfig(cfg, redis, observed.rateLimited, logger)
+	announcer, stopAnnouncer := announceOutbox(ctx, pool, logger)
+	defer stopAnnouncer()
 	orderOpts := []orders.Option{
 		orders.WithIdempotencyKeys(cfg.Orders.IdempotencyKeyTTL, cfg.Orders.IdempotencyKeyRequired),
 		orders.WithRequiredIfMatch(cfg.Orders.RequireIfMatch),
 		orders.WithEncoder(encodeOrder),
+		orders.WithAnnouncer(announcer),
 	}
 	if cfg.CacheTTL > 0 { // CACHE_TTL=0 turns the order cache off
 		store := cache.NewStore(redis, cfg.Redis.KeyPrefix, cache.WithGetObserver(observed.cacheRead))

@@ -44,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(pool.Close)
 	user, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: "w@example.com", PasswordHash: "x"})
 	require.NoError(t, err)
-	e := &env{t: t, dbURL: dbURL, pool: pool, orders: orders.NewService(pool), userID: user.ID,
+	e := &env{t: t, dbURL: dbURL, pool: pool, orders: orders.NewService(pool, orders.WithAnnouncer(testdb.Announcer(t, pool))), userID: user.ID,
 		topo: testamqp.Namespace(t)}
 	return e
 }

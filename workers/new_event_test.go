@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/outbox"
@@ -87,6 +88,7 @@ func TestAddingAnEventIsOneRouteAndOneHandler(t *testing.T) {
 		defer tx.Rollback(context.Background()) //nolint:errcheck // a no-op after the commit
 		require.NoError(t, outbox.Publish(tx, topicOrderArchived, message.NewMessage(uuid.NewString(), payload)))
 		require.NoError(t, tx.Commit(context.Background()))
+		require.NoError(t, outbox.Announce(context.Background(), db.New(e.pool)))
 	}
 	orderID := uuid.New()
 	payload, err := json.Marshal(orderArchived{OrderID: orderID})

@@ -31,6 +31,14 @@ UPDATE outbox_messages SET acked = TRUE
 WHERE "offset" = ANY(@offsets::bigint[]);
 
 -- name: ListenForOutbox :exec
--- Subscribes the connection to the wake-ups the trigger on outbox_messages
--- sends when events are committed.
+-- Subscribes the connection to the wake-ups AnnounceOutbox sends after
+-- events are committed.
 LISTEN outbox_messages;
+
+-- name: AnnounceOutbox :exec
+-- Wakes the forwarders listening on outbox_messages: sent in a transaction
+-- of its own after events committed, never in the events' transaction (a
+-- NOTIFY holds a database-wide lock from its commit until the commit is
+-- flushed, which would serialise every order's commit). Its commit is not
+-- waited for on disk: a wake-up lost in a crash costs one safety poll.
+SELECT set_config('synchronous_commit', 'off', true), pg_notify('outbox_messages', '');

@@ -131,9 +131,9 @@ SELECT set_config('lock_timeout', reset_val, true) FROM pg_catalog.pg_settings W
 // Gives the rest of the transaction back its usual lock_timeout (the
 // session's, as RESET would), once the key is ours: the bound set by
 // CreateOrderWithKey is for waiting on another request's key only. Kept, it
-// would also bound the commit, which waits for PostgreSQL's notification
-// lock when the outbox trigger notifies; under load that wait is not a stuck
-// request, and cutting it short would fail a create that did nothing wrong.
+// would also bound every later lock wait of the create (a maintenance lock
+// on outbox_messages, say), which is not another request holding the key:
+// cutting it short would fail a create that did nothing wrong.
 func (q *Queries) EndKeyLockWait(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, endKeyLockWait)
 	return err

@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+const announceOutbox = `-- name: AnnounceOutbox :exec
+SELECT set_config('synchronous_commit', 'off', true), pg_notify('outbox_messages', '')
+`
+
+// Wakes the forwarders listening on outbox_messages: sent in a transaction
+// of its own after events committed, never in the events' transaction (a
+// NOTIFY holds a database-wide lock from its commit until the commit is
+// flushed, which would serialise every order's commit). Its commit is not
+// waited for on disk: a wake-up lost in a crash costs one safety poll.
+func (q *Queries) AnnounceOutbox(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, announceOutbox)
+	return err
+}
+
 const claimOutbox = `-- name: ClaimOutbox :many
 SELECT "offset", uuid, payload, metadata
 FROM outbox_messages
@@ -79,8 +93,8 @@ const listenForOutbox = `-- name: ListenForOutbox :exec
 LISTEN outbox_messages
 `
 
-// Subscribes the connection to the wake-ups the trigger on outbox_messages
-// sends when events are committed.
+// Subscribes the connection to the wake-ups AnnounceOutbox sends after
+// events are committed.
 func (q *Queries) ListenForOutbox(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, listenForOutbox)
 	return err

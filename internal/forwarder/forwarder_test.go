@@ -60,7 +60,7 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	user, err := db.New(pool).CreateUser(t.Context(), db.CreateUserParams{Email: "f@example.com", PasswordHash: "x"})
 	require.NoError(t, err)
 	return &outboxEnv{t: t, dbURL: dbURL, pool: pool, topo: topo, queue: topo.EventQueue(events.TopicNewOrder, testHandler),
-		conn: conn, orders: orders.NewService(pool), userID: user.ID}
+		conn: conn, orders: orders.NewService(pool, orders.WithAnnouncer(testdb.Announcer(t, pool))), userID: user.ID}
 }
 
 // createOrders creates n orders, each with its new_order event in the outbox.

@@ -18,8 +18,8 @@ const (
 	listenerName = "orders-workers outbox wake-ups"
 )
 
-// Listen wakes pacer whenever outbox rows are committed (the trigger on
-// outbox_messages notifies), until ctx ends. It holds one connection of its
+// Listen wakes pacer whenever outbox rows are committed (the API announces
+// them after each commit: internal/outbox.Announcer), until ctx ends. It holds one connection of its
 // own to databaseURL, not one from the pool: LISTEN needs a session, which a
 // transaction pooler such as PgBouncer does not give, so databaseURL must
 // reach PostgreSQL directly. When the connection is lost (PostgreSQL

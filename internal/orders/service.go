@@ -30,6 +30,8 @@ type Service struct {
 	cacheTTL time.Duration
 	encoder  func(Order) ([]byte, error) // nil: the JSON of storedOrder
 
+	announcer *outbox.Announcer // nil: the forwarders find events at their safety poll
+
 	keyTTL          time.Duration // how long an idempotency key is remembered
 	keyRequired     bool          // a create without a key is refused
 	ifMatchRequired bool          // a status change without If-Match is refused
@@ -42,6 +44,12 @@ func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
 		opt(s)
 	}
 	return s
+}
+
+// WithAnnouncer wakes the outbox forwarders through a after each commit
+// that wrote events.
+func WithAnnouncer(a *outbox.Announcer) Option {
+	return func(s *Service) { s.announcer = a }
 }
 
 // Create stores a new PENDING order owned by userID.
@@ -116,6 +124,7 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 	if earlier != nil {
 		return *earlier, true, nil
 	}
+	s.announcer.Committed()
 	s.putCache(ctx, order)
 	return order, false, nil
 }
@@ -212,7 +221,10 @@ func (s *Service) UpdateStatusIf(ctx context.Context, userID int64, id uuid.UUID
 	if !status.Valid() {
 		return Order{}, apperr.Invalid("body.status", "unknown status "+strconv.Quote(string(status)))
 	}
-	var row db.Order
+	var (
+		row     db.Order
+		changed bool
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		updated, err := q.UpdateOrderStatus(ctx, db.UpdateOrderStatusParams{
 			NewStatus:    status,
@@ -222,7 +234,7 @@ func (s *Service) UpdateStatusIf(ctx context.Context, userID int64, id uuid.UUID
 			IfMatch:      ifMatch.versions(),
 		})
 		if err == nil {
-			row = updated.Order
+			row, changed = updated.Order, true
 			return publishStatusChanged(ctx, tx, row, updated.PreviousStatus)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -249,6 +261,9 @@ func (s *Service) UpdateStatusIf(ctx context.Context, userID int64, id uuid.UUID
 	})
 	if err != nil {
 		return Order{}, fmt.Errorf("update order %s: %w", id, err)
+	}
+	if changed {
+		s.announcer.Committed()
 	}
 	o, err := fromRow(row)
 	if err != nil {

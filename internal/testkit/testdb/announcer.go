@@ -1,0 +1,27 @@
+package testdb
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersvc/orders/internal/outbox"
+)
+
+// Announcer runs an outbox announcer on pool, as the API does, until t
+// ends: a test that creates orders through the orders service with it
+// wakes the forwarders as the API would.
+func Announcer(t testing.TB, pool *pgxpool.Pool) *outbox.Announcer {
+	t.Helper()
+	a := outbox.NewAnnouncer(pool, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
+}
