@@ -174,13 +174,17 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 	failing := false
 	rows := 0
 	for {
-		if !failing {
-			if err := f.pacer.await(ctx, rows, f.batch); err != nil {
+		var full bool
+		if failing {
+			full = f.pacer.fullScanNow(time.Now())
+		} else {
+			var err error
+			if full, err = f.pacer.await(ctx, rows, f.batch); err != nil {
 				return
 			}
 		}
 		var err error
-		rows, err = f.forwardBatch(ctx, out)
+		rows, err = f.forwardBatch(ctx, out, full)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -201,9 +205,11 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 	}
 }
 
-// forwardBatch claims, publishes, confirms and acks one batch, and returns
-// how many rows it forwarded; on any error the batch stays pending.
-func (f *Forwarder) forwardBatch(ctx context.Context, out chan<- *message.Message) (int, error) {
+// forwardBatch claims, publishes, confirms and acks one batch, from the
+// oldest pending row when full is set and from the forwarder's floor
+// otherwise, and returns how many rows it forwarded; on any error the batch
+// stays pending.
+func (f *Forwarder) forwardBatch(ctx context.Context, out chan<- *message.Message, full bool) (int, error) {
 	tx, err := f.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, fmt.Errorf("begin claim: %w", err)
@@ -212,7 +218,7 @@ func (f *Forwarder) forwardBatch(ctx context.Context, out chan<- *message.Messag
 	q := db.New(tx)
 
 	floor := f.floor
-	if f.pacer.fullScan(time.Now()) {
+	if full {
 		floor = 0
 	}
 	rows, err := q.ClaimOutbox(ctx, db.ClaimOutboxParams{Floor: floor, BatchSize: int32(f.batch)}) //nolint:gosec // a small positive setting

@@ -68,20 +68,26 @@ func (p *Pacer) CatchUp() {
 	p.Wake()
 }
 
-// fullScan reports whether the claim starting now scans from the oldest
-// pending row and, if so, counts it as done. A claim from a floor owes one:
-// even with nothing more committed, a full scan follows within
-// FullScanInterval, so that an event committed out of order (below the
-// floors) is found then and not at the safety poll.
+// fullScan reports whether a claim starting now scans from the oldest
+// pending row and, if so, counts it as done; p.mu is held. A claim from a
+// floor owes one: even with nothing more committed, a full scan follows
+// within FullScanInterval, so that an event committed out of order (below
+// the floors) is found then and not at the safety poll.
 func (p *Pacer) fullScan(now time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if now.Sub(p.lastScan) < FullScanInterval {
 		p.scanOwed = true
 		return false
 	}
 	p.lastScan, p.scanOwed = now, false
 	return true
+}
+
+// fullScanNow is fullScan for a claim that did not wait for the pacer (a
+// forwarder retrying a failed batch).
+func (p *Pacer) fullScanNow(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fullScan(now)
 }
 
 func (p *Pacer) poke() {
@@ -92,14 +98,18 @@ func (p *Pacer) poke() {
 }
 
 // await returns when the forwarder whose previous claim found rows of a
-// batch of batch rows should claim again, or with ctx's error.
-func (p *Pacer) await(ctx context.Context, rows, batch int) error {
+// batch of batch rows should claim again, and whether that claim scans from
+// the oldest pending row instead of the forwarder's floor; or it returns
+// ctx's error.
+func (p *Pacer) await(ctx context.Context, rows, batch int) (full bool, err error) {
 	if rows >= batch {
 		p.mu.Lock()
-		p.backlog, p.last = true, time.Now()
+		now := time.Now()
+		p.backlog, p.last = true, now
+		full = p.fullScan(now)
 		p.mu.Unlock()
 		p.poke() // another forwarder joins
-		return nil
+		return full, nil
 	}
 	var timer *time.Timer
 	defer func() {
@@ -111,40 +121,51 @@ func (p *Pacer) await(ctx context.Context, rows, batch int) error {
 	p.backlog = false
 	p.mu.Unlock()
 	for {
-		wait, ok := p.claim(time.Now())
-		if ok {
-			return nil
+		g := p.claim(time.Now())
+		if g.ok {
+			return g.full, nil
 		}
 		if timer == nil {
-			timer = time.NewTimer(wait)
+			timer = time.NewTimer(g.wait)
 		} else {
-			timer.Reset(wait)
+			timer.Reset(g.wait)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-p.signal:
 		case <-timer.C:
 		}
 	}
 }
 
-// claim reports whether a claim may start now and, if not, how long until
-// one may (barring a wake-up).
-func (p *Pacer) claim(now time.Time) (time.Duration, bool) {
+// grant is the pacer's answer to a forwarder ready to claim.
+type grant struct {
+	ok   bool          // claim now
+	full bool          // from the oldest pending row, not the forwarder's floor
+	wait time.Duration // when not ok: how long until a claim is due, barring a wake-up
+}
+
+// claim says whether a claim may start now. A claim nothing woke (the owed
+// full scan, the safety poll) goes to one forwarder, the first to ask, and
+// scans from the oldest pending row; the others wait for the next.
+func (p *Pacer) claim(now time.Time) grant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var full bool
 	switch {
 	case p.woken && (p.backlog || !now.Before(p.next)):
 		p.woken = false
+		full = p.fullScan(now)
 	case !p.woken && !now.Before(p.unwoken()):
+		p.lastScan, p.scanOwed, full = now, false, true
 	case p.woken:
-		return p.next.Sub(now), false
+		return grant{wait: p.next.Sub(now)}
 	default:
-		return p.unwoken().Sub(now), false
+		return grant{wait: p.unwoken().Sub(now)}
 	}
 	p.last, p.next = now, now.Add(p.interval)
-	return 0, true
+	return grant{ok: true, full: full}
 }
 
 // FullScanInterval is how often a claim starts from the beginning of the

@@ -9,26 +9,32 @@ import (
 
 const ms = time.Millisecond
 
+// claimOf is p.claim as (wait, ok).
+func claimOf(p *Pacer, now time.Time) (time.Duration, bool) {
+	g := p.claim(now)
+	return g.wait, g.ok
+}
+
 func TestPacerClaimsWhenWokenSpacedAndOnTheSafetyPoll(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 2*time.Second)
 	now := time.Now()
-	_, ok := p.claim(now)
+	_, ok := claimOf(p, now)
 	require.True(t, ok, "the first claim is due at once: events may have been committed while no forwarder ran")
-	wait, ok := p.claim(now.Add(ms))
+	wait, ok := claimOf(p, now.Add(ms))
 	require.False(t, ok, "nothing committed since: no claim")
 	require.Equal(t, 2*time.Second-ms, wait, "until the safety poll")
 
 	p.Wake()
-	wait, ok = p.claim(now.Add(5 * ms))
+	wait, ok = claimOf(p, now.Add(5*ms))
 	require.False(t, ok)
 	require.Equal(t, 15*ms, wait, "woken: the claim waits for its slot, one interval after the previous")
-	_, ok = p.claim(now.Add(20 * ms))
+	_, ok = claimOf(p, now.Add(20*ms))
 	require.True(t, ok)
-	_, ok = p.claim(now.Add(20 * ms))
+	_, ok = claimOf(p, now.Add(20*ms))
 	require.False(t, ok, "one claim per wake-up")
 
-	_, ok = p.claim(now.Add(20*ms + 2*time.Second))
+	_, ok = claimOf(p, now.Add(20*ms+2*time.Second))
 	require.True(t, ok, "nothing woke the process for a safety poll: a claim")
 }
 
@@ -36,28 +42,29 @@ func TestPacerFirstEventAfterAQuietSpellIsClaimedAtOnce(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 2*time.Second)
 	now := time.Now()
-	_, ok := p.claim(now)
+	_, ok := claimOf(p, now)
 	require.True(t, ok)
 	p.Wake()
-	_, ok = p.claim(now.Add(time.Second))
+	_, ok = claimOf(p, now.Add(time.Second))
 	require.True(t, ok, "the slot one interval after the last claim is long past")
 }
 
 func TestPacerFullBatchBringsAnotherForwarderAtOnce(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 2*time.Second)
-	_, ok := p.claim(time.Now())
+	_, ok := claimOf(p, time.Now())
 	require.True(t, ok)
-	require.NoError(t, p.await(t.Context(), 100, 100), "a full batch: the same forwarder claims again at once")
+	_, err := p.await(t.Context(), 100, 100)
+	require.NoError(t, err, "a full batch: the same forwarder claims again at once")
 	p.Wake()
-	_, ok = p.claim(time.Now())
+	_, ok = claimOf(p, time.Now())
 	require.True(t, ok, "and a woken one joins it without waiting for the spaced slot")
 }
 
 func TestPacerManyWakeUpsLeaveOneSignal(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 2*time.Second)
-	_, ok := p.claim(time.Now())
+	_, ok := claimOf(p, time.Now())
 	require.True(t, ok)
 	for range 1000 {
 		p.Wake()
@@ -68,10 +75,13 @@ func TestPacerManyWakeUpsLeaveOneSignal(t *testing.T) {
 func TestPacerAwaitReturnsOnWakeUp(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(time.Millisecond, time.Hour)
-	_, ok := p.claim(time.Now())
+	_, ok := claimOf(p, time.Now())
 	require.True(t, ok)
 	returned := make(chan error, 1)
-	go func() { returned <- p.await(t.Context(), 0, 100) }()
+	go func() {
+		_, err := p.await(t.Context(), 0, 100)
+		returned <- err
+	}()
 	select {
 	case err := <-returned:
 		t.Fatalf("claimed with nothing committed (%v)", err)
@@ -90,27 +100,60 @@ func TestForwardersOfAPacerShareTheFullScans(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 3*time.Second)
 	now := time.Now()
-	require.True(t, p.fullScan(now), "the process's first claim is a full scan")
-	require.False(t, p.fullScan(now.Add(10*ms)), "the next claims, by any forwarder, start from their floors")
-	require.True(t, p.fullScan(now.Add(FullScanInterval)), "once due, the next claim by any forwarder scans from the oldest pending row")
-	require.False(t, p.fullScan(now.Add(FullScanInterval+ms)), "and only that one")
+	require.True(t, p.fullScanNow(now), "the process's first claim is a full scan")
+	require.False(t, p.fullScanNow(now.Add(10*ms)), "the next claims, by any forwarder, start from their floors")
+	require.True(t, p.fullScanNow(now.Add(FullScanInterval)), "once due, the next claim by any forwarder scans from the oldest pending row")
+	require.False(t, p.fullScanNow(now.Add(FullScanInterval+ms)), "and only that one")
 }
 
 func TestPacerFollowsAClaimFromAFloorWithAFullScan(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 3*time.Second)
 	now := time.Now()
-	_, ok := p.claim(now)
-	require.True(t, ok)
-	require.True(t, p.fullScan(now))
-	wait, _ := p.claim(now.Add(ms))
+	g := p.claim(now)
+	require.True(t, g.ok)
+	require.True(t, g.full, "the process's first claim scans from the oldest pending row")
+	wait, _ := claimOf(p, now.Add(ms))
 	require.Equal(t, 3*time.Second-ms, wait, "after a full scan, nothing is owed: the safety poll")
 
 	p.Wake()
-	_, ok = p.claim(now.Add(100 * ms))
-	require.True(t, ok)
-	require.False(t, p.fullScan(now.Add(100*ms)), "woken before the full scan is due: a claim from the floor")
-	wait, ok = p.claim(now.Add(200 * ms))
+	g = p.claim(now.Add(100 * ms))
+	require.True(t, g.ok)
+	require.False(t, g.full, "woken before the full scan is due: a claim from the floor")
+	wait, ok := claimOf(p, now.Add(200*ms))
 	require.False(t, ok)
 	require.Equal(t, FullScanInterval-200*ms, wait, "a full scan follows, though nothing woke the process")
+	g = p.claim(now.Add(FullScanInterval))
+	require.True(t, g.ok)
+	require.True(t, g.full)
+	wait, ok = claimOf(p, now.Add(FullScanInterval+ms))
+	require.False(t, ok)
+	require.Equal(t, 3*time.Second-ms, wait, "then nothing until the safety poll")
+}
+
+// TestIdleForwardersClaimOnceAtATime: eight forwarders wait on one pacer,
+// and their timers fire together for the full scan owed after activity,
+// and then for the safety polls. Each time one of them claims, and the
+// process then stays quiet until its safety poll.
+func TestIdleForwardersClaimOnceAtATime(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 3*time.Second)
+	now := time.Now()
+	require.True(t, p.claim(now).ok)
+	p.Wake()
+	g := p.claim(now.Add(50 * ms))
+	require.True(t, g.ok)
+	require.False(t, g.full, "a woken claim from the floor owes a full scan")
+
+	claims := 0
+	for tick := now.Add(50 * ms); tick.Before(now.Add(10 * time.Second)); tick = tick.Add(10 * ms) {
+		for range 8 { // every forwarder asks at every tick
+			if g := p.claim(tick); g.ok {
+				require.True(t, g.full, "a claim nothing woke scans from the oldest pending row")
+				claims++
+			}
+		}
+	}
+	// The owed full scan at 1.05 s, then safety polls at 4.05 s and 7.05 s.
+	require.Equal(t, 3, claims, "claims of an idle process in 10 s")
 }
