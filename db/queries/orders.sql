@@ -5,6 +5,12 @@ INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
 VALUES (@id, @user_id, @items, @total_price, @created_at, @created_at)
 RETURNING *;
 
+-- name: InsertOrder :batchexec
+-- CreateOrder for a batch that also writes the order's event, without the
+-- answer: the service holds the order it inserts.
+INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
+VALUES (@id, @user_id, @items, @total_price, @created_at, @created_at);
+
 -- name: GetOrder :one
 SELECT * FROM orders
 WHERE id = @id;

@@ -105,8 +105,8 @@ func tryTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) (c
 	return true, nil
 }
 
-// outageWatch is a pgx tracer that sees every statement and connection
-// attempt of the pool. At the first outage it closes every idle connection:
+// outageWatch is a pgx tracer that sees every statement, batch and
+// connection attempt of the pool. At the first outage it closes every idle connection:
 // after a restart all of them are dead, and a busy pool hands them out
 // without a liveness check (pgxpool pings only connections idle for over a
 // second), so each would fail one more request; connections in use are
@@ -124,6 +124,17 @@ func (w *outageWatch) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tr
 }
 
 func (w *outageWatch) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	w.observe(data.Err)
+}
+
+func (w *outageWatch) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (w *outageWatch) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+// TraceBatchEnd sees a batch's first error, or its success.
+func (w *outageWatch) TraceBatchEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
 	w.observe(data.Err)
 }
 

@@ -83,36 +83,27 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 		}
 	}
 	var earlier *Order
-	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		var row db.Order
-		if keyed == nil {
-			row, err = q.CreateOrder(ctx, db.CreateOrderParams{
-				ID:         order.ID,
-				UserID:     userID,
-				Items:      itemsJSON,
-				TotalPrice: order.TotalPrice,
-				CreatedAt:  order.CreatedAt,
-			})
-		} else {
+	if keyed == nil {
+		err = s.insertWithEvent(ctx, order, itemsJSON)
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 			// The key first: a concurrent request with it waits there,
 			// before it has written anything.
-			row, earlier, err = s.createWithKey(ctx, q, *keyed)
-			if earlier != nil {
-				return nil // a replay writes nothing: the commit is empty
+			row, replay, err := s.createWithKey(ctx, q, *keyed)
+			if err != nil || replay != nil {
+				earlier = replay // a replay writes nothing: the commit is empty
+				return err
 			}
-		}
-		if err != nil {
-			return err
-		}
-		if order, err = fromRow(row); err != nil {
-			return err
-		}
-		msg, err := events.NewOrderEvent(ctx, order.event())
-		if err != nil {
-			return err
-		}
-		return outbox.Publish(tx, events.TopicNewOrder, msg)
-	})
+			if order, err = fromRow(row); err != nil {
+				return err
+			}
+			msg, err := events.NewOrderEvent(ctx, order.event())
+			if err != nil {
+				return err
+			}
+			return outbox.Publish(tx, events.TopicNewOrder, msg)
+		})
+	}
 	if isUnknownUser(err) {
 		// A valid token whose user no longer exists (the database was reset
 		// while the token lived): the caller is not a user any more.
@@ -127,6 +118,58 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 	s.announcer.Committed()
 	s.putCache(ctx, order)
 	return order, false, nil
+}
+
+// insertWithEvent writes order and its new_order event in one round trip:
+// sqlc's batch of the order's INSERT carries the outbox INSERT too, and
+// PostgreSQL runs a batch sent outside a transaction as one implicit
+// transaction, so both rows are committed or neither is. A batch that
+// certainly did not reach PostgreSQL (a dead pooled connection) is sent
+// once more, as database.InTx retries; once sent, its fate is unknown and
+// it is never repeated.
+func (s *Service) insertWithEvent(ctx context.Context, order Order, itemsJSON []byte) error {
+	msg, err := events.NewOrderEvent(ctx, order.event())
+	if err != nil {
+		return err
+	}
+	send := func() error {
+		event := &pgx.Batch{}
+		if err := outbox.Queue(event, events.TopicNewOrder, msg); err != nil {
+			return err
+		}
+		res := db.New(withStatements{DBTX: s.pool, extra: event}).InsertOrder(ctx, []db.InsertOrderParams{{
+			ID:         order.ID,
+			UserID:     order.UserID,
+			Items:      itemsJSON,
+			TotalPrice: order.TotalPrice,
+			CreatedAt:  order.CreatedAt,
+		}})
+		var inserted error
+		res.Exec(func(_ int, err error) { inserted = err })
+		if err := res.Close(); err != nil { // the event's INSERT
+			return err
+		}
+		return inserted
+	}
+	err = send()
+	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
+		err = send()
+	}
+	return database.Classify(err)
+}
+
+// withStatements is a db.DBTX whose batches carry extra's statements after
+// their own.
+type withStatements struct {
+	db.DBTX
+	extra *pgx.Batch
+}
+
+func (w withStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	for _, q := range w.extra.QueuedQueries {
+		b.Queue(q.SQL, q.Arguments...)
+	}
+	return w.DBTX.SendBatch(ctx, b)
 }
 
 // newOrder is the order a create inserts: PENDING at version 1, as the

@@ -448,3 +448,41 @@ func TestListRejectsLimitOutOfRange(t *testing.T) {
 		require.ErrorIs(t, err, apperr.ErrInvalid, "limit %d", limit)
 	}
 }
+
+// TestCreateWritesTheOrderAndItsEventTogether: with and without an
+// idempotency key, a create stores its order and one new_order event, or,
+// when the event cannot be written, neither.
+func TestCreateWritesTheOrderAndItsEventTogether(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	owner := f.user(t)
+	events := func() int {
+		var n int
+		require.NoError(t, f.pool.QueryRow(ctx, "SELECT count(*) FROM outbox_messages").Scan(&n))
+		return n
+	}
+	create := func(keyed bool) error {
+		var key *string
+		if keyed {
+			key = ptr(uuid.NewString())
+		}
+		_, _, err := f.svc.CreateOnce(ctx, owner, key, []Item{item(1, 1, "1")})
+		return err
+	}
+
+	for _, keyed := range []bool{false, true} {
+		before := events()
+		require.NoError(t, create(keyed))
+		require.Equal(t, before+1, events(), "keyed %t: one event per order", keyed)
+	}
+	require.Equal(t, 2, countOrders(t, f, owner))
+
+	_, err := f.pool.Exec(ctx, "ALTER TABLE outbox_messages ADD CONSTRAINT refuse_events CHECK (false) NOT VALID")
+	require.NoError(t, err)
+	for _, keyed := range []bool{false, true} {
+		require.Error(t, create(keyed), "keyed %t: the event is refused", keyed)
+	}
+	require.Equal(t, 2, countOrders(t, f, owner), "no order without its event")
+	require.Equal(t, 2, events())
+}

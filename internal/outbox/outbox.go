@@ -9,6 +9,8 @@
 package outbox
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -29,7 +31,39 @@ var schema = wsql.PostgreSQLQueueSchema{GenerateMessagesTableName: func(string) 
 // Publish writes msgs for topic into the outbox within tx: they become
 // visible to the forwarder when, and only if, tx commits.
 func Publish(tx pgx.Tx, topic string, msgs ...*message.Message) error {
-	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: schema}, watermill.NopLogger{})
+	return publish(wsql.TxFromPgx(tx), topic, msgs...)
+}
+
+// Queue adds the statement that writes msgs for topic into the outbox to
+// batch. PostgreSQL runs a batch sent outside a transaction as one implicit
+// transaction, so the events are committed with the batch's other
+// statements, or not at all.
+func Queue(batch *pgx.Batch, topic string, msgs ...*message.Message) error {
+	return publish(batchExecutor{batch}, topic, msgs...)
+}
+
+// batchExecutor is the executor Watermill's SQL publisher writes through,
+// queueing its statement in a batch instead of running it.
+type batchExecutor struct{ batch *pgx.Batch }
+
+func (b batchExecutor) ExecContext(_ context.Context, query string, args ...any) (wsql.Result, error) {
+	b.batch.Queue(query, args...)
+	return queuedResult{}, nil
+}
+
+func (batchExecutor) QueryContext(context.Context, string, ...any) (wsql.Rows, error) {
+	return nil, errors.New("outbox: a batch only queues statements")
+}
+
+// queuedResult is the result of a statement not run yet.
+type queuedResult struct{}
+
+func (queuedResult) RowsAffected() (int64, error) {
+	return 0, errors.New("outbox: the statement runs with its batch")
+}
+
+func publish(exec wsql.ContextExecutor, topic string, msgs ...*message.Message) error {
+	pub, err := wsql.NewPublisher(exec, wsql.PublisherConfig{SchemaAdapter: schema}, watermill.NopLogger{})
 	if err != nil {
 		return fmt.Errorf("outbox publisher: %w", err)
 	}
