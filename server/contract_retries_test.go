@@ -243,11 +243,13 @@ func holdKey(t *testing.T, dbURL string, userID int64, key string) (release func
 	tx, err := conn.Begin(t.Context())
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte("another request"))
-	_, err = db.New(tx).CreateOrderWithKey(t.Context(), db.CreateOrderWithKeyParams{
+	res := db.New(tx).InsertOrderWithKey(t.Context(), []db.InsertOrderWithKeyParams{{
 		ID: uuid.New(), UserID: userID, Items: []byte(`[]`), TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
 		Key: key, Fingerprint: sum[:], Response: []byte(`{}`), ExpiresAt: time.Now().Add(time.Hour), LockTimeout: "1s",
-	})
+	}})
+	res.Exec(func(_ int, e error) { err = e })
 	require.NoError(t, err)
+	require.NoError(t, res.Close())
 	var once sync.Once
 	release = func() {
 		once.Do(func() {

@@ -32,11 +32,14 @@ func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte("body"))
 	create := func(q *db.Queries, key string, expiresAt time.Time) {
-		_, err := q.CreateOrderWithKey(t.Context(), db.CreateOrderWithKeyParams{
+		res := q.InsertOrderWithKey(t.Context(), []db.InsertOrderWithKeyParams{{
 			ID: uuid.New(), UserID: user.ID, Items: []byte(`[]`), TotalPrice: money.MustParse("1"), CreatedAt: time.Now(),
 			Key: key, Fingerprint: sum[:], Response: []byte(`{}`), ExpiresAt: expiresAt, LockTimeout: "1s",
-		})
+		}})
+		var err error
+		res.Exec(func(_ int, e error) { err = e })
 		require.NoError(t, err)
+		require.NoError(t, res.Close())
 	}
 	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
 		txq := q.WithTx(tx)

@@ -1,25 +1,35 @@
--- name: CreateOrderWithKey :one
--- CreateOrder behind an idempotency key, in one statement: first the key,
--- (user_id, key), then the order, only if the key was taken. No row: the
--- key is recorded already (GetIdempotencyKey says for what). A concurrent
--- request holding the key (its insert not committed yet) makes this wait on
--- the primary key until it ends; the wait is bounded by lock_timeout, set
--- here for the rest of the transaction (set_config's third argument: like
--- SET LOCAL), before the key's insert can wait (SQLSTATE 55P03 when the
--- wait runs out).
-WITH wait AS (
-    SELECT set_config('lock_timeout', @lock_timeout::text, true)
+-- name: InsertOrderWithKey :batchexec
+-- InsertOrder behind an idempotency key, in one statement: first the key,
+-- (user_id, key), then the order, whose id comes from the key's row. A key
+-- recorded already gives no row, hence a NULL id: the statement fails with
+-- not_null_violation (23502) on orders.id and writes nothing, and so does
+-- the rest of its batch, the order's event (GetIdempotencyKey then says
+-- what the key is for). A concurrent request holding the key (its insert
+-- not committed yet) makes this wait on the primary key until it ends; the
+-- wait is bounded by lock_timeout, set here for the transaction
+-- (set_config's third argument: like SET LOCAL) before the key's insert
+-- can wait (SQLSTATE 55P03 when the wait runs out), and given back the
+-- value it had (current_setting, read first) once the key is ours: later
+-- lock waits of the create (a maintenance lock on outbox_messages, say) are
+-- not another request holding the key, and cutting them short would fail a
+-- create that did nothing wrong.
+WITH usual AS (
+    SELECT current_setting('lock_timeout') AS lock_timeout
+), wait AS (
+    SELECT set_config('lock_timeout', @lock_timeout::text, true) FROM usual
 ), claimed AS (
     INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, expires_at)
     SELECT @user_id::bigint, @key::text, @fingerprint::bytea, @id::uuid, @response::jsonb, @expires_at::timestamptz
     FROM wait
     ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING order_id, user_id
+    RETURNING order_id
+), waited AS (
+    SELECT claimed.order_id, set_config('lock_timeout', usual.lock_timeout, true)
+    FROM claimed, usual
 )
 INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
-SELECT claimed.order_id, claimed.user_id, @items::jsonb, @total_price::numeric, @created_at::timestamptz, @created_at::timestamptz
-FROM claimed
-RETURNING *;
+VALUES ((SELECT order_id FROM waited), @user_id::bigint, @items::jsonb, @total_price::numeric,
+        @created_at::timestamptz, @created_at::timestamptz);
 
 -- name: GetIdempotencyKey :one
 SELECT fingerprint, order_id, response, expires_at
@@ -41,12 +51,3 @@ WHERE (user_id, key) IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );
-
--- name: EndKeyLockWait :exec
--- Gives the rest of the transaction back its usual lock_timeout (the
--- session's, as RESET would), once the key is ours: the bound set by
--- CreateOrderWithKey is for waiting on another request's key only. Kept, it
--- would also bound every later lock wait of the create (a maintenance lock
--- on outbox_messages, say), which is not another request holding the key:
--- cutting it short would fail a create that did nothing wrong.
-SELECT set_config('lock_timeout', reset_val, true) FROM pg_catalog.pg_settings WHERE name = 'lock_timeout';

@@ -77,3 +77,98 @@ func (b *InsertOrderBatchResults) Close() error {
 	b.closed = true
 	return b.br.Close()
 }
+
+const insertOrderWithKey = `-- name: InsertOrderWithKey :batchexec
+WITH usual AS (
+    SELECT current_setting('lock_timeout') AS lock_timeout
+), wait AS (
+    SELECT set_config('lock_timeout', $5::text, true) FROM usual
+), claimed AS (
+    INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, expires_at)
+    SELECT $1::bigint, $6::text, $7::bytea, $8::uuid, $9::jsonb, $10::timestamptz
+    FROM wait
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id
+), waited AS (
+    SELECT claimed.order_id, set_config('lock_timeout', usual.lock_timeout, true)
+    FROM claimed, usual
+)
+INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
+VALUES ((SELECT order_id FROM waited), $1::bigint, $2::jsonb, $3::numeric,
+        $4::timestamptz, $4::timestamptz)
+`
+
+type InsertOrderWithKeyBatchResults struct {
+	br     pgx.BatchResults
+	tot    int
+	closed bool
+}
+
+type InsertOrderWithKeyParams struct {
+	UserID      int64
+	Items       json.RawMessage
+	TotalPrice  money.Amount
+	CreatedAt   time.Time
+	LockTimeout string
+	Key         string
+	Fingerprint []byte
+	ID          uuid.UUID
+	Response    json.RawMessage
+	ExpiresAt   time.Time
+}
+
+// InsertOrder behind an idempotency key, in one statement: first the key,
+// (user_id, key), then the order, whose id comes from the key's row. A key
+// recorded already gives no row, hence a NULL id: the statement fails with
+// not_null_violation (23502) on orders.id and writes nothing, and so does
+// the rest of its batch, the order's event (GetIdempotencyKey then says
+// what the key is for). A concurrent request holding the key (its insert
+// not committed yet) makes this wait on the primary key until it ends; the
+// wait is bounded by lock_timeout, set here for the transaction
+// (set_config's third argument: like SET LOCAL) before the key's insert
+// can wait (SQLSTATE 55P03 when the wait runs out), and given back the
+// value it had (current_setting, read first) once the key is ours: later
+// lock waits of the create (a maintenance lock on outbox_messages, say) are
+// not another request holding the key, and cutting them short would fail a
+// create that did nothing wrong.
+func (q *Queries) InsertOrderWithKey(ctx context.Context, arg []InsertOrderWithKeyParams) *InsertOrderWithKeyBatchResults {
+	batch := &pgx.Batch{}
+	for _, a := range arg {
+		vals := []interface{}{
+			a.UserID,
+			a.Items,
+			a.TotalPrice,
+			a.CreatedAt,
+			a.LockTimeout,
+			a.Key,
+			a.Fingerprint,
+			a.ID,
+			a.Response,
+			a.ExpiresAt,
+		}
+		batch.Queue(insertOrderWithKey, vals...)
+	}
+	br := q.db.SendBatch(ctx, batch)
+	return &InsertOrderWithKeyBatchResults{br, len(arg), false}
+}
+
+func (b *InsertOrderWithKeyBatchResults) Exec(f func(int, error)) {
+	defer b.br.Close()
+	for t := 0; t < b.tot; t++ {
+		if b.closed {
+			if f != nil {
+				f(t, ErrBatchAlreadyClosed)
+			}
+			continue
+		}
+		_, err := b.br.Exec()
+		if f != nil {
+			f(t, err)
+		}
+	}
+}
+
+func (b *InsertOrderWithKeyBatchResults) Close() error {
+	b.closed = true
+	return b.br.Close()
+}

@@ -11,73 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/ordersvc/orders/money"
 )
-
-const createOrderWithKey = `-- name: CreateOrderWithKey :one
-WITH wait AS (
-    SELECT set_config('lock_timeout', $4::text, true)
-), claimed AS (
-    INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, expires_at)
-    SELECT $5::bigint, $6::text, $7::bytea, $8::uuid, $9::jsonb, $10::timestamptz
-    FROM wait
-    ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING order_id, user_id
-)
-INSERT INTO orders (id, user_id, items, total_price, created_at, updated_at)
-SELECT claimed.order_id, claimed.user_id, $1::jsonb, $2::numeric, $3::timestamptz, $3::timestamptz
-FROM claimed
-RETURNING id, user_id, items, total_price, status, created_at, updated_at, processed_at, version
-`
-
-type CreateOrderWithKeyParams struct {
-	Items       json.RawMessage
-	TotalPrice  money.Amount
-	CreatedAt   time.Time
-	LockTimeout string
-	UserID      int64
-	Key         string
-	Fingerprint []byte
-	ID          uuid.UUID
-	Response    json.RawMessage
-	ExpiresAt   time.Time
-}
-
-// CreateOrder behind an idempotency key, in one statement: first the key,
-// (user_id, key), then the order, only if the key was taken. No row: the
-// key is recorded already (GetIdempotencyKey says for what). A concurrent
-// request holding the key (its insert not committed yet) makes this wait on
-// the primary key until it ends; the wait is bounded by lock_timeout, set
-// here for the rest of the transaction (set_config's third argument: like
-// SET LOCAL), before the key's insert can wait (SQLSTATE 55P03 when the
-// wait runs out).
-func (q *Queries) CreateOrderWithKey(ctx context.Context, arg CreateOrderWithKeyParams) (Order, error) {
-	row := q.db.QueryRow(ctx, createOrderWithKey,
-		arg.Items,
-		arg.TotalPrice,
-		arg.CreatedAt,
-		arg.LockTimeout,
-		arg.UserID,
-		arg.Key,
-		arg.Fingerprint,
-		arg.ID,
-		arg.Response,
-		arg.ExpiresAt,
-	)
-	var i Order
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.Items,
-		&i.TotalPrice,
-		&i.Status,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.ProcessedAt,
-		&i.Version,
-	)
-	return i, err
-}
 
 const deleteExpiredIdempotencyKey = `-- name: DeleteExpiredIdempotencyKey :execrows
 DELETE FROM idempotency_keys
@@ -122,21 +56,6 @@ func (q *Queries) DeleteExpiredIdempotencyKeys(ctx context.Context, arg DeleteEx
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const endKeyLockWait = `-- name: EndKeyLockWait :exec
-SELECT set_config('lock_timeout', reset_val, true) FROM pg_catalog.pg_settings WHERE name = 'lock_timeout'
-`
-
-// Gives the rest of the transaction back its usual lock_timeout (the
-// session's, as RESET would), once the key is ours: the bound set by
-// CreateOrderWithKey is for waiting on another request's key only. Kept, it
-// would also bound every later lock wait of the create (a maintenance lock
-// on outbox_messages, say), which is not another request holding the key:
-// cutting it short would fail a create that did nothing wrong.
-func (q *Queries) EndKeyLockWait(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, endKeyLockWait)
-	return err
 }
 
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/events"
 )
 
 // DefaultKeyTTL is how long an idempotency key is remembered by default.
@@ -35,6 +36,9 @@ const keyField = "header.Idempotency-Key"
 // lockNotAvailable is PostgreSQL's SQLSTATE 55P03 (lock_timeout ran out).
 const lockNotAvailable = "55P03"
 
+// notNullViolation is PostgreSQL's SQLSTATE 23502.
+const notNullViolation = "23502"
+
 // WithIdempotencyKeys remembers each create's idempotency key for ttl and,
 // when required, refuses a create without one.
 func WithIdempotencyKeys(ttl time.Duration, required bool) Option {
@@ -50,7 +54,7 @@ func WithRequiredIfMatch(required bool) Option {
 // keyedCreate is the statement of a create with key: the order and the
 // key's record, the request's fingerprint and the order as created, which a
 // retry gets back.
-func (s *Service) keyedCreate(key string, itemsJSON []byte, o Order) (*db.CreateOrderWithKeyParams, error) {
+func (s *Service) keyedCreate(key string, itemsJSON []byte, o Order) (*db.InsertOrderWithKeyParams, error) {
 	if !validKey(key) {
 		return nil, apperr.Invalid(keyField, fmt.Sprintf("must be 1 to %d printable ASCII characters", MaxKeyLength))
 	}
@@ -58,7 +62,7 @@ func (s *Service) keyedCreate(key string, itemsJSON []byte, o Order) (*db.Create
 	if err != nil {
 		return nil, fmt.Errorf("encode order: %w", err)
 	}
-	return &db.CreateOrderWithKeyParams{
+	return &db.InsertOrderWithKeyParams{
 		ID:          o.ID,
 		UserID:      o.UserID,
 		Items:       itemsJSON,
@@ -97,55 +101,66 @@ func validKey(key string) bool {
 	return true
 }
 
-// createWithKey inserts the order and its key's record in the current
-// transaction, or returns the order the key's earlier request created (and
-// no row). It refuses the key when that request had another body, and
-// answers apperr.ErrInProgress when that request still holds the key after
-// keyLockWait. An expired record frees its key for this request.
-func (s *Service) createWithKey(ctx context.Context, q *db.Queries, keyed db.CreateOrderWithKeyParams) (db.Order, *Order, error) {
+// createWithKey writes the order, its key's record and its event in one
+// round trip, or returns the order the key's earlier request created (and
+// writes nothing). It refuses the key when that request had another body,
+// and answers apperr.ErrInProgress when that request still holds the key
+// after keyLockWait. An expired record frees its key for this request.
+func (s *Service) createWithKey(ctx context.Context, order Order, keyed db.InsertOrderWithKeyParams) (*Order, error) {
+	msg, err := events.NewOrderEvent(ctx, order.event())
+	if err != nil {
+		return nil, err
+	}
 	for range 2 { // a second pass only after an expired record was removed
-		row, err := q.CreateOrderWithKey(ctx, keyed)
-		if err == nil {
-			if err := q.EndKeyLockWait(ctx); err != nil {
-				return db.Order{}, nil, fmt.Errorf("end the key's lock wait: %w", err)
-			}
-			return row, nil, nil
+		err := s.insertWithEvent(ctx, msg, func(q *db.Queries) batchResult {
+			return q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed})
+		})
+		if !keyRecorded(err) {
+			return nil, keyError(err)
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return row, nil, keyError(err)
-		}
-		rec, err := q.GetIdempotencyKey(ctx, db.GetIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key})
+		rec, err := s.queries.GetIdempotencyKey(ctx, db.GetIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key})
 		if errors.Is(err, pgx.ErrNoRows) {
-			continue // expired and deleted between the two statements
+			continue // expired and deleted since our statement
 		}
 		if err != nil {
-			return db.Order{}, nil, keyError(err)
+			return nil, keyError(err)
 		}
 		if !rec.ExpiresAt.After(s.now()) {
-			_, err := q.DeleteExpiredIdempotencyKey(ctx, db.DeleteExpiredIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key, Now: s.now()})
+			_, err := s.queries.DeleteExpiredIdempotencyKey(ctx, db.DeleteExpiredIdempotencyKeyParams{UserID: keyed.UserID, Key: keyed.Key, Now: s.now()})
 			if err != nil {
-				return db.Order{}, nil, keyError(err)
+				return nil, keyError(err)
 			}
 			continue
 		}
 		if !bytes.Equal(rec.Fingerprint, keyed.Fingerprint) {
-			return db.Order{}, nil, apperr.Invalid(keyField, fmt.Sprintf(
+			return nil, apperr.Invalid(keyField, fmt.Sprintf(
 				"was used for another request body (order %s); send a new key for a new order", rec.OrderID))
 		}
 		var earlier storedOrder
 		if err := json.Unmarshal(rec.Response, &earlier); err != nil {
-			return db.Order{}, nil, fmt.Errorf("decode the answer recorded for idempotency key: %w", err)
+			return nil, fmt.Errorf("decode the answer recorded for idempotency key: %w", err)
 		}
 		o := Order(earlier)
-		return db.Order{}, &o, nil
+		return &o, nil
 	}
 	// Another request took the key over between our statements: it is in flight.
-	return db.Order{}, nil, fmt.Errorf("idempotency key: %w", apperr.ErrInProgress)
+	return nil, fmt.Errorf("idempotency key: %w", apperr.ErrInProgress)
+}
+
+// keyRecorded reports whether err is InsertOrderWithKey's answer to a key
+// recorded already: no key row claimed, so no id for the order.
+func keyRecorded(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == notNullViolation &&
+		pgErr.TableName == "orders" && pgErr.ColumnName == "id"
 }
 
 // keyError turns a lock wait that ran out into apperr.ErrInProgress: the
 // request holding the key has not finished.
 func keyError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
 		return fmt.Errorf("idempotency key held by a request in flight: %w", apperr.ErrInProgress)

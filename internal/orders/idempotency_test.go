@@ -3,6 +3,8 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
+	"github.com/ordersvc/orders/internal/database"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -170,6 +173,14 @@ func TestCreateOnceConcurrentRetries(t *testing.T) {
 	require.EqualValues(t, 1, outboxEvents(t, f), "one new_order event")
 }
 
+// insertWithKey runs InsertOrderWithKey through q.
+func insertWithKey(ctx context.Context, q *db.Queries, keyed db.InsertOrderWithKeyParams) error {
+	var err error
+	res := q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed})
+	res.Exec(func(_ int, e error) { err = e })
+	return errors.Join(err, res.Close())
+}
+
 // holdKey creates an order with (userID, key) in a transaction it keeps
 // open, as a request still in flight would; release rolls it back.
 func holdKey(t *testing.T, f fixture, userID int64, key string) (release func()) {
@@ -180,8 +191,7 @@ func holdKey(t *testing.T, f fixture, userID int64, key string) (release func())
 	require.NoError(t, err)
 	keyed, err := f.svc.keyedCreate(key, mustJSON(t, o.Items), o)
 	require.NoError(t, err)
-	_, err = f.queries.WithTx(tx).CreateOrderWithKey(t.Context(), *keyed)
-	require.NoError(t, err)
+	require.NoError(t, insertWithKey(t.Context(), f.queries.WithTx(tx), *keyed))
 	var once sync.Once
 	release = func() { once.Do(func() { require.NoError(t, tx.Rollback(context.Background())) }) }
 	t.Cleanup(release)
@@ -228,8 +238,7 @@ func TestCreateOnceWaitsForTheFirstToCommit(t *testing.T) {
 	require.NoError(t, err)
 	keyed, err := f.svc.keyedCreate(key, mustJSON(t, items), first)
 	require.NoError(t, err)
-	_, err = f.queries.WithTx(tx).CreateOrderWithKey(t.Context(), *keyed)
-	require.NoError(t, err)
+	require.NoError(t, insertWithKey(t.Context(), f.queries.WithTx(tx), *keyed))
 
 	type result struct {
 		order    Order
@@ -288,13 +297,20 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestCreateOnceBoundsOnlyTheKeyWait: the lock wait bounded by keyLockWait
 // is the wait for another request's key. A keyed create that holds its key
 // and then waits on another lock (the outbox table, here held by another
-// transaction for longer than keyLockWait; under load, PostgreSQL's
-// notification lock at commit) waits and succeeds instead of failing.
+// transaction for longer than keyLockWait) waits and succeeds instead of
+// failing. The service has one connection, whose statements are prepared
+// by a first create: a statement not prepared yet would take its table's
+// lock while being prepared, before the key's statement has run.
 func TestCreateOnceBoundsOnlyTheKeyWait(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	alice := f.user(t)
-	key := uuid.NewString()
+	pool, err := database.Open(t.Context(), f.pool.Config().ConnString(), 1, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	svc := NewService(pool)
+	_, _, err = svc.CreateOnce(t.Context(), alice, ptr(uuid.NewString()), []Item{item(1, 1, "1")})
+	require.NoError(t, err)
 
 	tx, err := f.pool.Begin(t.Context())
 	require.NoError(t, err)
@@ -310,10 +326,10 @@ func TestCreateOnceBoundsOnlyTheKeyWait(t *testing.T) {
 	t.Cleanup(func() { <-released })
 
 	began := time.Now()
-	o, replayed, err := f.svc.CreateOnce(t.Context(), alice, &key, []Item{item(1, 1, "1")})
+	o, replayed, err := svc.CreateOnce(t.Context(), alice, ptr(uuid.NewString()), []Item{item(1, 1, "1")})
 	require.NoError(t, err, "a lock wait after the key is ours is not cut at keyLockWait")
 	require.False(t, replayed)
 	require.Equal(t, alice, o.UserID)
 	require.GreaterOrEqual(t, time.Since(began), held*9/10, "it waited for the outbox lock")
-	require.Equal(t, 1, countOrders(t, f, alice))
+	require.Equal(t, 2, countOrders(t, f, alice))
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,33 +77,15 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 	if err != nil {
 		return Order{}, false, fmt.Errorf("create order: encode items: %w", err)
 	}
-	var keyed *db.CreateOrderWithKeyParams
-	if key != nil {
+	var earlier *Order
+	if key == nil {
+		err = s.createWithEvent(ctx, order, itemsJSON)
+	} else {
+		var keyed *db.InsertOrderWithKeyParams
 		if keyed, err = s.keyedCreate(*key, itemsJSON, order); err != nil {
 			return Order{}, false, fmt.Errorf("create order: %w", err)
 		}
-	}
-	var earlier *Order
-	if keyed == nil {
-		err = s.insertWithEvent(ctx, order, itemsJSON)
-	} else {
-		err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-			// The key first: a concurrent request with it waits there,
-			// before it has written anything.
-			row, replay, err := s.createWithKey(ctx, q, *keyed)
-			if err != nil || replay != nil {
-				earlier = replay // a replay writes nothing: the commit is empty
-				return err
-			}
-			if order, err = fromRow(row); err != nil {
-				return err
-			}
-			msg, err := events.NewOrderEvent(ctx, order.event())
-			if err != nil {
-				return err
-			}
-			return outbox.Publish(tx, events.TopicNewOrder, msg)
-		})
+		earlier, err = s.createWithKey(ctx, order, *keyed)
 	}
 	if isUnknownUser(err) {
 		// A valid token whose user no longer exists (the database was reset
@@ -120,38 +103,51 @@ func (s *Service) CreateOnce(ctx context.Context, userID int64, key *string, ite
 	return order, false, nil
 }
 
-// insertWithEvent writes order and its new_order event in one round trip:
-// sqlc's batch of the order's INSERT carries the outbox INSERT too, and
-// PostgreSQL runs a batch sent outside a transaction as one implicit
-// transaction, so both rows are committed or neither is. A batch that
-// certainly did not reach PostgreSQL (a dead pooled connection) is sent
-// once more, as database.InTx retries; once sent, its fate is unknown and
-// it is never repeated.
-func (s *Service) insertWithEvent(ctx context.Context, order Order, itemsJSON []byte) error {
+// createWithEvent writes order and its new_order event in one round trip.
+func (s *Service) createWithEvent(ctx context.Context, order Order, itemsJSON []byte) error {
 	msg, err := events.NewOrderEvent(ctx, order.event())
 	if err != nil {
 		return err
 	}
-	send := func() error {
-		event := &pgx.Batch{}
-		if err := outbox.Queue(event, events.TopicNewOrder, msg); err != nil {
-			return err
-		}
-		res := db.New(withStatements{DBTX: s.pool, extra: event}).InsertOrder(ctx, []db.InsertOrderParams{{
+	return s.insertWithEvent(ctx, msg, func(q *db.Queries) batchResult {
+		return q.InsertOrder(ctx, []db.InsertOrderParams{{
 			ID:         order.ID,
 			UserID:     order.UserID,
 			Items:      itemsJSON,
 			TotalPrice: order.TotalPrice,
 			CreatedAt:  order.CreatedAt,
 		}})
+	})
+}
+
+// batchResult is the answer of a sqlc batch query of one statement.
+type batchResult interface {
+	Exec(func(int, error))
+	Close() error
+}
+
+// insertWithEvent runs insert, a sqlc batch query that writes an order, with
+// the outbox INSERT of the order's event in the same batch: one round trip.
+// PostgreSQL runs a batch sent outside a transaction as one implicit
+// transaction, so the order and its event are committed together or not at
+// all. A batch that certainly did not reach PostgreSQL (a dead pooled
+// connection) is sent once more, as database.InTx retries; once sent, its
+// fate is unknown and it is never repeated.
+func (s *Service) insertWithEvent(ctx context.Context, event *message.Message, insert func(*db.Queries) batchResult) error {
+	send := func() error {
+		extra := &pgx.Batch{}
+		if err := outbox.Queue(extra, events.TopicNewOrder, event); err != nil {
+			return err
+		}
+		res := insert(db.New(withStatements{DBTX: s.pool, extra: extra}))
 		var inserted error
 		res.Exec(func(_ int, err error) { inserted = err })
-		if err := res.Close(); err != nil { // the event's INSERT
+		if err := res.Close(); err != nil { // the event's INSERT, or the first failure
 			return err
 		}
 		return inserted
 	}
-	err = send()
+	err := send()
 	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
 		err = send()
 	}
