@@ -130,26 +130,32 @@ type batchResult interface {
 // the outbox INSERT of the order's event in the same batch: one round trip.
 // PostgreSQL runs a batch sent outside a transaction as one implicit
 // transaction, so the order and its event are committed together or not at
-// all. A batch that certainly did not reach PostgreSQL (a dead pooled
-// connection) is sent once more, as database.InTx retries; once sent, its
-// fate is unknown and it is never repeated.
+// all. The batch is sent once more, on another connection, when it surely
+// did not commit and PostgreSQL was unavailable: pgx sent nothing (a
+// connection found dead), or PostgreSQL itself answered the order's
+// statement with an outage (the FATAL a restarting server leaves on its
+// connections), which it sends before it commits anything. Any other
+// failure after sending leaves the outcome unknown, and the batch is never
+// repeated.
 func (s *Service) insertWithEvent(ctx context.Context, event *message.Message, insert func(*db.Queries) batchResult) error {
-	send := func() error {
+	send := func() (uncommitted bool, err error) {
 		extra := &pgx.Batch{}
 		if err := outbox.Queue(extra, events.TopicNewOrder, event); err != nil {
-			return err
+			return true, err
 		}
 		res := insert(db.New(withStatements{DBTX: s.pool, extra: extra}))
 		var inserted error
 		res.Exec(func(_ int, err error) { inserted = err })
-		if err := res.Close(); err != nil { // the event's INSERT, or the first failure
-			return err
+		closed := res.Close() // the event's INSERT and the commit
+		if inserted != nil {
+			var pgErr *pgconn.PgError
+			return errors.As(inserted, &pgErr), inserted
 		}
-		return inserted
+		return false, closed
 	}
-	err := send()
-	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
-		err = send()
+	uncommitted, err := send()
+	if err != nil && ctx.Err() == nil && (pgconn.SafeToRetry(err) || uncommitted && database.Unavailable(err)) {
+		_, err = send()
 	}
 	return database.Classify(err)
 }

@@ -486,3 +486,32 @@ func TestCreateWritesTheOrderAndItsEventTogether(t *testing.T) {
 	require.Equal(t, 2, countOrders(t, f, owner), "no order without its event")
 	require.Equal(t, 2, events())
 }
+
+// TestCreateAfterItsConnectionWasTerminated: a pooled connection whose
+// backend was terminated (as a PostgreSQL restart does to every session)
+// fails the first statement sent on it, with PostgreSQL's own FATAL; the
+// create is sent again on a new connection and succeeds, once.
+func TestCreateAfterItsConnectionWasTerminated(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.user(t)
+	pool, err := database.Open(t.Context(), f.pool.Config().ConnString(), 1, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	svc := NewService(pool)
+	_, err = svc.Create(t.Context(), owner, []Item{item(1, 1, "1")})
+	require.NoError(t, err)
+
+	var pid uint32
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT pg_backend_pid()").Scan(&pid))
+	var terminated bool
+	require.NoError(t, f.pool.QueryRow(t.Context(), "SELECT pg_terminate_backend($1, 5000)", pid).Scan(&terminated))
+	require.True(t, terminated)
+
+	_, err = svc.Create(t.Context(), owner, []Item{item(1, 1, "1")})
+	require.NoError(t, err, "sent again on a new connection")
+	require.Equal(t, 2, countOrders(t, f, owner))
+	var events int
+	require.NoError(t, f.pool.QueryRow(t.Context(), "SELECT count(*) FROM outbox_messages").Scan(&events))
+	require.Equal(t, 2, events)
+}
