@@ -249,7 +249,6 @@ func holdKey(t *testing.T, dbURL string, userID int64, key string) (release func
 	}})
 	res.Exec(func(_ int, e error) { err = e })
 	require.NoError(t, err)
-	require.NoError(t, res.Close())
 	var once sync.Once
 	release = func() {
 		once.Do(func() {

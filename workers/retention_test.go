@@ -39,7 +39,6 @@ func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 		var err error
 		res.Exec(func(_ int, e error) { err = e })
 		require.NoError(t, err)
-		require.NoError(t, res.Close())
 	}
 	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
 		txq := q.WithTx(tx)

@@ -112,8 +112,8 @@ func (s *Service) createWithKey(ctx context.Context, order Order, keyed db.Inser
 		return nil, err
 	}
 	for range 2 { // a second pass only after an expired record was removed
-		err := s.insertWithEvent(ctx, msg, func(q *db.Queries) batchResult {
-			return q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed})
+		err := s.insertWithEvent(ctx, msg, func(q *db.Queries) {
+			q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed})
 		})
 		if !keyRecorded(err) {
 			return nil, keyError(err)

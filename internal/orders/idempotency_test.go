@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -173,12 +172,12 @@ func TestCreateOnceConcurrentRetries(t *testing.T) {
 	require.EqualValues(t, 1, outboxEvents(t, f), "one new_order event")
 }
 
-// insertWithKey runs InsertOrderWithKey through q.
+// insertWithKey runs InsertOrderWithKey through q (Exec reads its answer
+// and closes the batch).
 func insertWithKey(ctx context.Context, q *db.Queries, keyed db.InsertOrderWithKeyParams) error {
 	var err error
-	res := q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed})
-	res.Exec(func(_ int, e error) { err = e })
-	return errors.Join(err, res.Close())
+	q.InsertOrderWithKey(ctx, []db.InsertOrderWithKeyParams{keyed}).Exec(func(_ int, e error) { err = e })
+	return err
 }
 
 // holdKey creates an order with (userID, key) in a transaction it keeps

@@ -109,8 +109,8 @@ func (s *Service) createWithEvent(ctx context.Context, order Order, itemsJSON []
 	if err != nil {
 		return err
 	}
-	return s.insertWithEvent(ctx, msg, func(q *db.Queries) batchResult {
-		return q.InsertOrder(ctx, []db.InsertOrderParams{{
+	return s.insertWithEvent(ctx, msg, func(q *db.Queries) {
+		q.InsertOrder(ctx, []db.InsertOrderParams{{
 			ID:         order.ID,
 			UserID:     order.UserID,
 			Items:      itemsJSON,
@@ -118,12 +118,6 @@ func (s *Service) createWithEvent(ctx context.Context, order Order, itemsJSON []
 			CreatedAt:  order.CreatedAt,
 		}})
 	})
-}
-
-// batchResult is the answer of a sqlc batch query of one statement.
-type batchResult interface {
-	Exec(func(int, error))
-	Close() error
 }
 
 // insertWithEvent runs insert, a sqlc batch query that writes an order, with
@@ -137,16 +131,17 @@ type batchResult interface {
 // connections), which it sends before it commits anything. Any other
 // failure after sending leaves the outcome unknown, and the batch is never
 // repeated.
-func (s *Service) insertWithEvent(ctx context.Context, event *message.Message, insert func(*db.Queries) batchResult) error {
+func (s *Service) insertWithEvent(ctx context.Context, event *message.Message, insert func(*db.Queries)) error {
 	send := func() (uncommitted bool, err error) {
-		extra := &pgx.Batch{}
-		if err := outbox.Queue(extra, events.TopicNewOrder, event); err != nil {
+		w := &withStatements{DBTX: s.pool, extra: &pgx.Batch{}}
+		if err := outbox.Queue(w.extra, events.TopicNewOrder, event); err != nil {
 			return true, err
 		}
-		res := insert(db.New(withStatements{DBTX: s.pool, extra: extra}))
-		var inserted error
-		res.Exec(func(_ int, err error) { inserted = err })
-		closed := res.Close() // the event's INSERT and the commit
+		insert(db.New(w))
+		// The results are read here, not through sqlc's batch results,
+		// which would close them without the event's answer.
+		_, inserted := w.sent.Exec()
+		closed := w.sent.Close() // the event's INSERT and the commit
 		if inserted != nil {
 			var pgErr *pgconn.PgError
 			return errors.As(inserted, &pgErr), inserted
@@ -161,17 +156,19 @@ func (s *Service) insertWithEvent(ctx context.Context, event *message.Message, i
 }
 
 // withStatements is a db.DBTX whose batches carry extra's statements after
-// their own.
+// their own; sent holds the results of the batch it sent.
 type withStatements struct {
 	db.DBTX
 	extra *pgx.Batch
+	sent  pgx.BatchResults
 }
 
-func (w withStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+func (w *withStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	for _, q := range w.extra.QueuedQueries {
 		b.Queue(q.SQL, q.Arguments...)
 	}
-	return w.DBTX.SendBatch(ctx, b)
+	w.sent = w.DBTX.SendBatch(ctx, b)
+	return w.sent
 }
 
 // newOrder is the order a create inserts: PENDING at version 1, as the
