@@ -94,7 +94,7 @@ func (d *brokerDialer) dial(network, _ string) (net.Conn, error) {
 func (t Topology) connection() amqp.ConnectionConfig {
 	uris, err := ParseBrokers(t.URL)
 	if err != nil || len(uris) == 1 {
-		return amqp.ConnectionConfig{AmqpURI: strings.TrimSpace(t.URL)}
+		return amqp.ConnectionConfig{AmqpURI: strings.TrimSpace(t.URL), Reconnect: reconnect}
 	}
 	d := &brokerDialer{}
 	for _, u := range uris {
@@ -103,8 +103,25 @@ func (t Topology) connection() amqp.ConnectionConfig {
 	return amqp.ConnectionConfig{
 		AmqpURI:    uris[0].String(),
 		AmqpConfig: &amqp091.Config{Dial: d.dial, Locale: "en_US"},
+		Reconnect:  reconnect,
 	}
 }
+
+// reconnect is how a lost connection is dialled again: soon, then at most
+// every MaxReconnectInterval. Watermill's default lets the wait grow to a
+// minute (90 s with its jitter), so after a long broker outage the
+// consumers could stay away for a minute after the broker was back.
+var reconnect = &amqp.ReconnectConfig{
+	BackoffInitialInterval:     250 * time.Millisecond,
+	BackoffRandomizationFactor: 0.2,
+	BackoffMultiplier:          2,
+	BackoffMaxInterval:         MaxReconnectInterval,
+}
+
+// MaxReconnectInterval bounds the wait between two attempts to reach a
+// broker again: the longest a process stays disconnected after RabbitMQ is
+// back, plus the jitter (a fifth of it).
+const MaxReconnectInterval = 5 * time.Second
 
 // Dial opens a connection to the first of t's brokers that answers, for the
 // operator commands and the tests.
