@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
-	"github.com/ordersvc/orders/internal/database"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -304,11 +302,8 @@ func TestCreateOnceBoundsOnlyTheKeyWait(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	alice := f.user(t)
-	pool, err := database.Open(t.Context(), f.pool.Config().ConnString(), 1, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	svc := NewService(pool)
-	_, _, err = svc.CreateOnce(t.Context(), alice, ptr(uuid.NewString()), []Item{item(1, 1, "1")})
+	svc, _ := f.oneConnection(t)
+	_, _, err := svc.CreateOnce(t.Context(), alice, ptr(uuid.NewString()), []Item{item(1, 1, "1")})
 	require.NoError(t, err)
 
 	tx, err := f.pool.Begin(t.Context())

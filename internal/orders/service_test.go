@@ -35,6 +35,16 @@ func newFixture(t *testing.T) fixture {
 	return fixture{svc: NewService(pool), pool: pool, queries: db.New(pool)}
 }
 
+// oneConnection is a service on a pool of one connection to f's database,
+// so that a test knows which connection its next statement takes.
+func (f fixture) oneConnection(t *testing.T) (*Service, *pgxpool.Pool) {
+	t.Helper()
+	pool, err := database.Open(t.Context(), f.pool.Config().ConnString(), 1, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return NewService(pool), pool
+}
+
 // user inserts a user (the orders' foreign key needs one) and returns its id.
 func (f fixture) user(t *testing.T) int64 {
 	t.Helper()
@@ -495,11 +505,8 @@ func TestCreateAfterItsConnectionWasTerminated(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	owner := f.user(t)
-	pool, err := database.Open(t.Context(), f.pool.Config().ConnString(), 1, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	svc := NewService(pool)
-	_, err = svc.Create(t.Context(), owner, []Item{item(1, 1, "1")})
+	svc, pool := f.oneConnection(t)
+	_, err := svc.Create(t.Context(), owner, []Item{item(1, 1, "1")})
 	require.NoError(t, err)
 
 	var pid uint32
