@@ -40,11 +40,13 @@ func newCachedFixture(t *testing.T) cachedFixture {
 
 // cachedService is another instance of the service: its own Redis
 // connection, the same database and key prefix. wrap, when set, wraps its
-// cache (to interpose on calls).
+// cache (to interpose on calls). Its Redis timeout is a second, not the
+// default 50 ms: these tests check what the cache holds, and a loaded test
+// machine can take longer than 50 ms to answer.
 func cachedService(t *testing.T, pool *pgxpool.Pool, prefix string, wrap func(Cache) Cache) *Service {
 	t.Helper()
 	r, err := cache.Open(cache.Options{
-		URL: testredis.URL(), Timeout: 50 * time.Millisecond, Failures: 3, Cooldown: 100 * time.Millisecond,
+		URL: testredis.URL(), Timeout: time.Second, Failures: 3, Cooldown: 100 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,21 +20,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/services"
+	"github.com/ordersvc/orders/internal/testkit/ports"
 	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
 // secret is in every URL the tests build; no message may show it.
 const secret = "s3cret-pw"
 
-// closedPort returns a loopback port nothing listens on.
+// closedPort returns a loopback port nothing listens on, from the tests'
+// range below the kernel's ephemeral ports, where no outgoing connection
+// can take it before the test dials it.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, l.Close())
-	return port
+	return strconv.Itoa(ports.Free(t))
 }
 
 // closedURLs points each of the three URLs at its own closed port.
