@@ -171,11 +171,11 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 		case <-ctx.Done():
 		}
 	}()
-	failing := false
+	retry := false // the latest claim failed: claim again after retryInterval
 	rows := 0
 	for {
 		var full bool
-		if failing {
+		if retry {
 			full = f.pacer.fullScanNow(time.Now())
 		} else {
 			var err error
@@ -189,18 +189,22 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			if !failing {
-				f.logger.Error("outbox forwarding failing, batch left pending", err, nil)
+			if f.pacer.failed() {
+				f.logger.Error("outbox forwarding failing, batches left pending", err, nil)
 			}
-			failing = true
+			retry = true
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(retryInterval):
 			}
-		case failing:
-			f.logger.Info("outbox forwarding again", nil)
-			failing = false
+		default:
+			retry = false
+			// Only a forwarded batch shows the way is clear again: an
+			// empty claim says nothing about the broker.
+			if rows > 0 && f.pacer.forwarded() {
+				f.logger.Info("outbox forwarding again", nil)
+			}
 		}
 	}
 }

@@ -38,6 +38,10 @@ type Pacer struct {
 	// starts from the oldest pending row instead of its forwarder's floor.
 	lastScan time.Time
 	scanOwed bool // a claim from a floor happened since the latest full scan
+
+	// broken: a batch failed and none has been forwarded since, by any
+	// forwarder of the process; an outage is logged once per process.
+	broken bool
 }
 
 // NewPacer returns the pacer the forwarders of a process share. The first
@@ -88,6 +92,26 @@ func (p *Pacer) fullScanNow(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.fullScan(now)
+}
+
+// failed records a failed batch and reports whether it is the first since
+// the process last forwarded one: the moment to log the outage.
+func (p *Pacer) failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := !p.broken
+	p.broken = true
+	return first
+}
+
+// forwarded records a forwarded batch and reports whether it ends an
+// outage: the moment to log the way back.
+func (p *Pacer) forwarded() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	was := p.broken
+	p.broken = false
+	return was
 }
 
 func (p *Pacer) poke() {

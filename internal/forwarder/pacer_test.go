@@ -157,3 +157,19 @@ func TestIdleForwardersClaimOnceAtATime(t *testing.T) {
 	// The owed full scan at 1.05 s, then safety polls at 4.05 s and 7.05 s.
 	require.Equal(t, 3, claims, "claims of an idle process in 10 s")
 }
+
+// TestPacerLogsAnOutageOncePerProcess: however many forwarders fail, and
+// however many empty claims succeed meanwhile, the process logs one line
+// when the first batch fails and one when a batch is forwarded again.
+func TestPacerLogsAnOutageOncePerProcess(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(20*ms, 3*time.Second)
+	require.False(t, p.forwarded(), "no outage yet: nothing to log")
+	require.True(t, p.failed(), "the first failure is logged")
+	for range 20 {
+		require.False(t, p.failed(), "later failures, by any forwarder, are not")
+	}
+	require.True(t, p.forwarded(), "the first batch forwarded again is logged")
+	require.False(t, p.forwarded())
+	require.True(t, p.failed(), "a new outage is logged again")
+}
