@@ -18,6 +18,7 @@ import (
 	"github.com/ordersvc/orders/internal/logging"
 	"github.com/ordersvc/orders/internal/metrics"
 	"github.com/ordersvc/orders/internal/orders"
+	"github.com/ordersvc/orders/internal/outbox"
 	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/telemetry"
 )
@@ -93,8 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(redis.Collector())
 	observed := newHTTPMetrics(reg)
 	edge := newEdgeConfig(cfg, redis, observed.rateLimited, logger)
-	announcer, stopAnnouncer := announceOutbox(ctx, pool, logger)
-	defer stopAnnouncer()
+	announcer := outbox.NewAnnouncer(pool, logger)
+	defer announcer.Start(ctx)()
 	orderOpts := []orders.Option{
 		orders.WithIdempotencyKeys(cfg.Orders.IdempotencyKeyTTL, cfg.Orders.IdempotencyKeyRequired),
 		orders.WithRequiredIfMatch(cfg.Orders.RequireIfMatch),

@@ -56,6 +56,20 @@ func Announce(ctx context.Context, q *db.Queries) error {
 	return q.AnnounceOutbox(ctx)
 }
 
+// Start runs Run in the background until stop, which waits for it to end.
+func (a *Announcer) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Run announces commits until ctx ends.
 func (a *Announcer) Run(ctx context.Context) {
 	gap := time.NewTimer(AnnounceGap)

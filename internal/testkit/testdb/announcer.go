@@ -16,12 +16,6 @@ import (
 func Announcer(t testing.TB, pool *pgxpool.Pool) *outbox.Announcer {
 	t.Helper()
 	a := outbox.NewAnnouncer(pool, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(a.Start(context.Background()))
 	return a
 }
