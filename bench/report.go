@@ -42,6 +42,8 @@ func targets(r *Report) []Target {
 	return []Target{
 		{Name: "cached GET vs Redis ceiling", Want: ">= 0.7", Got: r.Ratios["get_cached/ceiling_redis"], Unit: "x", Met: r.Ratios["get_cached/ceiling_redis"] >= 0.7},
 		{Name: "cached GET p99 vs Redis ceiling's", Want: "<= 2", Got: r.Ratios["get_cached/ceiling_redis_p99"], Unit: "x", Met: r.Ratios["get_cached/ceiling_redis_p99"] > 0 && r.Ratios["get_cached/ceiling_redis_p99"] <= 2},
+		{Name: "cached GET, rate limits on, vs Redis ceiling", Want: ">= 0.7", Got: r.Ratios["get_cached_limited/ceiling_redis"], Unit: "x", Met: r.Ratios["get_cached_limited/ceiling_redis"] >= 0.7},
+		{Name: "cached GET, rate limits on, p99 vs Redis ceiling's", Want: "<= 2", Got: r.Ratios["get_cached_limited/ceiling_redis_p99"], Unit: "x", Met: r.Ratios["get_cached_limited/ceiling_redis_p99"] > 0 && r.Ratios["get_cached_limited/ceiling_redis_p99"] <= 2},
 		{Name: "cached GET vs HTTP ceiling", Want: ">= 0.6", Got: r.Ratios["get_cached/ceiling_http"], Unit: "x", Met: r.Ratios["get_cached/ceiling_http"] >= 0.6},
 		{Name: "create vs database ceiling", Want: ">= 0.6", Got: r.Ratios["create/ceiling_db"], Unit: "x", Met: r.Ratios["create/ceiling_db"] >= 0.6},
 		{Name: "create with Idempotency-Key vs without", Want: ">= 0.9", Got: r.Ratios["create_keyed/create"], Unit: "x", Met: r.Ratios["create_keyed/create"] >= 0.9},

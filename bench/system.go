@@ -30,9 +30,11 @@ type system struct {
 	namespace   string
 	api         *proc.Proc
 	uncached    *proc.Proc // a second API with CACHE_TTL=0, for uncached reads
+	limited     *proc.Proc // a third API with the rate limits on and a budget no workload reaches
 	workers     *proc.Proc
 	apiURL      string
 	uncachedURL string
+	limitedURL  string
 	statusURL   string
 	debugURL    string // the API's profiler
 }
@@ -84,6 +86,14 @@ func (s *system) start(ctx context.Context, extraEnv []string) error {
 		return err
 	}
 	s.uncachedURL = s.uncached.URL(process.HTTPAddr)
+	// The budgets are taken in Redis on every request, as deployed; only
+	// their size differs, so that no request of the bench is refused.
+	limits := []string{"RATE_LIMIT_ENABLED=true", "RATE_LIMIT_USER=" + unreachedBudget, "RATE_LIMIT_ANONYMOUS=" + unreachedBudget,
+		"RATE_LIMIT_AUTH=" + unreachedBudget, "RATE_LIMIT_LOGIN_EMAIL=" + unreachedBudget, "MIGRATE_ON_START=false"}
+	if s.limited, err = s.startProc(ctx, "server", append(env, limits...), "server-limited"); err != nil {
+		return err
+	}
+	s.limitedURL = s.limited.URL(process.HTTPAddr)
 	if s.workers, err = s.startProc(ctx, "workers", env, "workers"); err != nil {
 		return err
 	}
@@ -123,17 +133,33 @@ func rssMiB(p *proc.Proc) float64 {
 	return 0
 }
 
+// unreachedBudget is a rate-limit budget no bench workload spends.
+const unreachedBudget = "10000000/1s"
+
+// stopExtraAPIs stops the APIs that only the request workloads use, so that
+// the pipeline and idle phases run what `task up` runs: one API, one
+// workers process.
+func (s *system) stopExtraAPIs() {
+	stopProcs(&s.uncached, &s.limited)
+}
+
 func (s *system) stop(ctx context.Context) {
-	for _, p := range []*proc.Proc{s.workers, s.uncached, s.api} {
-		if p != nil {
-			if err := p.Stop(time.Minute); err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
-			}
-		}
-	}
+	stopProcs(&s.workers, &s.uncached, &s.limited, &s.api)
 	_ = adminExec(ctx, s.adminURL, "DROP DATABASE IF EXISTS "+s.dbName+" WITH (FORCE)")
 	_ = messaging.Topology{Namespace: s.namespace, URL: amqpURL()}.Delete()
 	_ = os.RemoveAll(s.dir)
+}
+
+func stopProcs(procs ...**proc.Proc) {
+	for _, p := range procs {
+		if *p == nil {
+			continue
+		}
+		if err := (*p).Stop(time.Minute); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+		*p = nil
+	}
 }
 
 func adminExec(ctx context.Context, adminURL, stmt string) error {
