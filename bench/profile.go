@@ -15,15 +15,25 @@ import (
 // and a heap profile at its end, into dir/<workload>.{cpu,heap}.pprof
 // (read them with go tool pprof). It returns a function that waits for both.
 func profileAPI(ctx context.Context, sys *system, dir, workload string, d time.Duration) func() {
+	return profileProcess(ctx, sys.debugURL, dir, workload, d)
+}
+
+// profileWorkers does the same for the workers process, into
+// dir/workers_<workload>.{cpu,heap}.pprof.
+func profileWorkers(ctx context.Context, sys *system, dir, workload string, d time.Duration) func() {
+	return profileProcess(ctx, sys.workersDebugURL, dir, "workers_"+workload, d)
+}
+
+func profileProcess(ctx context.Context, debugURL, dir, workload string, d time.Duration) func() {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		seconds := max(int(d.Seconds())-1, 1)
-		if err := fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", sys.debugURL, seconds), filepath.Join(dir, workload+".cpu.pprof")); err != nil {
+		if err := fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debugURL, seconds), filepath.Join(dir, workload+".cpu.pprof")); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
 		}
-		if err := fetch(ctx, sys.debugURL+"/debug/pprof/heap", filepath.Join(dir, workload+".heap.pprof")); err != nil {
+		if err := fetch(ctx, debugURL+"/debug/pprof/heap", filepath.Join(dir, workload+".heap.pprof")); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
 		}
 	}()

@@ -208,6 +208,11 @@ func runPipeline(ctx context.Context, rep *Report, a *api, sys *system, pool *pg
 			fmt.Printf("pipeline with creates as fast as the API answers (%d clients) for %s\n", concurrency, p.Pipeline)
 		}
 		stop := sampleRSS(sys, sys.api, rep.RSSMiB, "pipeline_"+run.name)
+		if o.profileDir != "" {
+			stopProfile := profileWorkers(ctx, sys, o.profileDir, "pipeline_"+run.name, p.Pipeline)
+			prev := stop
+			stop = func() { prev(); stopProfile() }
+		}
 		res, err := pipelineRun(ctx, a, sys, pool, run.rate, p.Pipeline, concurrency)
 		stop()
 		if err != nil {

@@ -37,6 +37,8 @@ type system struct {
 	limitedURL  string
 	statusURL   string
 	debugURL    string // the API's profiler
+	// the workers' profiler
+	workersDebugURL string
 }
 
 func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*system, error) {
@@ -97,7 +99,7 @@ func (s *system) start(ctx context.Context, extraEnv []string) error {
 	if s.workers, err = s.startProc(ctx, "workers", env, "workers"); err != nil {
 		return err
 	}
-	s.statusURL = s.workers.URL(process.WorkersHTTPAddr)
+	s.statusURL, s.workersDebugURL = s.workers.URL(process.WorkersHTTPAddr), s.workers.URL(process.DebugAddr)
 	return nil
 }
 

@@ -56,3 +56,53 @@ func TestUndecodableEvents(t *testing.T) {
 		})
 	}
 }
+
+// benchEvent is a new_order event of a three-item order, as the API writes it.
+func benchEvent(b *testing.B) *message.Message {
+	b.Helper()
+	order := Order{ID: uuid.Must(uuid.NewV7()), UserID: 7, Status: "pending", TotalPrice: money.MustParse("59.97"),
+		Items: []Item{{ProductID: 1, Quantity: 1, Price: money.MustParse("9.99")}, {ProductID: 2, Quantity: 2, Price: money.MustParse("19.99")},
+			{ProductID: 3, Quantity: 1, Price: money.MustParse("10.00")}}}
+	msg, err := NewOrderEvent(context.Background(), order)
+	require.NoError(b, err)
+	return msg
+}
+
+// The workers decode every event's head and every task; the API encodes
+// every event. go test -bench . -benchmem ./internal/events prints each
+// one's cost.
+func BenchmarkDecodeHead(b *testing.B) {
+	msg := benchEvent(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeHead(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeProcessOrderTask(b *testing.B) {
+	head, err := DecodeHead(benchEvent(b))
+	require.NoError(b, err)
+	task, err := NewProcessOrderTask(head, "req-1")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeProcessOrderTask(task); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNewOrderEvent(b *testing.B) {
+	order := Order{ID: uuid.Must(uuid.NewV7()), UserID: 7, Status: "pending", TotalPrice: money.MustParse("59.97"),
+		Items: []Item{{ProductID: 1, Quantity: 1, Price: money.MustParse("9.99")}, {ProductID: 2, Quantity: 2, Price: money.MustParse("19.99")},
+			{ProductID: 3, Quantity: 1, Price: money.MustParse("10.00")}}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewOrderEvent(ctx, order); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
