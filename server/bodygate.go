@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -215,9 +216,65 @@ func (s *jsonScan) value(schema *openapi3.Schema) error {
 				return nil
 			}
 		}
+	case '0':
+		if places, ok := decimalStep(schema); ok && decimals(v) > places {
+			s.problem("number must be a multiple of %g", *schema.MultipleOf)
+			return nil
+		}
 	}
 	return s.writeValue(v) // numbers: scalarGuard has bounded their length
+}
 
+// decimalStep reports whether schema's multipleOf is a power of ten with
+// places decimals (1, 0.1, 0.01, ...). The gate checks such a step on the
+// number as written, exactly, where a validator working on a float64 pays
+// for rational arithmetic (and a formatted message) on every number; see
+// validatorSpec.
+func decimalStep(schema *openapi3.Schema) (places int, ok bool) {
+	if schema.MultipleOf == nil {
+		return 0, false
+	}
+	for places = 0; places <= 9; places++ {
+		if *schema.MultipleOf == math.Pow10(-places) {
+			return places, true
+		}
+	}
+	return 0, false
+}
+
+// decimals is the number of decimals a JSON number literal has once written
+// without an exponent and without trailing zeros: 2 for 2.90e-1, 0 for
+// 1.5e1. An exponent beyond a million counts as a whole number when
+// positive and as more decimals than any step has when negative.
+func decimals(literal []byte) int {
+	const hugeExponent = 1_000_000
+	mantissa, exponent := literal, []byte(nil)
+	if i := bytes.IndexAny(literal, "eE"); i >= 0 {
+		mantissa, exponent = literal[:i], literal[i+1:]
+	}
+	whole, fraction, _ := bytes.Cut(mantissa, []byte("."))
+	scale := len(fraction)
+	if len(exponent) > 0 {
+		exp, err := strconv.Atoi(string(exponent))
+		switch {
+		case (err != nil || exp < -hugeExponent) && exponent[0] == '-':
+			return math.MaxInt
+		case err != nil || exp > hugeExponent:
+			return 0
+		}
+		scale -= exp
+	}
+	// Trailing zeros mean nothing: 2.90 has one decimal, 100e-4 two.
+	meant := bytes.TrimRight(fraction, "0")
+	zeros := len(fraction) - len(meant)
+	if len(meant) == 0 {
+		meantWhole := bytes.TrimRight(whole, "0")
+		if len(bytes.TrimLeft(meantWhole, "-")) == 0 {
+			return 0 // zero
+		}
+		zeros += len(whole) - len(meantWhole)
+	}
+	return max(scale-zeros, 0)
 }
 
 // skip passes over a value without keeping it; the decoder still checks its

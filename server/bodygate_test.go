@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,6 +65,18 @@ func TestCanonicalJSON(t *testing.T) {
 		{name: "more items than maxItems", schema: order,
 			body:   `{"items":[` + strings.TrimSuffix(strings.Repeat(`{},`, 101), ",") + `]}`,
 			status: http.StatusUnprocessableEntity, field: "body.items", detail: "at most 100 items"},
+		{name: "a price with three decimals", schema: order,
+			body:   `{"items":[{"product_id":1,"quantity":1,"price":0.125}]}`,
+			status: http.StatusUnprocessableEntity, field: "body.items[0].price", detail: "multiple of 0.01"},
+		{name: "a price with three decimals through its exponent", schema: order,
+			body:   `{"items":[{"product_id":1,"quantity":1,"price":1},{"product_id":1,"quantity":1,"price":125e-3}]}`,
+			status: http.StatusUnprocessableEntity, field: "body.items[1].price", detail: "multiple of 0.01"},
+		{name: "a price within a float64 of a cent is still too precise", schema: order,
+			body:   `{"items":[{"product_id":1,"quantity":1,"price":0.1000000000000000000001}]}`,
+			status: http.StatusUnprocessableEntity, field: "body.items[0].price", detail: "multiple of 0.01"},
+		{name: "prices with trailing zeros and exponents", schema: order,
+			body: `{"items":[{"product_id":1,"quantity":1,"price":2.900},{"product_id":1,"quantity":1,"price":100e-4},{"product_id":1,"quantity":1,"price":1.5E+1}]}`,
+			want: `{"items":[{"product_id":1,"quantity":1,"price":2.900},{"product_id":1,"quantity":1,"price":100e-4},{"product_id":1,"quantity":1,"price":1.5E+1}]}`},
 		{name: "number literal too long", schema: order,
 			body:   `{"items":[{"product_id":1,"quantity":1,"price":1.` + strings.Repeat("0", 50) + `}]}`,
 			status: http.StatusUnprocessableEntity, field: "body.items[0].price", detail: "longer than 40"},
@@ -180,4 +193,34 @@ func TestCanonicalForm(t *testing.T) {
 			assertNamesField(t, invalid, tt.field, tt.detail)
 		})
 	}
+}
+
+func TestDecimals(t *testing.T) {
+	t.Parallel()
+	for literal, want := range map[string]int{
+		"0": 0, "-0.000": 0, "0e-9": 0, "12": 0, "1.10": 1, "2.90e-1": 2, "0.125": 3, "-1.001": 3,
+		"1.5e1": 0, "1.5E+1": 0, "100e-4": 2, "1e400": 0, "1e-400": 400,
+		"1e-9223372036854775808": math.MaxInt, "1e-99999999999999999999": math.MaxInt, "1e99999999999999999999": 0,
+	} {
+		require.Equal(t, want, decimals([]byte(literal)), literal)
+	}
+}
+
+// TestValidatorLeavesDecimalStepsToTheGate: the validator's copy of the
+// contract drops only the steps the gate checks, and the contract itself,
+// which the gate and the served spec read, keeps them.
+func TestValidatorLeavesDecimalStepsToTheGate(t *testing.T) {
+	t.Parallel()
+	checked, err := validatorSpec()
+	require.NoError(t, err)
+	price := func(spec *openapi3.T) *openapi3.Schema {
+		body := spec.Paths.Find("/orders/").Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+		return body.Properties["items"].Value.Items.Value.Properties["price"].Value
+	}
+	require.Nil(t, price(checked).MultipleOf)
+	require.NotNil(t, price(checked).Min, "the other keywords stay")
+	spec, err := api.GetSpec()
+	require.NoError(t, err)
+	require.NotNil(t, price(spec).MultipleOf)
+	require.InDelta(t, 0.01, *contractSchema(t, http.MethodPost, "/orders/").Properties["items"].Value.Items.Value.Properties["price"].Value.MultipleOf, 0)
 }

@@ -115,7 +115,11 @@ func newHTTPHandler(srv *Server, edge edgeConfig, observed *httpMetrics, metrics
 	// within the contract's bounds, into the canonical copy the validator
 	// and the handler both read.
 	e.Use(newBodyGate(contractOperations(spec)).middleware)
-	validator, err := requestValidator(spec)
+	checked, err := validatorSpec()
+	if err != nil {
+		return nil, err
+	}
+	validator, err := requestValidator(checked)
 	if err != nil {
 		return nil, err
 	}

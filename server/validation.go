@@ -19,9 +19,50 @@ import (
 	"github.com/labstack/echo/v4"
 	echomw "github.com/oapi-codegen/echo-middleware"
 
+	"github.com/ordersvc/orders/gen/api"
 	"github.com/ordersvc/orders/internal/apperr"
 	"github.com/ordersvc/orders/internal/auth"
 )
+
+// validatorSpec is the contract as the request validator reads it: a copy
+// of openapi.yaml without the decimal multipleOf steps (a price's 0.01) that
+// the body gate already checks on each number as written, exactly and
+// cheaply (decimalStep). Everything else is the contract unchanged.
+func validatorSpec() (*openapi3.T, error) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	for _, rule := range newBodyGate(contractOperations(spec)).rules {
+		if rule.mediaType == echo.MIMEApplicationJSON {
+			dropGatedSteps(rule.schema, map[*openapi3.Schema]bool{})
+		}
+	}
+	return spec, nil
+}
+
+// dropGatedSteps removes the steps the gate checks from schema and from the
+// schemas the gate reaches under it: object members and array items.
+func dropGatedSteps(schema *openapi3.Schema, seen map[*openapi3.Schema]bool) {
+	if schema == nil || seen[schema] {
+		return
+	}
+	seen[schema] = true
+	switch jsonKindOf(schema) {
+	case '0':
+		if _, ok := decimalStep(schema); ok {
+			schema.MultipleOf = nil
+		}
+	case '{':
+		for _, member := range schema.Properties {
+			dropGatedSteps(member.Value, seen)
+		}
+	case '[':
+		if schema.Items != nil {
+			dropGatedSteps(schema.Items.Value, seen)
+		}
+	}
+}
 
 // requestValidator validates every request against openapi.yaml, including
 // its security requirements, which the authenticator has already met or
