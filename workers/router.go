@@ -28,7 +28,7 @@ const maxRetryWait = 30 * time.Second
 // newRouter builds the one Watermill router of the workers: every handler and
 // its middleware are declared here. It consumes the topology's routes, each
 // with the handler function bound to its name.
-func newRouter(cfg config.Workers, topo messaging.Topology, bound map[string]bindHandler, pool *pgxpool.Pool, m *workerMetrics, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
+func newRouter(cfg config.Workers, topo messaging.Topology, bound map[string]bindHandler, pool *pgxpool.Pool, m *workerMetrics, tracing bool, logger *slog.Logger, wlog watermill.LoggerAdapter) (*message.Router, func() error, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.Handlers.Timeout}, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
@@ -89,13 +89,18 @@ func newRouter(cfg config.Workers, topo messaging.Topology, bound map[string]bin
 		logger:    logger,
 		sleep:     sleepContext,
 	}
+	// One span per message, continuing the trace that came with it; the
+	// task start_processing publishes carries the span on. With tracing
+	// off, only the trace context is carried on.
+	traces := telemetry.Propagate
+	if tracing {
+		traces = telemetry.Middleware
+	}
 	router.AddMiddleware(
 		// Outermost: whatever still fails after the retries (or panics) is
 		// parked in the dead-letter queue and acked, never dropped or looped.
 		poison,
-		// One span per message, continuing the trace that came with it; the
-		// task start_processing publishes carries the span on.
-		telemetry.Middleware,
+		traces,
 		// Turns a panic into an error the retry and the poison queue see.
 		middleware.Recoverer,
 		// Exponential backoff for transient failures (database down, broker

@@ -52,7 +52,7 @@ func runRoutes(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer pool.Close()
 
-	shutdownTracing, _, err := telemetry.Setup(ctx, "orders-workers", getenv)
+	shutdownTracing, tracing, err := telemetry.Setup(ctx, "orders-workers", getenv)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func runRoutes(ctx context.Context, args []string, getenv func(string) string, s
 	if err := topo.DeclareQueues(); err != nil {
 		return err
 	}
-	router, closeRouter, err := newRouter(cfg, topo, bound, pool, m, logger, wlog)
+	router, closeRouter, err := newRouter(cfg, topo, bound, pool, m, tracing, logger, wlog)
 	if err != nil {
 		if closeRouter != nil {
 			_ = closeRouter()

@@ -83,6 +83,22 @@ func (c metadataCarrier) Keys() []string {
 	return keys
 }
 
+// Propagate is Middleware for a process that records no spans (tracing
+// off): the handler's context carries the message's trace context, and the
+// messages the handler produces carry it on, without a span started and
+// ended per message.
+func Propagate(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := Extract(msg)
+		msg.SetContext(ctx)
+		produced, err := h(msg)
+		for _, p := range produced {
+			Inject(ctx, p)
+		}
+		return produced, err
+	}
+}
+
 // Middleware runs each Watermill handler in a span that continues the
 // message's trace; messages the handler produces carry the span on.
 func Middleware(h message.HandlerFunc) message.HandlerFunc {
