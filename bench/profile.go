@@ -9,19 +9,22 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/ordersvc/orders/internal/process"
+	"github.com/ordersvc/orders/internal/testkit/proc"
 )
 
-// profileAPI records a CPU profile of the API over most of a workload's run
+// profileAPI records a CPU profile of the API serving a workload over most of its run
 // and a heap profile at its end, into dir/<workload>.{cpu,heap}.pprof
 // (read them with go tool pprof). It returns a function that waits for both.
-func profileAPI(ctx context.Context, sys *system, dir, workload string, d time.Duration) func() {
-	return profileProcess(ctx, sys.debugURL, dir, workload, d)
+func profileAPI(ctx context.Context, server *proc.Proc, dir, workload string, d time.Duration) func() {
+	return profileProcess(ctx, server.URL(process.DebugAddr), dir, workload, d)
 }
 
 // profileWorkers does the same for the workers process, into
 // dir/workers_<workload>.{cpu,heap}.pprof.
 func profileWorkers(ctx context.Context, sys *system, dir, workload string, d time.Duration) func() {
-	return profileProcess(ctx, sys.workersDebugURL, dir, "workers_"+workload, d)
+	return profileProcess(ctx, sys.workers.URL(process.DebugAddr), dir, "workers_"+workload, d)
 }
 
 func profileProcess(ctx context.Context, debugURL, dir, workload string, d time.Duration) func() {

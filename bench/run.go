@@ -129,7 +129,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 		if ours {
 			stop = sampleRSS(sys, server, rep.RSSMiB, name)
 			if profileDir != "" && len(rep.Runs[name]) == 0 {
-				stopProfile := profileAPI(ctx, sys, profileDir, name, p.Duration)
+				stopProfile := profileAPI(ctx, server, profileDir, name, p.Duration)
 				prev := stop
 				stop = func() { prev(); stopProfile() }
 			}

@@ -36,9 +36,6 @@ type system struct {
 	uncachedURL string
 	limitedURL  string
 	statusURL   string
-	debugURL    string // the API's profiler
-	// the workers' profiler
-	workersDebugURL string
 }
 
 func startSystem(ctx context.Context, adminURL string, extraEnv []string) (*system, error) {
@@ -83,7 +80,7 @@ func (s *system) start(ctx context.Context, extraEnv []string) error {
 	if s.api, err = s.startProc(ctx, "server", env, "server"); err != nil {
 		return err
 	}
-	s.apiURL, s.debugURL = s.api.URL(process.HTTPAddr), s.api.URL(process.DebugAddr)
+	s.apiURL = s.api.URL(process.HTTPAddr)
 	if s.uncached, err = s.startProc(ctx, "server", append(env, "CACHE_TTL=0", "MIGRATE_ON_START=false"), "server-uncached"); err != nil {
 		return err
 	}
@@ -99,7 +96,7 @@ func (s *system) start(ctx context.Context, extraEnv []string) error {
 	if s.workers, err = s.startProc(ctx, "workers", env, "workers"); err != nil {
 		return err
 	}
-	s.statusURL, s.workersDebugURL = s.workers.URL(process.WorkersHTTPAddr), s.workers.URL(process.DebugAddr)
+	s.statusURL = s.workers.URL(process.WorkersHTTPAddr)
 	return nil
 }
 
