@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testkit/testdb"
 	"github.com/ordersvc/orders/internal/testkit/testlog"
 	"github.com/ordersvc/orders/money"
@@ -22,9 +21,7 @@ import (
 // batch are all deleted, the live ones stay, and the run is logged once.
 func TestExpiredIdempotencyKeysArePurgedInBatches(t *testing.T) {
 	t.Parallel()
-	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, _ := testdb.Pool(t, 4)
 	q := db.New(pool)
 
 	const expired, live = 2*keyPurgeBatch + 500, 3

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 
 	"github.com/ordersvc/orders/gen/db"
 	"github.com/ordersvc/orders/internal/apperr"
-	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
@@ -24,9 +22,7 @@ func newService(t *testing.T, hasher *Hasher) *Service {
 
 func newServiceWith(t testing.TB, hasher *Hasher, refresh RefreshSettings) *Service {
 	t.Helper()
-	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, _ := testdb.Pool(t, 4)
 	revocations := NewRevocations()
 	require.NoError(t, revocations.Load(t.Context(), db.New(pool)))
 	settings := testSettings(30 * time.Minute)

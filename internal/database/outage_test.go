@@ -157,13 +157,10 @@ func countUsers(t *testing.T, dbURL, email string) int {
 // a fresh connection and commits exactly once, without the caller noticing.
 func TestInTxRetriesOnceAfterAnOutageBeforeCommit(t *testing.T) {
 	t.Parallel()
-	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, dbURL := testdb.Pool(t, 4)
 
 	var attempts atomic.Int32
-	err = database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+	err := database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		if err := createUser(t.Context(), tx, "retried@example.com"); err != nil {
 			return err
 		}
@@ -184,13 +181,10 @@ func TestInTxRetriesOnceAfterAnOutageBeforeCommit(t *testing.T) {
 // not run again and the caller gets an outage.
 func TestInTxDoesNotRepeatAnUncertainCommit(t *testing.T) {
 	t.Parallel()
-	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, dbURL := testdb.Pool(t, 4)
 
 	var attempts atomic.Int32
-	err = database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+	err := database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		attempts.Add(1)
 		if err := createUser(t.Context(), tx, "uncertain@example.com"); err != nil {
 			return err
@@ -208,12 +202,10 @@ func TestInTxDoesNotRepeatAnUncertainCommit(t *testing.T) {
 // again would fail the same way.
 func TestInTxDoesNotRetryBugs(t *testing.T) {
 	t.Parallel()
-	pool, err := database.Open(t.Context(), testdb.New(t), 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, _ := testdb.Pool(t, 4)
 
 	var attempts atomic.Int32
-	err = database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+	err := database.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		attempts.Add(1)
 		_, err := tx.Exec(t.Context(), "SELECT * FROM no_such_table")
 		return err

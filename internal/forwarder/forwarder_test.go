@@ -3,7 +3,6 @@ package forwarder_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/events"
 	"github.com/ordersvc/orders/internal/forwarder"
 	"github.com/ordersvc/orders/internal/messaging"
@@ -44,10 +42,7 @@ const testHandler = "forwarder_test"
 
 func newOutboxEnv(t *testing.T) *outboxEnv {
 	t.Helper()
-	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 8, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, dbURL := testdb.Pool(t, 8)
 	topo := testamqp.Namespace(t)
 	// A consumer group's queue, bound before anything is forwarded.
 	sub, err := amqp.NewSubscriber(topo.Events(testHandler), watermill.NopLogger{})

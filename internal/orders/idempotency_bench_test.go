@@ -2,7 +2,6 @@ package orders
 
 import (
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
@@ -21,11 +19,7 @@ import (
 //
 //	go test -run XXX -bench CreateOnce -benchtime 3s ./internal/orders
 func BenchmarkCreateOnce(b *testing.B) {
-	pool, err := database.Open(b.Context(), testdb.New(b), 16, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
+	pool, _ := testdb.Pool(b, 16)
 	svc := NewService(pool)
 	users := make([]int64, 16)
 	for i := range users {

@@ -2,7 +2,6 @@ package outbox_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/gen/db"
-	"github.com/ordersvc/orders/internal/database"
 	"github.com/ordersvc/orders/internal/outbox"
 	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
@@ -51,10 +49,7 @@ func notifications(t *testing.T, conn *pgx.Conn, quiet time.Duration) int {
 // lock.
 func TestAnnouncerWakesOncePerGap(t *testing.T) {
 	t.Parallel()
-	dbURL := testdb.New(t)
-	pool, err := database.Open(t.Context(), dbURL, 4, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, dbURL := testdb.Pool(t, 4)
 	conn := listener(t, dbURL)
 	a := testdb.Announcer(t, pool)
 
