@@ -106,13 +106,13 @@ func tryTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) (c
 }
 
 // outageWatch is a pgx tracer that sees every statement, batch and
-// connection attempt of the pool. At the first outage it closes every idle connection:
-// after a restart all of them are dead, and a busy pool hands them out
-// without a liveness check (pgxpool pings only connections idle for over a
-// second), so each would fail one more request; connections in use are
-// closed when released. It also logs the outage once when it begins and once
-// when a statement succeeds again, both at warn, so that an outage is two
-// lines however many requests it fails.
+// connection attempt of the pool. At the first outage it closes every idle
+// connection: after a restart all of them are dead, and a busy pool hands
+// them out without a liveness check (pgxpool pings only connections idle for
+// over a second), so each would fail one more request; connections in use
+// are closed when released. It also logs the outage once when it begins and
+// once when a statement succeeds again, both at warn, so that an outage is
+// two lines however many requests it fails.
 type outageWatch struct {
 	pool   atomic.Pointer[pgxpool.Pool]
 	down   atomic.Bool
