@@ -44,25 +44,29 @@ const (
 	ModeInProcess = "in-process fallback"
 )
 
-// gcra takes one request from the budget at KEYS[1]. The key holds the
-// theoretical arrival time (TAT) in microseconds of Redis's clock, so that
-// instances with skewed clocks still agree. ARGV: emission interval and burst
-// window (Limit x interval), both in microseconds. Returns allowed (0/1),
-// remaining, retry-after and reset-after (microseconds).
+// gcra takes up to ARGV[3] requests from the budget at KEYS[1], as many as
+// fit now, and at least one or none. The key holds the theoretical arrival
+// time (TAT) in microseconds of Redis's clock, so that instances with skewed
+// clocks still agree. ARGV: emission interval and burst window (Limit x
+// interval), both in microseconds, and the requests wanted. Returns the
+// requests granted (0 when refused), the remaining requests after them,
+// retry-after and reset-after (microseconds).
 var gcra = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst
-if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
+local fit = math.floor((now + burst - tat) / interval)
+if fit < 1 then
+  return {0, 0, tat + interval - burst - now, tat - now}
 end
+local granted = math.min(wanted, fit)
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
+return {granted, fit - granted, 0, new_tat - now}
 `)
 
 // Limiter takes requests from named budgets.
@@ -70,38 +74,123 @@ type Limiter struct {
 	redis    *cache.Redis
 	prefix   string
 	local    *local
+	held     *held
+	now      func() time.Time
 	logger   *slog.Logger
 	fallback atomic.Bool
+	draws    atomic.Int64 // round trips to Redis
 }
 
 // New returns a Limiter keeping its budgets under prefix in r.
 func New(r *cache.Redis, prefix string, logger *slog.Logger) *Limiter {
-	return &Limiter{redis: r, prefix: prefix + ":ratelimit:v1:", local: newLocal(time.Now), logger: logger}
+	return &Limiter{
+		redis: r, prefix: prefix + ":ratelimit:v1:", logger: logger,
+		local: newLocal(time.Now), held: newHeld(), now: time.Now,
+	}
 }
 
 // Allow takes one request from the budget named bucket for subject.
+//
+// Two things spare Redis a round trip without ever letting through a
+// request the shared budget would refuse. A refusal is remembered until its
+// Retry-After: the budget's arrival time in Redis only grows, so nothing
+// fits before then. And a budget that requests draw on in quick succession
+// is taken from Redis several requests at a time (a lease, see holding),
+// which this instance then spends within leaseTTL. A budget under
+// 2 x leaseShare is never leased: small budgets stay exact across instances.
 func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) Result {
 	key := l.prefix + bucket + ":" + subject
+	limit := max(rate.Limit, 1)
 	// At least 1 µs: a budget of more than a million requests a second is
 	// "unlimited" in practice, and a zero interval would divide by zero.
-	interval := max(rate.Period.Microseconds()/int64(max(rate.Limit, 1)), 1)
-	burst := interval * int64(max(rate.Limit, 1))
+	interval := max(rate.Period.Microseconds()/int64(limit), 1)
+	burst := interval * int64(limit)
+	leased := limit / leaseShare
+	if leased < 2 {
+		if r, ok := l.held.refusal(key, l.now(), rate.Limit); ok {
+			return r
+		}
+		return l.draw(ctx, key, interval, burst, rate.Limit, 1, nil)
+	}
+	h := l.held.lease(key)
+	counted := false
+	for {
+		now := l.now()
+		h.mu.Lock()
+		if !counted {
+			h.arrive(now)
+			counted = true
+		}
+		if r, ok := h.spend(now, rate.Limit); ok {
+			h.mu.Unlock()
+			return r
+		}
+		if h.fetching == nil {
+			break // h stays locked: this request fetches
+		}
+		wait := h.fetching
+		h.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return l.draw(ctx, key, interval, burst, rate.Limit, 1, nil)
+		}
+	}
+	wanted := h.wanted(leased)
+	done := make(chan struct{})
+	h.fetching = done
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		if h.fetching == done { // draw ended without settling (a panic)
+			h.fetching = nil
+		}
+		h.mu.Unlock()
+		close(done)
+	}()
+	return l.draw(ctx, key, interval, burst, rate.Limit, wanted, h)
+}
+
+// draw takes up to wanted requests from the budget in Redis: one for this
+// request and the rest for h. A refusal is remembered in h, or for key when
+// h is nil. Without Redis the in-process budget decides, one request at a
+// time.
+func (l *Limiter) draw(ctx context.Context, key string, interval, burst int64, limit, wanted int, h *holding) Result {
+	start := l.now()
+	l.draws.Add(1)
 	var reply []int64
 	err := l.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
 		var err error
-		reply, err = gcra.Exec(ctx, c, []string{key}, []string{strconv.FormatInt(interval, 10), strconv.FormatInt(burst, 10)}).AsIntSlice()
+		reply, err = gcra.Exec(ctx, c, []string{key}, []string{
+			strconv.FormatInt(interval, 10), strconv.FormatInt(burst, 10), strconv.Itoa(wanted),
+		}).AsIntSlice()
 		return err
 	})
 	if err != nil || len(reply) != 4 {
+		if h != nil {
+			h.settle(grant{}, start)
+		}
 		if l.fallback.CompareAndSwap(false, true) {
 			l.logger.Warn("rate limiting falls back to in-process budgets (per instance) while redis is unavailable", slog.Any("error", err))
 		}
-		return l.local.allow(key, interval, burst, rate.Limit)
+		return l.local.allow(key, interval, burst, limit)
 	}
 	if l.fallback.CompareAndSwap(true, false) {
 		l.logger.Warn("rate limiting uses the shared budgets in redis again")
 	}
-	return result(rate.Limit, reply[0] == 1, reply[1], reply[2], reply[3])
+	g := grant{
+		granted:    int(reply[0]),
+		remaining:  int(reply[1]),
+		retryAfter: time.Duration(reply[2]) * time.Microsecond,
+		resetAfter: time.Duration(reply[3]) * time.Microsecond,
+	}
+	switch {
+	case h != nil:
+		h.settle(g, start)
+	case g.granted == 0:
+		l.held.refuse(key, g, start)
+	}
+	return result(limit, g.granted > 0, int64(g.remaining+max(g.granted-1, 0)), reply[2], reply[3])
 }
 
 // Subject turns a value that may carry personal data (an email) into a key

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,24 +86,8 @@ func TestInstancesShareOneBudget(t *testing.T) {
 	b, _ := newLimiter(t, testredis.URL(), prefix)
 	rate := Rate{Limit: 30, Period: time.Minute}
 
-	var mu sync.Mutex
-	allowed := 0
-	var wg sync.WaitGroup
-	for i := range 100 {
-		l := a
-		if i%2 == 1 {
-			l = b
-		}
-		wg.Go(func() {
-			if l.Allow(t.Context(), "shared", "client", rate).Allowed {
-				mu.Lock()
-				allowed++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, 30, allowed, "100 concurrent requests over two instances against one budget of 30")
+	allowed := allowConcurrently(t, []*Limiter{a, b}, 100, 1, "shared", rate)
+	require.EqualValues(t, 30, allowed, "100 concurrent requests over two instances against one budget of 30")
 }
 
 func TestFallbackIsEnforcedAndLoggedOnce(t *testing.T) {
@@ -160,4 +145,95 @@ func TestHugeBudgetsDoNotBreak(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeldRequestsCountExactly: a client's quick succession of requests is
+// drawn from Redis several at a time, and every answer still gives the
+// budget's exact remaining requests.
+func TestHeldRequestsCountExactly(t *testing.T) {
+	t.Parallel()
+	l, _ := newLimiter(t, testredis.URL(), testredis.Prefix(t))
+	rate := Rate{Limit: 1000, Period: time.Hour}
+	for i := range 200 {
+		r := l.Allow(t.Context(), "quick", "a", rate)
+		require.True(t, r.Allowed)
+		require.Equal(t, 999-i, r.Remaining, "request %d", i+1)
+	}
+	require.Less(t, l.draws.Load(), int64(100), "fewer round trips than half the requests")
+	t.Logf("%d round trips for 200 requests", l.draws.Load())
+}
+
+// TestBurstsDrawSeveralRequestsAtOnce: concurrent requests on two
+// instances against one large budget take it from Redis several at a time,
+// and still get no more than the budget; what a lease leaves unspent is at
+// most 1% of the budget per instance.
+func TestBurstsDrawSeveralRequestsAtOnce(t *testing.T) {
+	t.Parallel()
+	prefix := testredis.Prefix(t)
+	a, _ := newLimiter(t, testredis.URL(), prefix)
+	b, _ := newLimiter(t, testredis.URL(), prefix)
+	rate := Rate{Limit: 1000, Period: time.Hour}
+	got := allowConcurrently(t, []*Limiter{a, b}, 64, 25, "burst", rate) // 1,600 requests against a budget of 1,000
+	require.LessOrEqual(t, got, int64(1000), "never more than the budget")
+	require.GreaterOrEqual(t, got, int64(1000-2*(1000/leaseShare-1)), "unspent leases are at most 1%% of the budget per instance")
+	draws := a.draws.Load() + b.draws.Load()
+	require.Less(t, draws, int64(400), "1,600 requests in fewer round trips than a quarter of their number")
+	t.Logf("%d allowed, %d round trips for 1,600 requests", got, draws)
+
+	// A refusal is remembered: the budget is spent, so the next requests are
+	// refused without a round trip, with a Retry-After that counts down.
+	before := a.draws.Load()
+	first := a.Allow(t.Context(), "burst", "client", rate)
+	second := a.Allow(t.Context(), "burst", "client", rate)
+	require.False(t, first.Allowed)
+	require.False(t, second.Allowed)
+	require.Positive(t, second.RetryAfter)
+	require.LessOrEqual(t, second.RetryAfter, first.RetryAfter)
+	require.LessOrEqual(t, a.draws.Load()-before, int64(1), "at most one round trip for both")
+}
+
+// TestLeaseExpires: requests held by an instance are spent within leaseTTL
+// or not at all; later requests go to Redis again.
+func TestLeaseExpires(t *testing.T) {
+	t.Parallel()
+	l, _ := newLimiter(t, testredis.URL(), testredis.Prefix(t))
+	rate := Rate{Limit: 100000, Period: time.Hour}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 20 {
+				require.True(t, l.Allow(t.Context(), "expiry", "a", rate).Allowed)
+			}
+		})
+	}
+	wg.Wait()
+	h := l.held.lease(l.prefix + "expiry:a")
+	h.mu.Lock()
+	h.tokens = max(h.tokens, 1) // whatever the burst left over
+	h.mu.Unlock()
+	time.Sleep(leaseTTL + 10*time.Millisecond)
+	before := l.draws.Load()
+	require.True(t, l.Allow(t.Context(), "expiry", "a", rate).Allowed)
+	require.Equal(t, before+1, l.draws.Load(), "an expired lease is not spent")
+}
+
+// allowConcurrently runs clients goroutines, spread over the instances in
+// turn, each asking each times for a request from client's budget in
+// bucket, and returns how many were allowed.
+func allowConcurrently(t *testing.T, instances []*Limiter, clients, each int, bucket string, rate Rate) int64 {
+	t.Helper()
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		l := instances[i%len(instances)]
+		wg.Go(func() {
+			for range each {
+				if l.Allow(t.Context(), bucket, "client", rate).Allowed {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return allowed.Load()
 }
