@@ -191,11 +191,11 @@ func TestStoreEntriesExpire(t *testing.T) {
 func TestRedisHangGivesUpAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	testredis.Prefix(t)
-	proxy := newFreezer(t, testredis.URL())
+	proxy := testredis.NewFreezer(t, testredis.URL())
 	r, logs := open(t, proxy.URL())
 	require.NoError(t, r.Ping(t.Context()))
 
-	proxy.frozen.Store(true)
+	proxy.Freeze()
 	for i := range 3 {
 		start := time.Now()
 		err := r.Ping(t.Context())
@@ -213,7 +213,7 @@ func TestRedisHangGivesUpAtTheDeadline(t *testing.T) {
 	require.InDelta(t, 1.0, open, 0)
 	require.InDelta(t, 1.0, openings, 0)
 
-	proxy.frozen.Store(false)
+	proxy.Thaw()
 	require.Eventually(t, r.Available, 10*time.Second, 10*time.Millisecond, "the probe closes the breaker")
 	require.NoError(t, r.Ping(t.Context()))
 	open, _ = circuitMetrics(t, r)
@@ -231,16 +231,16 @@ func TestRedisHangGivesUpAtTheDeadline(t *testing.T) {
 func TestStoreRepairsAPutRedisDidNotTake(t *testing.T) {
 	t.Parallel()
 	prefix := testredis.Prefix(t)
-	proxy := newFreezer(t, testredis.URL())
+	proxy := testredis.NewFreezer(t, testredis.URL())
 	r, _ := open(t, proxy.URL())
 	s := NewStore(r, prefix)
 	direct := testredis.Client(t)
 	ctx := t.Context()
 
 	s.Put(ctx, "order", 1, []byte("old"), time.Minute)
-	proxy.frozen.Store(true)
+	proxy.Freeze()
 	s.Put(ctx, "order", 2, []byte("new"), time.Minute) // times out: kept for repair
-	proxy.frozen.Store(false)
+	proxy.Thaw()
 
 	_, lease, hit := s.Get(ctx, "order")
 	require.False(t, hit, "while the put is pending, reads of its key bypass Redis (which still says old)")
@@ -331,15 +331,15 @@ func bytesOf(v string) func() ([]byte, error) {
 func TestOpenBeforeRedisAnswersConnectsLater(t *testing.T) {
 	t.Parallel()
 	testredis.Prefix(t) // Redis's shared test lock: no outage test runs meanwhile
-	proxy := newFreezer(t, testredis.URL())
-	proxy.frozen.Store(true)
+	proxy := testredis.NewFreezer(t, testredis.URL())
+	proxy.Freeze()
 	start := time.Now()
 	r, _ := open(t, proxy.URL())
 	t.Logf("Open returned after %s with Redis hung", time.Since(start).Round(time.Millisecond))
 	require.False(t, r.Available())
 	require.ErrorIs(t, r.Ping(t.Context()), ErrUnavailable)
 
-	proxy.frozen.Store(false)
+	proxy.Thaw()
 	require.Eventually(t, r.Available, 15*time.Second, 20*time.Millisecond, "the probe connects once Redis answers")
 	require.NoError(t, r.Ping(t.Context()))
 }

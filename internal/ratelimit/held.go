@@ -41,8 +41,10 @@ type holding struct {
 	// rate requests come in.
 	window         time.Time
 	seen, seenLast int
-	// fetching is closed when the draw under way ends.
+	// fetching is closed when the draw under way ends; failed: the latest
+	// draw found Redis unavailable.
 	fetching chan struct{}
+	failed   bool
 }
 
 // arrive counts a request at now.
@@ -77,11 +79,11 @@ func (h *holding) spend(now time.Time, limit int) (Result, bool) {
 	return Result{}, false
 }
 
-// settle records a draw that began at start; a failed one is the zero grant.
+// settle records Redis's answer to a draw that began at start.
 func (h *holding) settle(g grant, start time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.fetching = nil
+	h.fetching, h.failed = nil, false
 	h.tokens = 0
 	if g.granted == 0 && g.retryAfter > 0 {
 		h.refusedUntil = start.Add(g.retryAfter)
@@ -90,6 +92,14 @@ func (h *holding) settle(g grant, start time.Time) {
 	}
 	h.remaining = g.remaining
 	h.resetAt = start.Add(g.resetAfter)
+}
+
+// fail records a draw that found Redis unavailable. What was held is kept
+// until it expires: it was drawn from the shared budget.
+func (h *holding) fail() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fetching, h.failed = nil, true
 }
 
 func refusedAt(now time.Time, limit int, until, resetAt time.Time) Result {

@@ -113,7 +113,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 		return l.draw(ctx, key, interval, burst, rate.Limit, 1, nil)
 	}
 	h := l.held.lease(key)
-	counted := false
+	counted, waited := false, false
 	for {
 		now := l.now()
 		h.mu.Lock()
@@ -125,6 +125,14 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 			h.mu.Unlock()
 			return r
 		}
+		if waited && h.failed {
+			// The draw this request waited for found Redis unavailable:
+			// decide in process now rather than wait for another draw, so
+			// that a hung Redis costs each request one call deadline at
+			// most, not one per request queued before it.
+			h.mu.Unlock()
+			return l.local.allow(key, interval, burst, rate.Limit)
+		}
 		if h.fetching == nil {
 			break // h stays locked: this request fetches
 		}
@@ -132,8 +140,9 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 		h.mu.Unlock()
 		select {
 		case <-wait:
+			waited = true
 		case <-ctx.Done():
-			return l.draw(ctx, key, interval, burst, rate.Limit, 1, nil)
+			return l.local.allow(key, interval, burst, rate.Limit) // the caller is gone
 		}
 	}
 	wanted := h.wanted(leased)
@@ -168,7 +177,7 @@ func (l *Limiter) draw(ctx context.Context, key string, interval, burst int64, l
 	})
 	if err != nil || len(reply) != 4 {
 		if h != nil {
-			h.settle(grant{}, start)
+			h.fail()
 		}
 		if l.fallback.CompareAndSwap(false, true) {
 			l.logger.Warn("rate limiting falls back to in-process budgets (per instance) while redis is unavailable", slog.Any("error", err))

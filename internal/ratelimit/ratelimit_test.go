@@ -237,3 +237,43 @@ func allowConcurrently(t *testing.T, instances []*Limiter, clients, each int, bu
 	wg.Wait()
 	return allowed.Load()
 }
+
+// TestHungRedisCostsOneDeadline: while Redis hangs (connected, answering
+// nothing), concurrent requests on one busy budget each wait about one call
+// deadline, not one per request queued before them, and are decided in
+// process.
+func TestHungRedisCostsOneDeadline(t *testing.T) {
+	t.Parallel()
+	proxy := testredis.NewFreezer(t, testredis.URL())
+	logger := slog.New(slog.NewJSONHandler(testlog.NewSink(), nil))
+	const deadline = 100 * time.Millisecond
+	r, err := cache.Open(cache.Options{URL: proxy.URL(), Timeout: deadline, Failures: 1000, Cooldown: time.Second, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	l := New(r, testredis.Prefix(t), logger)
+	rate := Rate{Limit: 100000, Period: time.Hour}
+	require.True(t, l.Allow(t.Context(), "hung", "a", rate).Allowed, "through Redis while it answers")
+	require.False(t, l.fallback.Load())
+
+	proxy.Freeze()
+	t.Cleanup(proxy.Thaw)
+	time.Sleep(2 * leaseTTL) // whatever the first draw left held expires
+	var slowest atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			start := time.Now()
+			require.True(t, l.Allow(t.Context(), "hung", "a", rate).Allowed, "the in-process budget admits it")
+			took := int64(time.Since(start))
+			for {
+				was := slowest.Load()
+				if took <= was || slowest.CompareAndSwap(was, took) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.True(t, l.fallback.Load(), "decided in process")
+	require.Less(t, time.Duration(slowest.Load()), 4*deadline, "16 queued requests, call deadline %v", deadline)
+}

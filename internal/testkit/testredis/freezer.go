@@ -1,6 +1,7 @@
-package cache
+package testredis
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/url"
@@ -12,11 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// freezer is a TCP proxy to Redis that can stop forwarding without closing
+// Freezer is a TCP proxy to Redis that can stop forwarding without closing
 // anything: to the client, Redis (or the network to it) hangs, which is the
 // case a call deadline exists for. Stopping the real Redis would refuse
 // connections instead, and would disturb every other test.
-type freezer struct {
+type Freezer struct {
+	ctx    context.Context
 	ln     net.Listener
 	target string
 	frozen atomic.Bool
@@ -24,13 +26,14 @@ type freezer struct {
 	conns  []net.Conn
 }
 
-func newFreezer(t *testing.T, redisURL string) *freezer {
+// NewFreezer proxies to the Redis at redisURL until the test ends.
+func NewFreezer(t testing.TB, redisURL string) *Freezer {
 	t.Helper()
 	u, err := url.Parse(redisURL)
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	f := &freezer{ln: ln, target: u.Host}
+	f := &Freezer{ctx: t.Context(), ln: ln, target: u.Host}
 	go f.serve()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -43,15 +46,22 @@ func newFreezer(t *testing.T, redisURL string) *freezer {
 	return f
 }
 
-func (f *freezer) URL() string { return "redis://" + f.ln.Addr().String() }
+// URL is the proxy's Redis URL.
+func (f *Freezer) URL() string { return "redis://" + f.ln.Addr().String() }
 
-func (f *freezer) serve() {
+// Freeze holds every byte in both directions until Thaw.
+func (f *Freezer) Freeze() { f.frozen.Store(true) }
+
+// Thaw forwards again, the held bytes first.
+func (f *Freezer) Thaw() { f.frozen.Store(false) }
+
+func (f *Freezer) serve() {
 	for {
 		client, err := f.ln.Accept()
 		if err != nil {
 			return
 		}
-		server, err := net.Dial("tcp", f.target)
+		server, err := new(net.Dialer).DialContext(f.ctx, "tcp", f.target)
 		if err != nil {
 			_ = client.Close()
 			continue
@@ -65,7 +75,7 @@ func (f *freezer) serve() {
 }
 
 // pipe copies src to dst, holding every chunk while frozen.
-func (f *freezer) pipe(dst io.Writer, src io.Reader) {
+func (f *Freezer) pipe(dst io.Writer, src io.Reader) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
