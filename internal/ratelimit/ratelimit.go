@@ -151,7 +151,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		if h.fetching == done { // draw ended without settling (a panic)
+		if h.fetching == done { // the draw ended unsettled: its caller left, or a panic
 			h.fetching = nil
 		}
 		h.mu.Unlock()
@@ -175,6 +175,11 @@ func (l *Limiter) draw(ctx context.Context, key string, interval, burst int64, l
 		}).AsIntSlice()
 		return err
 	})
+	if err != nil && ctx.Err() != nil {
+		// The caller went away, which says nothing about Redis; whoever
+		// waited on this draw draws again.
+		return l.local.allow(key, interval, burst, limit)
+	}
 	if err != nil || len(reply) != 4 {
 		if h != nil {
 			h.fail()

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -276,4 +277,20 @@ func TestHungRedisCostsOneDeadline(t *testing.T) {
 	wg.Wait()
 	require.True(t, l.fallback.Load(), "decided in process")
 	require.Less(t, time.Duration(slowest.Load()), 4*deadline, "16 queued requests, call deadline %v", deadline)
+}
+
+// TestCallerGoneIsNoOutage: a request whose caller has gone says nothing
+// about Redis: no fallback is declared or logged.
+func TestCallerGoneIsNoOutage(t *testing.T) {
+	t.Parallel()
+	l, logs := newLimiter(t, testredis.URL(), testredis.Prefix(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, rate := range []Rate{{Limit: 10, Period: time.Hour}, {Limit: 100000, Period: time.Hour}} {
+		l.Allow(ctx, "gone", "a", rate)
+	}
+	require.False(t, l.fallback.Load())
+	require.Empty(t, logs.Find("rate limiting falls back to in-process budgets (per instance) while redis is unavailable"))
+	require.True(t, l.Allow(t.Context(), "gone", "a", Rate{Limit: 100000, Period: time.Hour}).Allowed)
+	require.False(t, l.fallback.Load(), "the next request goes to Redis")
 }
