@@ -137,22 +137,13 @@ func (t *held) refusal(key string, now time.Time, limit int) (Result, bool) {
 	h := v.(*holding)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !now.Before(h.refusedUntil) {
-		return Result{}, false
-	}
-	return refusedAt(now, limit, h.refusedUntil, h.resetAt), true
+	return h.spend(now, limit) // such a holding holds no requests, only refusals
 }
 
 // refuse remembers a refusal of a budget drawn on one request at a time.
 func (t *held) refuse(key string, g grant, start time.Time) {
-	if g.retryAfter <= 0 {
-		return
-	}
 	v, _ := t.m.LoadOrStore(key, &holding{})
-	h := v.(*holding)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.refusedUntil, h.resetAt = start.Add(g.retryAfter), start.Add(g.resetAfter)
+	v.(*holding).settle(g, start)
 }
 
 // sweepNow drops, every pruneEvery calls, the holdings that hold nothing.

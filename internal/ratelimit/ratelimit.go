@@ -75,7 +75,6 @@ type Limiter struct {
 	prefix   string
 	local    *local
 	held     *held
-	now      func() time.Time
 	logger   *slog.Logger
 	fallback atomic.Bool
 	draws    atomic.Int64 // round trips to Redis
@@ -85,7 +84,7 @@ type Limiter struct {
 func New(r *cache.Redis, prefix string, logger *slog.Logger) *Limiter {
 	return &Limiter{
 		redis: r, prefix: prefix + ":ratelimit:v1:", logger: logger,
-		local: newLocal(time.Now), held: newHeld(), now: time.Now,
+		local: newLocal(time.Now), held: newHeld(),
 	}
 }
 
@@ -107,7 +106,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 	burst := interval * int64(limit)
 	leased := limit / leaseShare
 	if leased < 2 {
-		if r, ok := l.held.refusal(key, l.now(), rate.Limit); ok {
+		if r, ok := l.held.refusal(key, time.Now(), rate.Limit); ok {
 			return r
 		}
 		return l.draw(ctx, key, interval, burst, rate.Limit, 1, nil)
@@ -115,7 +114,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 	h := l.held.lease(key)
 	counted, waited := false, false
 	for {
-		now := l.now()
+		now := time.Now()
 		h.mu.Lock()
 		if !counted {
 			h.arrive(now)
@@ -165,7 +164,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket, subject string, rate Rate) 
 // h is nil. Without Redis the in-process budget decides, one request at a
 // time.
 func (l *Limiter) draw(ctx context.Context, key string, interval, burst int64, limit, wanted int, h *holding) Result {
-	start := l.now()
+	start := time.Now()
 	l.draws.Add(1)
 	var reply []int64
 	err := l.redis.Do(ctx, func(ctx context.Context, c rueidis.Client) error {
