@@ -101,7 +101,7 @@ func printReport(r *Report) {
 			fmt.Printf("  api RSS during %-16s %6.1f MiB\n", n, rss)
 		}
 	}
-	for _, name := range []string{"half", "full", "closed"} {
+	for _, name := range []string{"quarter", "half", "full", "closed"} {
 		p, ok := r.Pipeline[name]
 		if !ok {
 			continue

@@ -198,7 +198,7 @@ func runPipeline(ctx context.Context, rep *Report, a *api, sys *system, pool *pg
 	for _, run := range []struct {
 		name string
 		rate float64
-	}{{"half", maxRate / 2}, {"full", maxRate}, {"closed", 0}} {
+	}{{"quarter", maxRate / 4}, {"half", maxRate / 2}, {"full", maxRate}, {"closed", 0}} {
 		if err := settle(ctx, sys, pool, rep.StartedAt); err != nil {
 			return err
 		}

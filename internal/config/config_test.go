@@ -65,7 +65,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "orders", w.AMQP.Namespace)
 	require.Equal(t, 8, w.Outbox.Forwarders)
 	require.Equal(t, 100, w.Outbox.BatchSize)
-	require.Equal(t, 20*time.Millisecond, w.Outbox.PollInterval)
+	require.Equal(t, 5*time.Millisecond, w.Outbox.PollInterval)
 	require.Equal(t, 3*time.Second, w.Outbox.SafetyPoll)
 	require.Equal(t, 24*time.Hour, w.Outbox.Retention)
 	require.Equal(t, 2*time.Second, w.Handlers.ProcessOrderDuration)

@@ -186,8 +186,9 @@ var Vars = []Var{
 		Doc: "outbox forwarders per workers process; each publishes a batch, then waits once for RabbitMQ's confirms of the whole batch"},
 	{Name: "OUTBOX_BATCH_SIZE", Process: ProcessWorkers, Default: "100",
 		Doc: "outbox rows one forwarder claims, publishes and has confirmed at once"},
-	{Name: "OUTBOX_POLL_INTERVAL", Process: ProcessWorkers, Default: "20ms",
-		Doc: "spacing of a process's outbox claims while events trickle in, so that they gather into batches " +
+	{Name: "OUTBOX_POLL_INTERVAL", Process: ProcessWorkers, Default: "5ms",
+		Doc: "least spacing of a process's outbox claims while events trickle in, so that they gather into batches; " +
+			"a claim also waits for the process's previous one to finish (up to 50 ms), so batches grow when the machine is busy " +
 			"(a claim that fills its batch is followed at once; the first event after a quiet spell is claimed at once)"},
 	{Name: "OUTBOX_SAFETY_POLL", Process: ProcessWorkers, Default: "3s",
 		Doc: "forwarders are woken by PostgreSQL notifications (`LISTEN outbox_messages`, on one connection of their own per " +

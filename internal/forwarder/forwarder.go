@@ -185,6 +185,7 @@ func (f *Forwarder) loop(ctx context.Context, out chan<- *message.Message) {
 		}
 		var err error
 		rows, err = f.forwardBatch(ctx, out, full)
+		f.pacer.finished()
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -15,7 +15,11 @@ import (
 // next claim by any forwarder starts no sooner than interval after the
 // previous one, so events committed meanwhile gather into one batch instead
 // of each costing a transaction and a confirm round trip of its own; the
-// first event after a quiet spell is claimed at once. Without wake-ups (the
+// first event after a quiet spell is claimed at once. A spaced claim also
+// waits for the process's previous claim to finish (its batch confirmed and
+// acked, up to overlapAfter), so the spacing grows by itself when the
+// machine is busy and claims slow down, and batches grow with it: a short
+// interval costs no transaction per event under load. Without wake-ups (the
 // listener lost its connection, or a notification went missing) a claim
 // still happens every safetyPoll, by one forwarder of the process, and a
 // full scan follows activity within FullScanInterval: the only claims of an
@@ -33,6 +37,7 @@ type Pacer struct {
 	last    time.Time // the start of the process's latest claim
 	woken   bool      // events were committed since the latest claim started
 	backlog bool      // the latest claim filled its batch
+	running int       // claims granted and not finished
 
 	// One claim per FullScanInterval, by any forwarder of the process,
 	// starts from the oldest pending row instead of its forwarder's floor.
@@ -63,6 +68,24 @@ func (p *Pacer) Wake() {
 	}
 }
 
+// finished says a claim the pacer granted is over, whatever its outcome.
+// A claim woken meanwhile may start now.
+func (p *Pacer) finished() {
+	p.mu.Lock()
+	p.running--
+	ready := p.running == 0 && p.woken
+	p.mu.Unlock()
+	if ready {
+		p.poke()
+	}
+}
+
+// overlapAfter is how long a spaced claim waits for the process's previous
+// claim to finish before it starts anyway: a claim normally finishes within
+// milliseconds, and one held up (a slow confirm) does not hold back the
+// events committed behind it for longer than this.
+const overlapAfter = 50 * time.Millisecond
+
 // CatchUp says events may have been committed unannounced (the listener was
 // away): the next claim scans from the oldest pending row.
 func (p *Pacer) CatchUp() {
@@ -91,6 +114,7 @@ func (p *Pacer) fullScan(now time.Time) bool {
 func (p *Pacer) fullScanNow(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.running++
 	return p.fullScan(now)
 }
 
@@ -130,6 +154,7 @@ func (p *Pacer) await(ctx context.Context, rows, batch int) (full bool, err erro
 		p.mu.Lock()
 		now := time.Now()
 		p.backlog, p.last = true, now
+		p.running++
 		full = p.fullScan(now)
 		p.mu.Unlock()
 		p.poke() // another forwarder joins
@@ -178,16 +203,19 @@ func (p *Pacer) claim(now time.Time) grant {
 	defer p.mu.Unlock()
 	var full bool
 	switch {
-	case p.woken && (p.backlog || !now.Before(p.next)):
+	case p.woken && (p.backlog || !now.Before(p.next) && (p.running == 0 || !now.Before(p.last.Add(overlapAfter)))):
 		p.woken = false
 		full = p.fullScan(now)
 	case !p.woken && !now.Before(p.unwoken()):
 		p.lastScan, p.scanOwed, full = now, false, true
-	case p.woken:
+	case p.woken && now.Before(p.next):
 		return grant{wait: p.next.Sub(now)}
+	case p.woken: // the previous claim is still running; its end pokes
+		return grant{wait: p.last.Add(overlapAfter).Sub(now)}
 	default:
 		return grant{wait: p.unwoken().Sub(now)}
 	}
+	p.running++
 	p.last, p.next = now, now.Add(p.interval)
 	return grant{ok: true, full: full}
 }

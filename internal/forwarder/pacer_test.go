@@ -9,9 +9,18 @@ import (
 
 const ms = time.Millisecond
 
-// claimOf is p.claim as (wait, ok).
-func claimOf(p *Pacer, now time.Time) (time.Duration, bool) {
+// claimNow is p.claim of a claim that, if granted, finishes at once.
+func claimNow(p *Pacer, now time.Time) grant {
 	g := p.claim(now)
+	if g.ok {
+		p.finished()
+	}
+	return g
+}
+
+// claimOf is claimNow as (wait, ok).
+func claimOf(p *Pacer, now time.Time) (time.Duration, bool) {
+	g := claimNow(p, now)
 	return g.wait, g.ok
 }
 
@@ -36,6 +45,28 @@ func TestPacerClaimsWhenWokenSpacedAndOnTheSafetyPoll(t *testing.T) {
 
 	_, ok = claimOf(p, now.Add(20*ms+2*time.Second))
 	require.True(t, ok, "nothing woke the process for a safety poll: a claim")
+}
+
+// TestPacerSpacedClaimWaitsForTheRunningOne: a woken claim waits for the
+// process's previous claim to end, so that under load, when claims take
+// longer, events gather into larger batches; but not longer than
+// overlapAfter, so a claim held up does not hold back the events behind it.
+func TestPacerSpacedClaimWaitsForTheRunningOne(t *testing.T) {
+	t.Parallel()
+	p := NewPacer(5*ms, 3*time.Second)
+	now := time.Now()
+	require.True(t, p.claim(now).ok, "the first claim; it keeps running")
+	p.Wake()
+	g := p.claim(now.Add(10 * ms))
+	require.False(t, g.ok, "the interval has passed, but the previous claim still runs")
+	require.Equal(t, overlapAfter-10*ms, g.wait, "it waits for that claim's end, at most overlapAfter after its start")
+	p.finished()
+	require.Len(t, p.signal, 1, "the end of the running claim wakes a waiting forwarder")
+	require.True(t, p.claim(now.Add(11*ms)).ok, "and the woken claim starts")
+
+	p.Wake()
+	require.False(t, p.claim(now.Add(20*ms)).ok)
+	require.True(t, p.claim(now.Add(11*ms+overlapAfter)).ok, "a claim held up longer than overlapAfter no longer holds the next back")
 }
 
 func TestPacerFirstEventAfterAQuietSpellIsClaimedAtOnce(t *testing.T) {
@@ -110,20 +141,20 @@ func TestPacerFollowsAClaimFromAFloorWithAFullScan(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 3*time.Second)
 	now := time.Now()
-	g := p.claim(now)
+	g := claimNow(p, now)
 	require.True(t, g.ok)
 	require.True(t, g.full, "the process's first claim scans from the oldest pending row")
 	wait, _ := claimOf(p, now.Add(ms))
 	require.Equal(t, 3*time.Second-ms, wait, "after a full scan, nothing is owed: the safety poll")
 
 	p.Wake()
-	g = p.claim(now.Add(100 * ms))
+	g = claimNow(p, now.Add(100 * ms))
 	require.True(t, g.ok)
 	require.False(t, g.full, "woken before the full scan is due: a claim from the floor")
 	wait, ok := claimOf(p, now.Add(200*ms))
 	require.False(t, ok)
 	require.Equal(t, FullScanInterval-200*ms, wait, "a full scan follows, though nothing woke the process")
-	g = p.claim(now.Add(FullScanInterval))
+	g = claimNow(p, now.Add(FullScanInterval))
 	require.True(t, g.ok)
 	require.True(t, g.full)
 	wait, ok = claimOf(p, now.Add(FullScanInterval+ms))
@@ -139,16 +170,16 @@ func TestIdleForwardersClaimOnceAtATime(t *testing.T) {
 	t.Parallel()
 	p := NewPacer(20*ms, 3*time.Second)
 	now := time.Now()
-	require.True(t, p.claim(now).ok)
+	require.True(t, claimNow(p, now).ok)
 	p.Wake()
-	g := p.claim(now.Add(50 * ms))
+	g := claimNow(p, now.Add(50 * ms))
 	require.True(t, g.ok)
 	require.False(t, g.full, "a woken claim from the floor owes a full scan")
 
 	claims := 0
 	for tick := now.Add(50 * ms); tick.Before(now.Add(10 * time.Second)); tick = tick.Add(10 * ms) {
 		for range 8 { // every forwarder asks at every tick
-			if g := p.claim(tick); g.ok {
+			if g := claimNow(p, tick); g.ok {
 				require.True(t, g.full, "a claim nothing woke scans from the oldest pending row")
 				claims++
 			}
