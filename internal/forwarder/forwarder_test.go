@@ -44,6 +44,8 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	t.Helper()
 	pool, dbURL := testdb.Pool(t, 8)
 	topo := testamqp.Namespace(t)
+	queue := topo.EventQueue(events.TopicNewOrder, testHandler)
+	testamqp.OwnQueues(t, topo, queue)
 	// A consumer group's queue, bound before anything is forwarded.
 	sub, err := amqp.NewSubscriber(topo.Events(testHandler), watermill.NopLogger{})
 	require.NoError(t, err)
@@ -54,7 +56,7 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	t.Cleanup(func() { _ = conn.Close() })
 	user, err := db.New(pool).CreateUser(t.Context(), db.CreateUserParams{Email: "f@example.com", PasswordHash: "x"})
 	require.NoError(t, err)
-	return &outboxEnv{t: t, dbURL: dbURL, pool: pool, topo: topo, queue: topo.EventQueue(events.TopicNewOrder, testHandler),
+	return &outboxEnv{t: t, dbURL: dbURL, pool: pool, topo: topo, queue: queue,
 		conn: conn, orders: orders.NewService(pool, orders.WithAnnouncer(testdb.Announcer(t, pool))), userID: user.ID}
 }
 

@@ -194,15 +194,16 @@ func (t Topology) withConfirms(cfg amqp.Config, channels int) amqp.Config {
 }
 
 // Delete removes every queue and exchange of the namespace, messages
-// included: for tests and benchmarks that made a namespace of their own.
-func (t Topology) Delete() error {
+// included, and the extra queues named: for tests and benchmarks that made
+// a namespace of their own (and queues of their own in it).
+func (t Topology) Delete(extraQueues ...string) error {
 	conn, err := t.Dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	// A failed delete closes its channel, so each gets its own.
-	for _, q := range t.Queues() {
+	for _, q := range append(t.Queues(), extraQueues...) {
 		if ch, err := conn.Channel(); err == nil {
 			_, _ = ch.QueueDelete(q, false, false, false)
 			_ = ch.Close()
