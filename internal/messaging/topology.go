@@ -194,22 +194,31 @@ func (t Topology) withConfirms(cfg amqp.Config, channels int) amqp.Config {
 }
 
 // Delete removes every queue and exchange of the namespace, messages
-// included, and the extra queues named: for tests and benchmarks that made
-// a namespace of their own (and queues of their own in it).
-func (t Topology) Delete(extraQueues ...string) error {
+// included: for tests and benchmarks that made a namespace of their own.
+func (t Topology) Delete() error {
+	return t.remove(t.Queues(), t.Exchanges())
+}
+
+// DeleteQueues removes the named queues, messages included: for tests that
+// declared queues of their own in a namespace.
+func (t Topology) DeleteQueues(queues ...string) error {
+	return t.remove(queues, nil)
+}
+
+func (t Topology) remove(queues, exchanges []string) error {
 	conn, err := t.Dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	// A failed delete closes its channel, so each gets its own.
-	for _, q := range append(t.Queues(), extraQueues...) {
+	for _, q := range queues {
 		if ch, err := conn.Channel(); err == nil {
 			_, _ = ch.QueueDelete(q, false, false, false)
 			_ = ch.Close()
 		}
 	}
-	for _, x := range t.Exchanges() {
+	for _, x := range exchanges {
 		if ch, err := conn.Channel(); err == nil {
 			_ = ch.ExchangeDelete(x, false, false)
 			_ = ch.Close()

@@ -120,13 +120,13 @@ func QueueDepthAt(t testing.TB, topo messaging.Topology, queue string) int {
 	return q.Messages
 }
 
-// OwnQueues makes the end of t delete, with topo's namespace, the queues t
-// declared in it beyond its routes' (a consumer group of its own, say),
-// which the namespace's own cleanup does not know.
+// OwnQueues makes the end of t delete the queues t declared in topo beyond
+// its routes' (a consumer group of its own, say), which the namespace's own
+// cleanup does not know.
 func OwnQueues(t testing.TB, topo messaging.Topology, queues ...string) {
 	t.Helper()
 	t.Cleanup(func() {
-		if err := topo.Delete(queues...); err != nil {
+		if err := topo.DeleteQueues(queues...); err != nil {
 			t.Logf("testamqp: cleanup of %s's own queues skipped, RabbitMQ unreachable: %v", topo.Namespace, err)
 		}
 	})
