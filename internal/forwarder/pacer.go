@@ -110,7 +110,8 @@ func (p *Pacer) fullScan(now time.Time) bool {
 }
 
 // fullScanNow is fullScan for a claim that did not wait for the pacer (a
-// forwarder retrying a failed batch).
+// forwarder retrying a failed batch); like every claim the pacer knows of,
+// it runs until finished.
 func (p *Pacer) fullScanNow(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

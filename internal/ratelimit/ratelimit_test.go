@@ -82,9 +82,7 @@ func TestAllowRefillsEvenly(t *testing.T) {
 // separate API instances have) draw from one budget, even concurrently.
 func TestInstancesShareOneBudget(t *testing.T) {
 	t.Parallel()
-	prefix := testredis.Prefix(t)
-	a, _ := newLimiter(t, testredis.URL(), prefix)
-	b, _ := newLimiter(t, testredis.URL(), prefix)
+	a, b := twoInstances(t)
 	rate := Rate{Limit: 30, Period: time.Minute}
 
 	allowed := allowConcurrently(t, []*Limiter{a, b}, 100, 1, "shared", rate)
@@ -170,9 +168,7 @@ func TestHeldRequestsCountExactly(t *testing.T) {
 // most 1% of the budget per instance.
 func TestBurstsDrawSeveralRequestsAtOnce(t *testing.T) {
 	t.Parallel()
-	prefix := testredis.Prefix(t)
-	a, _ := newLimiter(t, testredis.URL(), prefix)
-	b, _ := newLimiter(t, testredis.URL(), prefix)
+	a, b := twoInstances(t)
 	rate := Rate{Limit: 1000, Period: time.Hour}
 	got := allowConcurrently(t, []*Limiter{a, b}, 64, 25, "burst", rate) // 1,600 requests against a budget of 1,000
 	require.LessOrEqual(t, got, int64(1000), "never more than the budget")
@@ -216,6 +212,16 @@ func TestLeaseExpires(t *testing.T) {
 	before := l.draws.Load()
 	require.True(t, l.Allow(t.Context(), "expiry", "a", rate).Allowed)
 	require.Equal(t, before+1, l.draws.Load(), "an expired lease is not spent")
+}
+
+// twoInstances are two limiters with Redis connections of their own on
+// one key prefix, as two API instances have.
+func twoInstances(t *testing.T) (a, b *Limiter) {
+	t.Helper()
+	prefix := testredis.Prefix(t)
+	a, _ = newLimiter(t, testredis.URL(), prefix)
+	b, _ = newLimiter(t, testredis.URL(), prefix)
+	return a, b
 }
 
 // allowConcurrently runs clients goroutines, spread over the instances in
