@@ -65,16 +65,29 @@ func clientIP(trusted []*net.IPNet) echo.IPExtractor {
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-		h.Set(echo.HeaderXFrameOptions, "DENY")
-		h.Set(echo.HeaderReferrerPolicy, "no-referrer")
+		for _, f := range everyAnswerHeaders {
+			f.setOn(h)
+		}
 		if !isDocsPath(c.Request().URL.Path) {
-			h.Set(echo.HeaderCacheControl, "no-store")
-			h.Set(echo.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+			for _, f := range apiAnswerHeaders {
+				f.setOn(h)
+			}
 		}
 		return next(c)
 	}
 }
+
+var (
+	everyAnswerHeaders = []fixedHeader{
+		newFixedHeader(echo.HeaderXContentTypeOptions, "nosniff"),
+		newFixedHeader(echo.HeaderXFrameOptions, "DENY"),
+		newFixedHeader(echo.HeaderReferrerPolicy, "no-referrer"),
+	}
+	apiAnswerHeaders = []fixedHeader{
+		newFixedHeader(echo.HeaderCacheControl, "no-store"),
+		newFixedHeader(echo.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'"),
+	}
+)
 
 // corsRequestHeaders are the request headers a page may send.
 var corsRequestHeaders = []string{

@@ -69,12 +69,15 @@ type encodedOrder200 struct {
 var _ api.GetOrderResponseObject = encodedOrder200{}
 
 func (r encodedOrder200) VisitGetOrderResponse(w http.ResponseWriter) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", r.etag)
+	h := w.Header()
+	jsonContentType.setOn(h)
+	h.Set("ETag", r.etag)
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(r.body)
 	return err
 }
+
+var jsonContentType = newFixedHeader("Content-Type", "application/json")
 
 // encodeOrder writes an order as api.GetOrder200JSONResponse writes its
 // body, byte for byte: the order service caches this encoding and

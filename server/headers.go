@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 )
 
@@ -38,3 +40,20 @@ func isPlainRequestID(id string) bool {
 	}
 	return true
 }
+
+// fixedHeader is a response header whose value never changes, kept as the
+// map entry Header.Set would make (the key canonical, the value a slice of
+// one), so that setting it on a response allocates nothing: every response
+// shares the one slice. That is safe because net/http copies the map before
+// it writes the header, appending to a slice of full capacity copies it,
+// and no code rewrites a header value in place.
+type fixedHeader struct {
+	key   string
+	value []string
+}
+
+func newFixedHeader(key, value string) fixedHeader {
+	return fixedHeader{key: http.CanonicalHeaderKey(key), value: []string{value}}
+}
+
+func (f fixedHeader) setOn(h http.Header) { h[f.key] = f.value }

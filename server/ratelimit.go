@@ -104,11 +104,21 @@ func (l *rateLimits) enforce(c echo.Context, next echo.HandlerFunc, budgets ...b
 	return next(c)
 }
 
+// setRateLimitHeaders sets the three headers with one allocation for their
+// values, on every budgeted request.
 func setRateLimitHeaders(c echo.Context, r ratelimit.Result) {
 	h := c.Response().Header()
-	h.Set(headerRateLimitLimit, strconv.Itoa(r.Limit))
-	h.Set(headerRateLimitRemaining, strconv.Itoa(r.Remaining))
-	h.Set(headerRateLimitReset, strconv.Itoa(ceilSeconds(r.ResetAfter)))
+	v := []string{strconv.Itoa(r.Limit), strconv.Itoa(r.Remaining), strconv.Itoa(ceilSeconds(r.ResetAfter))}
+	h[rateLimitKeys[0]] = v[0:1:1]
+	h[rateLimitKeys[1]] = v[1:2:2]
+	h[rateLimitKeys[2]] = v[2:3:3]
+}
+
+// rateLimitKeys are the RateLimit-* header names as Header.Set would store them.
+var rateLimitKeys = [3]string{
+	http.CanonicalHeaderKey(headerRateLimitLimit),
+	http.CanonicalHeaderKey(headerRateLimitRemaining),
+	http.CanonicalHeaderKey(headerRateLimitReset),
 }
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -21,17 +20,24 @@ import (
 
 	"github.com/ordersvc/orders/gen/api"
 	"github.com/ordersvc/orders/internal/apperr"
-	"github.com/ordersvc/orders/internal/auth"
 )
 
 // validatorSpec is the contract as the request validator reads it: a copy
-// of openapi.yaml without the decimal multipleOf steps (a price's 0.01) that
-// the body gate already checks on each number as written, exactly and
-// cheaply (decimalStep). Everything else is the contract unchanged.
+// of openapi.yaml without what is checked before the validator runs. The
+// security requirements go: the authenticator has met or refused them from
+// the headers, on every operation that declares them (securedRoutes), and
+// the handlers take the user from the request context or answer 401
+// (caller). So do the decimal multipleOf steps (a price's 0.01) that the
+// body gate checks on each number as written, exactly and cheaply
+// (decimalStep). Everything else is the contract unchanged.
 func validatorSpec() (*openapi3.T, error) {
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	spec.Security = nil
+	for _, op := range contractOperations(spec) {
+		op.Security = nil
 	}
 	for _, rule := range newBodyGate(contractOperations(spec)).rules {
 		if rule.mediaType == echo.MIMEApplicationJSON {
@@ -64,11 +70,9 @@ func dropGatedSteps(schema *openapi3.Schema, seen map[*openapi3.Schema]bool) {
 	}
 }
 
-// requestValidator validates every request against openapi.yaml, including
-// its security requirements, which the authenticator has already met or
-// refused from the headers (see securityDecided). It takes the operation
-// from the route Echo matched (see echoRoutedRequest) rather than matching
-// the path a second time.
+// requestValidator validates every request against validatorSpec's
+// contract. It takes the operation from the route Echo matched (see
+// echoRoutedRequest) rather than matching the path a second time.
 func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 	spec.Servers = nil // match on path only, whatever Host the request names
 	fallback, err := gorillamux.NewRouter(spec)
@@ -78,8 +82,7 @@ func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 	routes := contractRoutes(spec)
 	options := &echomw.Options{
 		Options: openapi3filter.Options{
-			MultiError:         true,
-			AuthenticationFunc: securityDecided,
+			MultiError: true,
 			// Per-validation format checks, not openapi3.DefineStringFormatValidator:
 			// that writes kin-openapi's global map, a data race with any
 			// validation running while another handler is built.
@@ -144,17 +147,6 @@ func (r *echoRoutedRequest) FindRoute(req *http.Request) (*routers.Route, map[st
 	return route, params, nil
 }
 
-// securityDecided is the validator's AuthenticationFunc. The authenticator
-// has already decided from the headers, before the body was read, and
-// refused whoever it did not admit: a secured operation that reaches the
-// validator has its user in the request context.
-func securityDecided(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if _, ok := auth.UserFrom(in.RequestValidationInput.Request.Context()); ok {
-		return nil
-	}
-	return fmt.Errorf("%w: no authenticated user", apperr.ErrUnauthenticated)
-}
-
 // requestInvalid is a contract violation found by the validator.
 type requestInvalid struct {
 	status int // 400 for unparsable JSON, 413 for an oversized body, else 422
@@ -163,17 +155,12 @@ type requestInvalid struct {
 
 func (e *requestInvalid) Error() string { return "request does not match the contract" }
 
-// classifyValidation turns the validator's findings into one error: a failed
-// security requirement wins (401), then an oversized or unparsable body, then
-// the list of invalid fields.
+// classifyValidation turns the validator's findings into one error: an
+// oversized or unparsable body, else the list of invalid fields.
 func classifyValidation(me openapi3.MultiError) error {
 	out := &requestInvalid{status: http.StatusUnprocessableEntity}
 	var fields fieldList
 	for _, err := range me {
-		var secErr *openapi3filter.SecurityRequirementsError
-		if errors.As(err, &secErr) {
-			return fmt.Errorf("%w: %w", apperr.ErrUnauthenticated, errors.Join(secErr.Errors...))
-		}
 		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
 			return echo.ErrStatusRequestEntityTooLarge
 		}

@@ -60,13 +60,18 @@ func isTerminal(w io.Writer) bool {
 // sameInBoth writes values the way a person reads them, in both formats:
 // durations as "1.5s" (the JSON handler would write nanoseconds, the text
 // handler "1.5s"), and Watermill's trace level as TRACE rather than DEBUG-4.
+// The level goes out as a string in every record: left as a slog.Level, the
+// JSON handler would encode it through encoding/json, on every line.
 func sameInBoth(groups []string, a slog.Attr) slog.Attr {
 	switch {
 	case a.Value.Kind() == slog.KindDuration:
 		return slog.String(a.Key, a.Value.Duration().String())
 	case len(groups) == 0 && a.Key == slog.LevelKey:
-		if l, ok := a.Value.Any().(slog.Level); ok && l == watermill.LevelTrace {
-			return slog.String(a.Key, "TRACE")
+		if l, ok := a.Value.Any().(slog.Level); ok {
+			if l == watermill.LevelTrace {
+				return slog.String(a.Key, "TRACE")
+			}
+			return slog.String(a.Key, l.String())
 		}
 	}
 	return a
