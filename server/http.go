@@ -154,7 +154,7 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),
 				slog.Int("status", c.Response().Status),
-				slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Int64("latency_us", time.Since(start).Microseconds()),
 				slog.Int64("bytes", c.Response().Size),
 			)
 			return nil

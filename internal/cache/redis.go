@@ -192,7 +192,11 @@ func (r *Redis) Do(ctx context.Context, fn func(ctx context.Context, c rueidis.C
 	if client == nil {
 		return ErrUnavailable
 	}
-	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
+	// The call's own deadline bounds it; the caller's cancellation (a client
+	// gone) is left out, so that the many short calls do not each register
+	// with the request's context (a lock and a map) for a wait of at most
+	// the timeout.
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	err := fn(callCtx, *client)
 	cancel()
 	var reply *rueidis.RedisError
