@@ -149,3 +149,24 @@ func TestBodyLimitIsExactlyOneMiB(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedHeadersStayFixed: responses share a fixed header's value, so a
+// response that adds to it or replaces it must leave the next one as it was.
+func TestFixedHeadersStayFixed(t *testing.T) {
+	t.Parallel()
+	f := newFixedHeader("x-content-type-options", "nosniff")
+	first, second := http.Header{}, http.Header{}
+	f.setOn(first)
+	f.setOn(second)
+	require.Equal(t, "nosniff", first.Get("X-Content-Type-Options"), "set under the canonical key")
+	first.Add("X-Content-Type-Options", "other")
+	second.Set("X-Content-Type-Options", "replaced")
+	third := http.Header{}
+	f.setOn(third)
+	third.Add("X-Content-Type-Options", "third")
+	require.Equal(t, []string{"nosniff", "other"}, first.Values("X-Content-Type-Options"))
+	require.Equal(t, []string{"nosniff", "third"}, third.Values("X-Content-Type-Options"))
+	fourth := http.Header{}
+	f.setOn(fourth)
+	require.Equal(t, []string{"nosniff"}, fourth.Values("X-Content-Type-Options"))
+}
