@@ -24,9 +24,14 @@ type Result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	P999ms      float64 `json:"p999_ms"`
-	// APICPUms is the CPU time (user + system, from /proc) the API process
-	// serving the workload spent per answered request; 0 for a ceiling.
+	// APICPUms is the CPU time (user + system, from /proc) the process
+	// serving the workload spent per answered request: the API, or a
+	// ceiling's bare Echo process; 0 for the database ceiling, which runs
+	// in the bench's own process.
 	APICPUms float64 `json:"api_cpu_ms_per_request,omitempty"`
+	// LoadCPUms is the bench process's CPU time per answered request: the
+	// load generator (and, for the database ceiling, the create itself).
+	LoadCPUms float64 `json:"load_cpu_ms_per_request,omitempty"`
 }
 
 // closedLoop runs fn from `concurrency` goroutines, each issuing the next

@@ -82,7 +82,7 @@ func backlogGrowth(p PipelineResult) float64 {
 
 func printReport(r *Report) {
 	fmt.Printf("\nResults (%s mode, medians of %d round(s); %d CPUs, %s, %s)\n", r.Plan.Name, r.Plan.Rounds, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GoVersion)
-	fmt.Printf("%-16s %10s %9s %9s %9s %7s %12s\n", "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "api cpu ms")
+	fmt.Printf("%-16s %10s %9s %9s %9s %7s %15s %13s\n", "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server cpu ms", "load cpu ms")
 	names := make([]string, 0, len(r.Medians))
 	for n := range r.Medians {
 		names = append(names, n)
@@ -90,7 +90,7 @@ func printReport(r *Report) {
 	slices.Sort(names)
 	for _, n := range names {
 		m := r.Medians[n]
-		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d %12.3f\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors, m.APICPUms)
+		fmt.Printf("%-16s %10.0f %9.2f %9.2f %9.2f %7d %15.3f %13.3f\n", n, m.RPS, m.P50ms, m.P99ms, m.P999ms, m.Errors, m.APICPUms, m.LoadCPUms)
 	}
 	fmt.Printf("\nratios: create/ceiling_db %.2f, get_cached/ceiling_redis %.2f (p99 %.2f), get_cached/ceiling_http %.2f, create_keyed/create %.2f, get_304/get_cached %.2f\n",
 		r.Ratios["create/ceiling_db"], r.Ratios["get_cached/ceiling_redis"], r.Ratios["get_cached/ceiling_redis_p99"], r.Ratios["get_cached/ceiling_http"],

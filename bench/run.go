@@ -108,6 +108,7 @@ func runBench(ctx context.Context, p plan, o options) error {
 	uncached := &api{base: sys.uncachedURL, client: newHTTPClient(concurrency), users: a.users}
 	limited := &api{base: sys.limitedURL, client: newHTTPClient(concurrency), users: a.users}
 
+	ceilingServers := map[string]*proc.Proc{"ceiling_http": ceilProc, "ceiling_redis": redisCeilProc}
 	measure := func(name string, fn op, ours bool) {
 		if !o.runs(name) {
 			return
@@ -125,7 +126,16 @@ func runBench(ctx context.Context, p plan, o options) error {
 		case "get_cached_limited":
 			server = sys.limited
 		}
-		cpuBefore := procCPU(strconv.Itoa(server.Pid()))
+		if !ours {
+			server = ceilingServers[name] // nil: the database ceiling runs in this process
+		}
+		serverCPU := func() float64 {
+			if server == nil {
+				return 0
+			}
+			return procCPU(strconv.Itoa(server.Pid()))
+		}
+		cpuBefore, loadBefore := serverCPU(), procCPU("self")
 		if ours {
 			stop = sampleRSS(sys, server, rep.RSSMiB, name)
 			if profileDir != "" && len(rep.Runs[name]) == 0 {
@@ -138,11 +148,12 @@ func runBench(ctx context.Context, p plan, o options) error {
 		if stop != nil {
 			stop()
 		}
-		if ours && r.Requests > 0 {
-			r.APICPUms = (procCPU(strconv.Itoa(server.Pid())) - cpuBefore) * 1000 / float64(r.Requests)
+		if r.Requests > 0 {
+			r.APICPUms = (serverCPU() - cpuBefore) * 1000 / float64(r.Requests)
+			r.LoadCPUms = (procCPU("self") - loadBefore) * 1000 / float64(r.Requests)
 		}
 		rep.Runs[name] = append(rep.Runs[name], r)
-		fmt.Printf("  %-16s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  api cpu %.3f ms/req\n", name, r.RPS, r.P50ms, r.P99ms, r.Errors, r.APICPUms)
+		fmt.Printf("  %-16s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  server cpu %.3f ms/req  load cpu %.3f ms/req\n", name, r.RPS, r.P50ms, r.P99ms, r.Errors, r.APICPUms, r.LoadCPUms)
 	}
 	for round := 1; round <= p.Rounds; round++ {
 		fmt.Printf("round %d/%d\n", round, p.Rounds)
@@ -324,6 +335,7 @@ func medians(runs map[string][]Result) map[string]Result {
 		m.P99ms = pick(func(r Result) float64 { return r.P99ms })
 		m.P999ms = pick(func(r Result) float64 { return r.P999ms })
 		m.APICPUms = pick(func(r Result) float64 { return r.APICPUms })
+		m.LoadCPUms = pick(func(r Result) float64 { return r.LoadCPUms })
 		m.Errors = 0
 		for _, r := range rs {
 			m.Errors += r.Errors
