@@ -70,6 +70,15 @@ func dropGatedSteps(schema *openapi3.Schema, seen map[*openapi3.Schema]bool) {
 	}
 }
 
+// The contract's string formats are checked by our own validators, put in
+// kin-openapi's global table once, before anything can validate: given as
+// per-validation options instead, they rebuild a map for every value checked,
+// and defined any later they would race with validations already running.
+func init() {
+	openapi3.DefineStringFormatValidator("uuid", openapi3.NewCallbackValidator(validateUUID))
+	openapi3.DefineStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail))
+}
+
 // requestValidator validates every request against validatorSpec's
 // contract. It takes the operation from the route Echo matched (see
 // echoRoutedRequest) rather than matching the path a second time.
@@ -83,13 +92,6 @@ func requestValidator(spec *openapi3.T) (echo.MiddlewareFunc, error) {
 	options := &echomw.Options{
 		Options: openapi3filter.Options{
 			MultiError: true,
-			// Per-validation format checks, not openapi3.DefineStringFormatValidator:
-			// that writes kin-openapi's global map, a data race with any
-			// validation running while another handler is built.
-			SchemaValidationOptions: []openapi3.SchemaValidationOption{
-				openapi3.WithStringFormatValidator("uuid", openapi3.NewCallbackValidator(validateUUID)),
-				openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validateEmail)),
-			},
 		},
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: "request does not match the contract", Internal: me}
