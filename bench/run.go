@@ -108,7 +108,6 @@ func runBench(ctx context.Context, p plan, o options) error {
 	uncached := &api{base: sys.uncachedURL, client: newHTTPClient(concurrency), users: a.users}
 	limited := &api{base: sys.limitedURL, client: newHTTPClient(concurrency), users: a.users}
 
-	ceilingServers := map[string]*proc.Proc{"ceiling_http": ceilProc, "ceiling_redis": redisCeilProc}
 	measure := func(name string, fn op, ours bool) {
 		if !o.runs(name) {
 			return
@@ -125,9 +124,12 @@ func runBench(ctx context.Context, p plan, o options) error {
 			server = sys.uncached
 		case "get_cached_limited":
 			server = sys.limited
-		}
-		if !ours {
-			server = ceilingServers[name] // nil: the database ceiling runs in this process
+		case "ceiling_http":
+			server = ceilProc
+		case "ceiling_redis":
+			server = redisCeilProc
+		case "ceiling_db":
+			server = nil // it runs in this process
 		}
 		serverCPU := func() float64 {
 			if server == nil {
