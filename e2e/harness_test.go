@@ -19,6 +19,7 @@ import (
 	"github.com/ordersvc/orders/internal/messaging"
 	"github.com/ordersvc/orders/internal/process"
 	"github.com/ordersvc/orders/internal/testkit/proc"
+	"github.com/ordersvc/orders/internal/testkit/testdb"
 )
 
 var binDir string
@@ -76,6 +77,7 @@ func newSystem(t *testing.T, dbURL string, topo messaging.Topology, extra map[st
 	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL":           dbURL,
+		"DATABASE_MAX_CONNS":     "8", // tests run side by side on one PostgreSQL (100 connections)
 		"AMQP_URL":               topo.URL,
 		"AMQP_NAMESPACE":         topo.Namespace,
 		"REDIS_KEY_PREFIX":       topo.Namespace, // own cache and rate-limit budgets
@@ -88,6 +90,7 @@ func newSystem(t *testing.T, dbURL string, topo messaging.Topology, extra map[st
 	for k, v := range extra {
 		env[k] = v
 	}
+	testdb.ProcessEnv(env)
 	s := &system{t: t, dbURL: dbURL, topo: topo, env: env}
 	s.api = startProc(t, "server", env)
 	s.startWorkers()

@@ -40,7 +40,6 @@ func TestRegisterRejectsTakenEmailInAnyCase(t *testing.T) {
 			"mixed case": strings.ToUpper(local[:1]) + local[1:] + "@" + strings.ToUpper(domain),
 		} {
 			t.Run(name, func(t *testing.T) {
-				t.Parallel()
 				r, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(email), Password: "another-password"})
 				require.NoError(t, err)
 				require.Equal(t, 400, r.StatusCode(), "%s", r.Body)
@@ -70,7 +69,6 @@ func TestRegisterListsInvalidFields(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			// Raw JSON: the typed client refuses to send an invalid email.
 			r := s.do(t, "POST", "/register/", ctJSON, jsonBody(`{"email":%q,"password":%q}`, tc.email, tc.password), "")
 			require.Equal(t, 422, r.Status, "%s", r.Body)
@@ -79,7 +77,6 @@ func TestRegisterListsInvalidFields(t *testing.T) {
 		})
 	}
 	t.Run("boundaries accepted", func(t *testing.T) {
-		t.Parallel()
 		for _, password := range []string{"12345678", strings.Repeat("p", 128)} {
 			r, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(uniqueEmail()), Password: password})
 			require.NoError(t, err)
@@ -96,7 +93,6 @@ func TestTokenIssuesBearerToken(t *testing.T) {
 
 	for name, username := range map[string]string{"as registered": u.Email, "other letter case": strings.ToUpper(u.Email)} {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			r, err := s.Client.CreateTokenWithFormdataBodyWithResponse(t.Context(), client.TokenRequest{GrantType: grant, Username: username, Password: u.Password})
 			require.NoError(t, err)
 			require.Equal(t, 200, r.StatusCode(), "%s", r.Body)
@@ -164,7 +160,6 @@ func TestTokenRejectsNonFormBodies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			r, err := s.Client.CreateTokenWithBodyWithResponse(t.Context(), tc.ctype, strings.NewReader(tc.body))
 			require.NoError(t, err)
 			require.Equal(t, 422, r.StatusCode(), "%s", r.Body)
@@ -187,7 +182,6 @@ func TestEmailsWithInvisibleCharactersAreRefused(t *testing.T) {
 		"byte order mark U+FEFF":        "\ufeff" + u.Email,
 	} {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			reg, err := s.Client.RegisterWithResponse(t.Context(), client.RegisterRequest{Email: openapi_types.Email(email), Password: testPassword})
 			require.NoError(t, err)
 			require.Equal(t, 422, reg.StatusCode(), "%s", reg.Body)

@@ -98,7 +98,6 @@ func TestListUserOrdersPaginatesThroughLinks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(itoa(int64(tc.orders))+" by "+itoa(int64(tc.limit)), func(t *testing.T) {
-			t.Parallel()
 			u := newUser(t, s)
 			want := newOrders(t, s, u, tc.orders)
 
@@ -138,7 +137,6 @@ func TestListUserOrdersFiltersByStatus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.status), func(t *testing.T) {
-			t.Parallel()
 			pages := listPages(t, s, u, "/orders/user/"+itoa(u.ID)+"/?limit=1&status="+string(tc.status))
 			var got []uuid.UUID
 			for _, p := range pages {

@@ -35,7 +35,6 @@ func TestCreateOrderComputesExactTotal(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			r, err := s.Client.CreateOrderWithResponse(t.Context(), nil, client.CreateOrderRequest{Items: tc.items}, u.auth())
 			require.NoError(t, err)
 			require.Equal(t, 201, r.StatusCode(), "%s", r.Body)
@@ -49,7 +48,6 @@ func TestCreateOrderComputesExactTotal(t *testing.T) {
 		})
 	}
 	t.Run("prices echo as plain numbers", func(t *testing.T) {
-		t.Parallel()
 		r := s.do(t, "POST", "/orders/", ctJSON, strings.NewReader(`{"items":[{"product_id":7,"quantity":2,"price":2.90}]}`), u.Token)
 		require.Equal(t, 201, r.Status, "%s", r.Body)
 		require.Contains(t, string(r.Body), `"price":2.9`)
@@ -108,7 +106,6 @@ func TestCreateOrderRejectsInvalidItems(t *testing.T) {
 	t.Run("rejected", func(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
 				r, err := s.Client.CreateOrderWithBodyWithResponse(t.Context(), nil, ctJSON, strings.NewReader(tc.body), u.auth())
 				require.NoError(t, err)
 				require.Equal(t, 422, r.StatusCode(), "%s", r.Body)

@@ -121,7 +121,6 @@ func TestRefreshGrantInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			r := form(tt.body)
 			require.Equal(t, tt.want, r.Status, "%s", r.Body)
 			p := problemOf(t, r.Body)

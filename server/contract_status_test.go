@@ -42,7 +42,6 @@ func TestUpdateOrderStatusTransitions(t *testing.T) {
 				want = 200
 			}
 			t.Run(string(from)+" to "+string(to), func(t *testing.T) {
-				t.Parallel()
 				order := newOrder(t, s, u)
 				for _, step := range pathTo[from] {
 					setStatus(t, s, u, order.Id, step, 200)
@@ -68,7 +67,6 @@ func TestUpdateOrderStatusToSameStatusIsNoOp(t *testing.T) {
 	u := newUser(t, s)
 	for _, status := range []client.OrderStatus{pending, paid, shipped, canceled} {
 		t.Run(string(status), func(t *testing.T) {
-			t.Parallel()
 			order := newOrder(t, s, u)
 			for _, step := range pathTo[status] {
 				setStatus(t, s, u, order.Id, step, 200)

@@ -46,7 +46,6 @@ func TestCORSPreflight(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(path, func(t *testing.T) {
-			t.Parallel()
 			preflight := map[string]string{
 				"Access-Control-Request-Method":  "PATCH",
 				"Access-Control-Request-Headers": "authorization, content-type",
@@ -86,7 +85,6 @@ func TestCORSActualRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			header := map[string]string{}
 			if tt.origin != "" {
 				header["Origin"] = tt.origin
@@ -149,7 +147,6 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			resp := send(t, tt.method, s.URL+tt.path, nil)
 			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 			require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))

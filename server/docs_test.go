@@ -29,7 +29,6 @@ func TestDocsErrorsAreProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
-			t.Parallel()
 			r := s.do(t, tc.method, tc.path, "", nil, "")
 			require.Equal(t, tc.want, r.Status, "%s", clip(r.Body))
 			require.Contains(t, r.Header.Get("Content-Type"), tc.ctype)

@@ -67,6 +67,7 @@ func startServerUntil(t testing.TB, env map[string]string, until string) *testSe
 	t.Helper()
 	vars := serverEnv(t, env)
 	dbURL, prefix := vars["DATABASE_URL"], vars["REDIS_KEY_PREFIX"]
+	testdb.ProcessEnv(vars)
 	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "server", Run: run, Env: vars, ReadyTimeout: 30 * time.Second, Until: until})
 	require.NoError(t, err)
 	var stopOnce sync.Once

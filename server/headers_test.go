@@ -33,7 +33,6 @@ func TestRequestHeaderLimit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+"/health", nil)
 			require.NoError(t, err)
 			req.Header.Set("X-Padding", strings.Repeat("a", tc.size))
@@ -72,7 +71,6 @@ func TestRequestIDAcceptedOnlyIfPlain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+"/no-such-path/", nil)
 			require.NoError(t, err)
 			for _, id := range tc.sent {
@@ -127,7 +125,6 @@ func TestBodyLimitIsExactlyOneMiB(t *testing.T) {
 	for _, tc := range cases {
 		for _, chunked := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d bytes, chunked %v", tc.size, chunked), func(t *testing.T) {
-				t.Parallel()
 				b := body(tc.size)
 				require.Len(t, b, tc.size)
 				var reader io.Reader = bytes.NewReader(b)

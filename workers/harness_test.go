@@ -82,6 +82,7 @@ func (e *env) startRun(entry process.Run, overrides map[string]string) *workersP
 	for k, v := range overrides {
 		vars[k] = v
 	}
+	testdb.ProcessEnv(vars)
 	p, err := proc.StartFunc(context.Background(), proc.Func{Name: "workers", Run: entry, Env: vars, ReadyTimeout: 30 * time.Second})
 	require.NoError(e.t, err)
 	w := &workersProc{Proc: p, logs: p.Logs(), addr: p.Addr(process.WorkersHTTPAddr)}
