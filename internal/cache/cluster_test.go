@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/ordersvc/orders/internal/cache/pin"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersvc/orders/internal/testkit/testredis"
@@ -21,7 +23,7 @@ func clusterClient(t *testing.T, c *testredis.Cluster) rueidis.Client {
 	require.NoError(t, err)
 	t.Cleanup(direct.Close)
 	require.Equal(t, rueidis.ClientModeCluster, direct.Mode())
-	return direct
+	return pin.Client(direct)
 }
 
 // TestStoreOnCluster: on a 3-master Redis Cluster, the cache's scripts

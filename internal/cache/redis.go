@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/ordersvc/orders/internal/cache/pin"
 )
 
 // ErrUnavailable is returned instead of calling Redis while the breaker is open.
@@ -140,38 +142,10 @@ func (r *Redis) connect() (rueidis.Client, error) {
 		}
 		return nil, fmt.Errorf("connect to redis: %w", err)
 	}
-	c = pinned{c}
+	c = pin.Client(c) // see package pin: the race detector cannot see rueidis reuse a command
 	r.client.Store(&c)
 	r.logger.Debug("redis client ready", slog.String("mode", string(c.Mode())))
 	return c, nil
-}
-
-// pinned is a client whose commands are never recycled. rueidis returns a
-// command's argument slice to a pool once its reply has arrived, and hands it
-// to the next command built; nothing the race detector can see orders that
-// reuse after the connection's writer goroutine read the slice (the reply
-// proves the write happened, but only through the socket), and when a
-// connection breaks the dead writer may still hold it. A pinned command
-// costs one small allocation instead and is never shared.
-type pinned struct{ rueidis.Client }
-
-func (p pinned) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	return p.Client.Do(ctx, cmd.Pin())
-}
-
-func (p pinned) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
-	for i := range multi {
-		multi[i] = multi[i].Pin()
-	}
-	return p.Client.DoMulti(ctx, multi...)
-}
-
-func (p pinned) Nodes() map[string]rueidis.Client {
-	nodes := p.Client.Nodes()
-	for addr, node := range nodes {
-		nodes[addr] = pinned{node}
-	}
-	return nodes
 }
 
 // isConfigError tells the errors of an impossible option set from the

@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/ordersvc/orders/internal/cache/pin"
+
 	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 
@@ -46,6 +48,7 @@ func (n *Node) Do(t testing.TB, args ...string) (rueidis.RedisMessage, error) {
 	if err != nil {
 		return rueidis.RedisMessage{}, err
 	}
+	c = pin.Client(c)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/ordersvc/orders/internal/cache/pin"
+
 	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
@@ -57,7 +59,8 @@ func prefix(t testing.TB) string {
 	return p
 }
 
-// Client returns a plain rueidis client on URL, closed when t ends.
+// Client returns a rueidis client on URL, closed when t ends. Its commands
+// are pinned, as the service's are (see package pin).
 func Client(t testing.TB) rueidis.Client {
 	t.Helper()
 	opt, err := rueidis.ParseURL(URL())
@@ -70,7 +73,7 @@ func Client(t testing.TB) rueidis.Client {
 		t.Fatalf("testredis: connect to %s: %v (is Redis running? see README)", URL(), err)
 	}
 	t.Cleanup(c.Close)
-	return c
+	return pin.Client(c)
 }
 
 // Stop shuts Redis down (without saving) and waits until it refuses connections.
@@ -129,6 +132,7 @@ func reachable() bool {
 	if c == nil {
 		return false
 	}
+	c = pin.Client(c)
 	defer c.Close()
 	if err != nil {
 		return false
@@ -162,6 +166,7 @@ func deleteKeys(t testing.TB, prefix string) {
 	if err != nil {
 		return
 	}
+	c = pin.Client(c)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
