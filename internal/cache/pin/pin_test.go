@@ -16,18 +16,20 @@ func argsAddr(cmd rueidis.Completed) uintptr {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(cmd.Commands())))
 }
 
-// reused sends rounds commands through c, one after the other, and reports
-// whether a command was built on the arguments of one already sent.
+// reused sends 200 commands through c, one after the other, and reports
+// whether a command was built on the arguments of one already sent. The
+// commands sent are kept, so that only rueidis's pool, not the garbage
+// collector, can give their memory to a later command.
 func reused(t *testing.T, c rueidis.Client, key string, multi bool) bool {
 	t.Helper()
-	seen := map[uintptr]bool{}
+	seen := map[uintptr]rueidis.Completed{}
 	for range 200 {
 		cmd := c.B().Get().Key(key).Build()
 		addr := argsAddr(cmd)
-		if seen[addr] {
+		if _, ok := seen[addr]; ok {
 			return true
 		}
-		seen[addr] = true
+		seen[addr] = cmd
 		var err error
 		if multi {
 			err = c.DoMulti(t.Context(), cmd)[0].Error()
