@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/ordersvc/orders/internal/cache/pin"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersvc/orders/internal/cache/pin"
 	"github.com/ordersvc/orders/internal/testkit/testredis"
 )
 

@@ -148,7 +148,7 @@ func TestPacerFollowsAClaimFromAFloorWithAFullScan(t *testing.T) {
 	require.Equal(t, 3*time.Second-ms, wait, "after a full scan, nothing is owed: the safety poll")
 
 	p.Wake()
-	g = claimNow(p, now.Add(100 * ms))
+	g = claimNow(p, now.Add(100*ms))
 	require.True(t, g.ok)
 	require.False(t, g.full, "woken before the full scan is due: a claim from the floor")
 	wait, ok := claimOf(p, now.Add(200*ms))
@@ -172,7 +172,7 @@ func TestIdleForwardersClaimOnceAtATime(t *testing.T) {
 	now := time.Now()
 	require.True(t, claimNow(p, now).ok)
 	p.Wake()
-	g := claimNow(p, now.Add(50 * ms))
+	g := claimNow(p, now.Add(50*ms))
 	require.True(t, g.ok)
 	require.False(t, g.full, "a woken claim from the floor owes a full scan")
 

@@ -25,10 +25,10 @@ func Pool(t testing.TB, conns int) (*pgxpool.Pool, string) {
 }
 
 // Idle settings of the pools of the processes tests start. A package keeps
-// dozens of servers alive at once (a parent test's server lives until its
-// parallel subtests end), all on the one PostgreSQL of 100 connections: a
-// pool that closes its idle connections within a few seconds holds them only
-// while a test uses them.
+// many servers alive at once (a parallel test's server lives until it ends,
+// while other tests run), and the packages run side by side, all on the one
+// PostgreSQL of 100 connections: a pool that closes its idle connections
+// within a few seconds holds them only while a test uses them.
 const (
 	testPoolIdleTime    = "2s"
 	testPoolHealthCheck = "1s"

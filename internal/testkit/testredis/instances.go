@@ -15,7 +15,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/ordersvc/orders/internal/cache/pin"
-
 	"github.com/ordersvc/orders/internal/testkit/ports"
 )
 

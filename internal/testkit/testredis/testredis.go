@@ -17,7 +17,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/ordersvc/orders/internal/cache/pin"
-
 	"github.com/ordersvc/orders/internal/testkit/testlock"
 )
 
